@@ -1,0 +1,96 @@
+"""Composable objectives, in the style of lucent's `optvis.objectives`.
+
+An objective maps the model's outputs on a batch to one score per example, which the
+optimizer *maximizes*; penalties are subtracted. Objectives combine with +, -, and scalar *:
+
+    inpaint = class_score(y) - 10 * masked_mse(x0, keep)
+    paint   = 0.1 * feature(k, region) - 90 * masked_mse(x0, outside)
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Outputs:
+    """What one forward pass yields; objectives read what they need."""
+
+    x: torch.Tensor            # (N,3,H,W) input in [0,1]
+    logits: torch.Tensor       # (N,C)
+    features: torch.Tensor     # (N,D) pooled representation
+    feature_map: torch.Tensor  # (N,D,h,w) before pooling
+
+
+class Objective:
+    def __init__(self, fn: Callable[[Outputs], torch.Tensor], description: str):
+        self.fn, self.description = fn, description
+
+    def __call__(self, out: Outputs) -> torch.Tensor:
+        return self.fn(out)
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return Objective(lambda o: self(o) + other(o), f"{self.description} + {other.description}")
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return Objective(lambda o: self(o) - other(o), f"{self.description} - {other.description}")
+
+    def __mul__(self, k: float) -> "Objective":
+        return Objective(lambda o: k * self(o), f"{k:g} * {self.description}")
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return -1 * self
+
+    def __repr__(self) -> str:
+        return f"Objective({self.description})"
+
+
+def _labels(y, out: Outputs) -> torch.Tensor:
+    if isinstance(y, int):
+        return torch.full((out.logits.shape[0],), y, dtype=torch.long, device=out.logits.device)
+    return y.to(out.logits.device)
+
+
+def class_score(y) -> Objective:
+    """Log-probability of class y (an int, or a tensor with one label per example)."""
+    return Objective(lambda o: F.log_softmax(o.logits, 1).gather(1, _labels(y, o)[:, None])[:, 0],
+                     f"class_score({y if isinstance(y, int) else 'y'})")
+
+
+def logit(y) -> Objective:
+    """Raw logit of class y."""
+    return Objective(lambda o: o.logits.gather(1, _labels(y, o)[:, None])[:, 0],
+                     f"logit({y if isinstance(y, int) else 'y'})")
+
+
+def cross_entropy(y) -> Objective:
+    """Classification loss of label(s) y: what an adversary maximizes."""
+    return Objective(lambda o: F.cross_entropy(o.logits, _labels(y, o), reduction="none"), "cross_entropy(y)")
+
+
+def feature(k: int, region: torch.Tensor | None = None) -> Objective:
+    """Component k of the representation: pooled, or averaged over `region` (N or 1,1,H,W in [0,1])."""
+    if region is None:
+        return Objective(lambda o: o.features[:, k], f"feature({k})")
+
+    def in_region(o: Outputs) -> torch.Tensor:
+        weights = F.adaptive_avg_pool2d(region.to(o.x), o.feature_map.shape[-2:])[:, 0]
+        fmap = o.feature_map[:, k]
+        return (fmap * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1e-6)
+
+    return Objective(in_region, f"feature({k}, region)")
+
+
+def masked_mse(reference: torch.Tensor, mask: torch.Tensor | None = None) -> Objective:
+    """Mean squared distance to `reference` over the pixels where mask is 1 (all pixels if None)."""
+    def mse(o: Outputs) -> torch.Tensor:
+        sq = (o.x - reference.to(o.x)) ** 2
+        if mask is None:
+            return sq.flatten(1).mean(1)
+        m = mask.to(o.x).expand_as(sq)
+        return (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
+
+    return Objective(mse, "masked_mse" if mask is not None else "mse")

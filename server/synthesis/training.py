@@ -1,0 +1,246 @@
+"""Adversarial training and robust evaluation on an image folder.
+
+The adversary is the project's one primitive: `optimize` maximizing the cross-entropy inside
+an eps-ball. Runs on one process, or data-parallel under `torchrun` (gloo on CPU, nccl on GPU).
+"""
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from .data import TensorDataset, augment, load_image_folder
+from .models.meta import CIFAR_MEAN, CIFAR_STD, ModelMeta
+from .models.robust_model import RobustModel
+from .objectives import cross_entropy
+from .optimizer import optimize
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str
+    out_dir: str = "runs/model"
+    model_id: str = "model"
+    depth: int = 18
+    width: float = 0.5
+    input_size: int = 32
+    epochs: int = 16
+    batch_size: int = 128          # per process
+    lr: float = 0.1                # peak of the one-cycle schedule, for batch 128 in all
+    warmup_frac: float = 0.3
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    norm: str = "l2"               # threat model: 'l2' or 'linf'
+    eps: float = 0.5               # 0 trains a standard (non-robust) model
+    attack_steps: int = 1
+    attack_step_size: float | None = None   # default 2.5 * eps / attack_steps
+    eval_eps: float | None = None  # default: eps (or 0.5 for a non-robust L2 model)
+    eval_steps: int = 20
+    eval_batch_size: int = 250
+    amp: bool = True               # bfloat16 autocast for the forward passes (2x on AVX-512 CPUs)
+    seed: int = 0
+    max_train_images: int | None = None   # for quick runs and tests
+    mean: list = field(default_factory=lambda: list(CIFAR_MEAN))
+    std: list = field(default_factory=lambda: list(CIFAR_STD))
+    command: str = ""
+
+    @property
+    def step_size(self) -> float:
+        return self.attack_step_size or 2.5 * self.eps / max(1, self.attack_steps)
+
+
+# ---------------------------------------------------------------- distributed set-up
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    """Single process, or the process group that `torchrun` describes in the environment."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl")
+        device = torch.device("cuda", local)
+    else:
+        dist.init_process_group("gloo")
+        device = torch.device("cpu")
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["WORLD_SIZE"])))
+    return Dist(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _all_sum(values: list[float], d: Dist) -> list[float]:
+    if d.world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=d.device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+# ---------------------------------------------------------------- evaluation
+
+def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp: bool = False, seed: int = 0):
+    """PGD adversarial examples (random start, step 2.5*eps/steps); x itself when eps is 0."""
+    if eps == 0 or steps == 0:
+        return x
+    with _autocast(x.device, amp):
+        return optimize(model, x, cross_entropy(y), steps=steps, step_size=2.5 * eps / steps, eps=eps,
+                        constraint=norm, random_start=True, seed=seed, score_final=False).images
+
+
+@torch.no_grad()
+def _count_correct(model, x, y) -> int:
+    return int((model(x).argmax(1) == y).sum())
+
+
+def evaluate(model: RobustModel, data: TensorDataset, *, norm: str = "l2", eps: float = 0.5, steps: int = 20,
+             batch_size: int = 250, amp: bool = True, limit: int | None = None, d: Dist | None = None,
+             progress: bool = False) -> dict:
+    """Clean and PGD-robust accuracy. The attack may use bf16; the final verdict is float32."""
+    d = d or Dist(device=model.device)
+    n = min(len(data), limit or len(data))
+    # A fixed random subset when limited: folders are sorted by class.
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n] if n < len(data) else torch.arange(n)
+    indices = order[d.rank::d.world]
+    clean = robust = 0
+    for start in tqdm(range(0, len(indices), batch_size), disable=not (progress and d.main), desc="eval"):
+        idx = indices[start:start + batch_size]
+        x = (data.images[idx].to(d.device).float() / 255).contiguous(memory_format=torch.channels_last)
+        y = data.labels[idx].to(d.device)
+        clean += _count_correct(model, x, y)
+        robust += _count_correct(model, adversarial(model, x, y, norm, eps, steps, amp, seed=start), y)
+    clean, robust = _all_sum([clean, robust], d)
+    return {"images": n, "clean": clean / n, "robust": {"norm": norm, "eps": eps, "steps": steps, "acc": robust / n}}
+
+
+# ---------------------------------------------------------------- training
+
+def _lr_at(cfg: TrainConfig, progress: float, world: int) -> float:
+    """One cycle: linear warm-up to the peak, then linear decay to zero (progress in [0,1])."""
+    peak = cfg.lr * cfg.batch_size * world / 128
+    if progress < cfg.warmup_frac:
+        return peak * progress / cfg.warmup_frac
+    return peak * max(0.0, 1 - progress) / (1 - cfg.warmup_frac)
+
+
+def build_model(cfg: TrainConfig, classes: list[str]) -> RobustModel:
+    meta = ModelMeta(id=cfg.model_id, arch="cifar_resnet", depth=cfg.depth, width=cfg.width, classes=classes,
+                     mean=list(cfg.mean), std=list(cfg.std), input_size=cfg.input_size,
+                     norm=cfg.norm if cfg.eps > 0 else None, eps=cfg.eps)
+    return RobustModel.from_meta(meta)
+
+
+def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epoch: int) -> dict:
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    n = min(len(data), cfg.max_train_images or len(data))
+    order = torch.randperm(len(data), generator=gen)[:n]
+    mine = order[d.rank::d.world][: steps_per_epoch * cfg.batch_size]
+    loss_sum = correct = seen = 0.0
+    bar = tqdm(range(steps_per_epoch), disable=not d.main, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+               mininterval=1 if os.isatty(2) else 60)
+    for it in bar:
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(cfg, (epoch + it / steps_per_epoch) / cfg.epochs, d.world)
+        idx = mine[it * cfg.batch_size:(it + 1) * cfg.batch_size]
+        x = augment(data.images[idx].float() / 255, gen).to(d.device).contiguous(memory_format=torch.channels_last)
+        y = data.labels[idx].to(d.device)
+        x_adv = adversarial(model, x, y, cfg.norm, cfg.eps, cfg.attack_steps, cfg.amp, seed=epoch * 100003 + it)
+        with _autocast(d.device, cfg.amp):
+            logits = ddp_model(x_adv)
+            loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(y)
+        correct += float((logits.argmax(1) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", adv_acc=f"{correct / seen:.3f}")
+    loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], d)
+    return {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_adv_acc": correct / seen}
+
+
+def _save_checkpoint(path: Path, model, opt, epoch: int, elapsed: float, log: list, cfg: TrainConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                "elapsed": elapsed, "log": json.dumps(log), "config": json.dumps(asdict(cfg))}, tmp)
+    tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
+
+
+def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None) -> dict:
+    """Train, checkpoint every epoch, and write `<out_dir>/<model_id>.safetensors` plus its card."""
+    d = init_distributed()
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_data = load_image_folder(Path(cfg.data_dir) / "train", cfg.input_size, cache_dir)
+    test_data = load_image_folder(Path(cfg.data_dir) / "test", cfg.input_size, cache_dir)
+    model = build_model(cfg, train_data.classes).to(d.device).to(memory_format=torch.channels_last)
+    ddp_model = model if d.world == 1 else torch.nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
+                          weight_decay=cfg.weight_decay)
+    ckpt_path, start_epoch, elapsed, log = out / "checkpoint.pt", 0, 0.0, []
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=d.device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch, elapsed, log = state["epoch"], state["elapsed"], json.loads(state["log"])
+    n = min(len(train_data), cfg.max_train_images or len(train_data))
+    steps_per_epoch = max(1, n // (cfg.batch_size * d.world))
+    eval_eps = cfg.eval_eps if cfg.eval_eps is not None else (cfg.eps or 0.5)
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        model.train()
+        entry = _train_epoch(cfg, model, ddp_model, opt, train_data, epoch, d, steps_per_epoch)
+        quick = evaluate(model, test_data, norm=cfg.norm, eps=eval_eps, steps=5, amp=cfg.amp, limit=500, d=d)
+        elapsed += time.time() - t0
+        entry.update(test_clean_500=quick["clean"], test_robust_500_pgd5=quick["robust"]["acc"], elapsed_s=elapsed)
+        log.append(entry)
+        if d.main:
+            print(json.dumps(entry), flush=True)
+            _save_checkpoint(ckpt_path, model, opt, epoch + 1, elapsed, log, cfg)
+        if d.world > 1:
+            dist.barrier()
+    result = evaluate(model, test_data, norm=cfg.norm, eps=eval_eps, steps=cfg.eval_steps,
+                      batch_size=cfg.eval_batch_size, amp=cfg.amp, d=d, progress=True)
+    if d.main:
+        _write_final(model, cfg, result, elapsed, log, out)
+    if d.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+def _write_final(model: RobustModel, cfg: TrainConfig, result: dict, elapsed: float, log: list, out: Path) -> None:
+    meta = model.meta
+    meta.accuracy = result
+    meta.dataset = Path(cfg.data_dir).name
+    meta.training = {"command": cfg.command, "train_time_s": round(elapsed), "epochs": cfg.epochs,
+                     "config": asdict(cfg), "log": log, "torch": torch.__version__,
+                     "threads": torch.get_num_threads(), "device": str(model.device)}
+    meta.source = "trained by robust-canvas"
+    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    save_file(state, str(out / f"{meta.id}.safetensors"))
+    meta.save(out / f"{meta.id}.json")
+    print(json.dumps({"model": str(out / f"{meta.id}.safetensors"), **result}), flush=True)
+
