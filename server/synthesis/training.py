@@ -244,3 +244,16 @@ def _write_final(model: RobustModel, cfg: TrainConfig, result: dict, elapsed: fl
     meta.save(out / f"{meta.id}.json")
     print(json.dumps({"model": str(out / f"{meta.id}.safetensors"), **result}), flush=True)
 
+
+
+def load_training_checkpoint(path: Path) -> RobustModel:
+    """The model of a run in progress (`<out_dir>/checkpoint.pt`), in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    data = json.loads(state["config"])
+    known = {f for f in TrainConfig.__dataclass_fields__}
+    cfg = TrainConfig(**{k: v for k, v in data.items() if k in known})
+    from .models.meta import CIFAR10_CLASSES
+    model = build_model(cfg, CIFAR10_CLASSES if cfg.input_size == 32 else [str(i) for i in range(10)])
+    model.load_state_dict(state["model"])
+    model.seeds = None
+    return model.eval()
