@@ -252,8 +252,8 @@ def load_training_checkpoint(path: Path) -> RobustModel:
     data = json.loads(state["config"])
     known = {f for f in TrainConfig.__dataclass_fields__}
     cfg = TrainConfig(**{k: v for k, v in data.items() if k in known})
-    from .models.meta import CIFAR10_CLASSES
-    model = build_model(cfg, CIFAR10_CLASSES if cfg.input_size == 32 else [str(i) for i in range(10)])
+    classes = sorted(d.name for d in (Path(cfg.data_dir) / "train").iterdir() if d.is_dir())
+    model = build_model(cfg, classes)
     model.load_state_dict(state["model"])
     model.seeds = None
     return model.eval()
