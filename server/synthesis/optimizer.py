@@ -64,10 +64,7 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
         raise ValueError(f"steps must be >= 0, got {steps}")
     x0 = x0.detach()
     geometry = make_step(constraint, x0 if center is None else center.detach(), eps, step_size)
-    x = x0.clone()
-    if random_start:
-        gen = torch.Generator().manual_seed(0 if seed is None else seed)
-        x = geometry.project(geometry.random_perturb(x, gen)).clamp(0, 1)
+    x = random_start_point(geometry, x0, seed) if random_start else x0.clone()
     trace, stopped, done = [], False, 0
     with frozen(model):
         for done in range(steps + 1):
@@ -83,6 +80,11 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
                 done = steps
                 break
     return Result(images=x, trace=torch.stack(trace, 1), steps_done=done, stopped=stopped)
+
+
+def random_start_point(geometry: Step, x: torch.Tensor, seed: int | None) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0 if seed is None else seed)
+    return geometry.project(geometry.random_perturb(x, gen)).clamp(0, 1)
 
 
 def _scores_and_grad(model, x, objective, need_grad: bool):

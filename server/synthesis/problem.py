@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .objectives import Objective, Outputs
-from .optimizer import Callback, Progress, Result, optimize
+from .optimizer import Callback, Progress, Result, optimize, random_start_point
+from .steps import make_step
 
 
 @dataclass
@@ -88,6 +89,5 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
 
 
 def _random_start(p: Problem) -> torch.Tensor:
-    from .steps import make_step
     geometry = make_step(p.constraint, p.x0 if p.center is None else p.center, p.eps, p.step_size)
-    return geometry.project(geometry.random_perturb(p.x0, torch.Generator().manual_seed(p.seed))).clamp(0, 1)
+    return random_start_point(geometry, p.x0, p.seed)

@@ -1,0 +1,97 @@
+"""The one primitive: step geometry, objectives that compose and rise, determinism, callbacks."""
+import pytest
+import torch
+
+from server.synthesis import class_score, feature, logit, masked_mse, optimize
+from server.synthesis.objectives import cross_entropy
+from server.synthesis.steps import STEPS, L2Step, LinfStep, Step, make_step
+
+
+def _norms(d, p):
+    return d.flatten(1).norm(p=p, dim=1)
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_every_step_class_projects_into_its_ball(name):
+    center = torch.rand(4, 3, 8, 8)
+    step = make_step(name, center, eps=0.3, step_size=0.1)
+    x = step.project(center + torch.randn_like(center))
+    if name == "l2":
+        assert (_norms(x - center, 2) <= 0.3 + 1e-5).all()
+    elif name == "linf":
+        assert (x - center).abs().max() <= 0.3 + 1e-6
+    assert torch.allclose(step.project(x), x, atol=1e-6)  # projecting twice changes nothing
+
+
+def test_l2_step_moves_exactly_step_size_and_linf_step_by_sign():
+    x, g = torch.zeros(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    assert torch.allclose(_norms(L2Step(x, 1.0, 0.25).step(x, g) - x, 2), torch.full((2,), 0.25))
+    assert torch.equal(LinfStep(x, 1.0, 0.1).step(x, g) - x, 0.1 * g.sign())
+
+
+def test_unknown_constraint_and_bad_step_size_are_refused():
+    x = torch.zeros(1, 3, 4, 4)
+    with pytest.raises(ValueError, match="unknown constraint"):
+        make_step("l7", x, 1.0, 0.1)
+    with pytest.raises(ValueError, match="step_size"):
+        make_step("l2", x, 1.0, 0.0)
+    assert isinstance(make_step(LinfStep, x, 1.0, 0.1), LinfStep)
+
+
+@pytest.mark.parametrize("objective", [class_score(3), logit(3), feature(5), cross_entropy(0),
+                                       class_score(3) - 10 * masked_mse(torch.full((2, 3, 32, 32), 0.5))])
+def test_every_objective_rises(tiny_model, objective):
+    x0 = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    r = optimize(tiny_model, x0, objective, steps=8, step_size=0.1, constraint="none")
+    assert (r.trace[:, -1] > r.trace[:, 0]).all(), objective.description
+
+
+@pytest.mark.parametrize("constraint,p", [("l2", 2), ("linf", float("inf"))])
+def test_result_respects_eps_and_pixel_range(tiny_model, constraint, p):
+    x0 = torch.rand(3, 3, 32, 32)
+    eps = 0.5 if constraint == "l2" else 4 / 255
+    r = optimize(tiny_model, x0, class_score(1), steps=10, step_size=eps / 2, eps=eps, constraint=constraint,
+                 random_start=True)
+    assert (_norms(r.images - x0, p) <= eps + 1e-4).all()
+    assert r.images.min() >= 0 and r.images.max() <= 1
+    assert r.trace.shape == (3, 11)
+
+
+def test_same_seed_same_images_other_seed_other_images(tiny_model):
+    x0 = torch.rand(2, 3, 32, 32)
+    run = lambda seed: optimize(tiny_model, x0, class_score(2), steps=3, step_size=0.1, eps=0.5,
+                                random_start=True, seed=seed).images
+    assert torch.equal(run(7), run(7))
+    assert not torch.equal(run(7), run(8))
+
+
+def test_masked_penalty_keeps_pixels_outside_the_region(tiny_model):
+    x0 = torch.rand(1, 3, 32, 32)
+    keep = torch.ones(1, 1, 32, 32)
+    keep[..., 8:24, 8:24] = 0
+    objective = class_score(4) - 1000 * masked_mse(x0, keep)
+    r = optimize(tiny_model, x0, objective, steps=20, step_size=0.2, constraint="none")
+    inside = (r.images - x0).abs()[..., 8:24, 8:24].mean()
+    outside = ((r.images - x0).abs() * keep).sum() / (3 * keep.sum())
+    assert inside > 5 * outside
+
+
+def test_callback_sees_every_step_and_can_stop(tiny_model):
+    seen = []
+    r = optimize(tiny_model, torch.rand(1, 3, 32, 32), class_score(0), steps=10, step_size=0.1,
+                 callback=lambda p: seen.append(p.step) or p.step == 4)
+    assert seen == [0, 1, 2, 3, 4] and r.stopped and r.steps_done == 4
+
+
+def test_model_is_left_as_it_was_and_parameters_get_no_gradient(tiny_model):
+    tiny_model.train()
+    optimize(tiny_model, torch.rand(1, 3, 32, 32), class_score(0), steps=2, step_size=0.1)
+    assert tiny_model.training
+    assert all(p.requires_grad and p.grad is None for p in tiny_model.parameters())
+
+
+def test_objectives_compose_with_readable_descriptions():
+    obj = 0.1 * feature(3) - 90 * masked_mse(torch.zeros(1))
+    assert obj.description == "0.1 * feature(3) - 90 * mse"
+    assert isinstance(-class_score(1), type(obj))
+    assert isinstance(Step, type)
