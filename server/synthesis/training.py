@@ -20,7 +20,7 @@ from .data import TensorDataset, augment, load_image_folder
 from .models.meta import CIFAR_MEAN, CIFAR_STD, ModelMeta
 from .models.robust_model import RobustModel
 from .objectives import cross_entropy
-from .optimizer import optimize
+from .optimizer import frozen, optimize
 
 
 @dataclass
@@ -122,6 +122,15 @@ def evaluate(model: RobustModel, data: TensorDataset, *, norm: str = "l2", eps: 
     # A fixed random subset when limited: folders are sorted by class.
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n] if n < len(data) else torch.arange(n)
     indices = order[d.rank::d.world]
+    # Eval mode throughout: in train mode BatchNorm would use (and update its running statistics
+    # from) each batch, and test batches from a sorted folder hold a single class.
+    with frozen(model):
+        clean, robust = _count_clean_and_robust(model, data, indices, norm, eps, steps, batch_size, amp, d, progress)
+    clean, robust = _all_sum([clean, robust], d)
+    return {"images": n, "clean": clean / n, "robust": {"norm": norm, "eps": eps, "steps": steps, "acc": robust / n}}
+
+
+def _count_clean_and_robust(model, data, indices, norm, eps, steps, batch_size, amp, d, progress) -> tuple[int, int]:
     clean = robust = 0
     for start in tqdm(range(0, len(indices), batch_size), disable=not (progress and d.main), desc="eval"):
         idx = indices[start:start + batch_size]
@@ -129,8 +138,7 @@ def evaluate(model: RobustModel, data: TensorDataset, *, norm: str = "l2", eps: 
         y = data.labels[idx].to(d.device)
         clean += _count_correct(model, x, y)
         robust += _count_correct(model, adversarial(model, x, y, norm, eps, steps, amp, seed=start), y)
-    clean, robust = _all_sum([clean, robust], d)
-    return {"images": n, "clean": clean / n, "robust": {"norm": norm, "eps": eps, "steps": steps, "acc": robust / n}}
+    return clean, robust
 
 
 # ---------------------------------------------------------------- training

@@ -55,7 +55,7 @@ def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 DEPTHS = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]),
-          50: ("bottleneck", [3, 4, 6, 3]), 101: ("bottleneck", [3, 4, 23, 3])}
+          50: ("bottleneck", [3, 4, 6, 3]), 101: ("bottleneck", [3, 4, 23, 3]), 152: ("bottleneck", [3, 8, 36, 3])}
 
 
 class CifarResNet(nn.Module):

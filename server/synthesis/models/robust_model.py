@@ -33,7 +33,8 @@ def build_backbone(meta: ModelMeta) -> nn.Module:
         return CifarResNet(meta.depth, meta.num_classes, meta.width)
     if meta.arch == "torchvision_resnet":
         from torchvision.models import resnet
-        return TorchvisionBackbone(getattr(resnet, f"resnet{meta.depth}")(num_classes=meta.num_classes))
+        name = f"resnet{meta.depth}" if meta.width == 1 else f"wide_resnet{meta.depth}_{meta.width:g}"
+        return TorchvisionBackbone(getattr(resnet, name)(num_classes=meta.num_classes))
     raise ValueError(f"unknown architecture {meta.arch!r}")
 
 

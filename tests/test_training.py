@@ -1,0 +1,147 @@
+"""Training, resume, data-parallel training, evaluation and seed fitting, on a tiny image folder."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from server import cli
+from server.synthesis import load_model
+from server.synthesis.seeds import SeedDistribution
+from server.synthesis import training
+
+CLASSES = ["blue", "green", "red"]  # sorted, as the folder loader orders them
+TINY = ["--depth", "18", "--width", "0.125", "--batch-size", "8", "--eps", "0.25", "--attack-steps", "1",
+        "--eval-steps", "2", "--no-amp"]
+
+
+def _write_split(root: Path, split: str, per_class: int, rng: np.random.Generator) -> None:
+    """Each class is a noisy image dominated by its own colour channel: learnable in a few steps."""
+    for c, name in enumerate(CLASSES):
+        folder = root / split / name
+        folder.mkdir(parents=True)
+        channel = {"red": 0, "green": 1, "blue": 2}[name]
+        for i in range(per_class):
+            img = rng.uniform(0, 90, (32, 32, 3))
+            img[..., channel] += 150
+            Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(folder / f"{i}.png")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    _write_split(root, "train", 16, rng)
+    _write_split(root, "test", 6, rng)
+    return root
+
+
+def _train(data_dir: Path, out: Path, *extra: str) -> int:
+    return cli.main(["train", str(data_dir), "--out-dir", str(out), "--model-id", "toy", *TINY, *extra])
+
+
+def test_train_writes_weights_and_a_card_that_load_model_reads(data_dir, tmp_path):
+    out = tmp_path / "run"
+    assert _train(data_dir, out, "--epochs", "3") == 0
+    card = json.loads((out / "toy.json").read_text())
+    assert card["classes"] == CLASSES and card["norm"] == "l2" and card["eps"] == 0.25
+    assert card["accuracy"]["images"] == 18 and card["accuracy"]["robust"]["steps"] == 2
+    assert card["accuracy"]["clean"] > 0.9  # the colour classes are trivially learnable
+    assert card["training"]["command"].startswith("robust-canvas train ")
+    assert [e["epoch"] for e in card["training"]["log"]] == [1, 2, 3]
+    model = load_model(out / "toy.safetensors", device="cpu")
+    assert model.meta.id == "toy" and model.meta.num_features == 64
+    x = torch.rand(2, 3, 32, 32)
+    assert model(x).shape == (2, 3) and model.features(x).shape == (2, 64)
+
+
+def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+    assert _train(data_dir, tmp_path / "straight", "--epochs", "2") == 0
+    real_epoch = training._train_epoch
+
+    def crash_in_second_epoch(cfg, model, ddp_model, opt, data, epoch, *args):
+        if epoch == 1:
+            raise KeyboardInterrupt  # as if the session ended mid-epoch
+        return real_epoch(cfg, model, ddp_model, opt, data, epoch, *args)
+
+    monkeypatch.setattr(training, "_train_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        _train(data_dir, tmp_path / "crashed", "--epochs", "2")
+    assert not (tmp_path / "crashed" / "toy.safetensors").exists()
+    monkeypatch.setattr(training, "_train_epoch", real_epoch)
+    assert _train(data_dir, tmp_path / "crashed", "--epochs", "2", "--resume") == 0
+    straight = load_file(str(tmp_path / "straight" / "toy.safetensors"))
+    resumed = load_file(str(tmp_path / "crashed" / "toy.safetensors"))
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    assert len(json.loads((tmp_path / "crashed" / "toy.json").read_text())["training"]["log"]) == 2
+
+
+def test_data_parallel_training_under_torchrun_with_two_cpu_processes(data_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--standalone", "-m", "server.cli", "train", str(data_dir), "--out-dir", str(out),
+                           "--model-id", "toy", "--epochs", "1", *TINY],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((out / "toy.json").read_text())
+    # 48 training images, 8 per process per step, 2 processes: 3 steps of 16 images.
+    assert card["accuracy"]["images"] == 18
+    assert card["training"]["log"][0]["epoch"] == 1
+    load_model(out / "toy.safetensors", device="cpu")
+
+
+def test_eval_prints_clean_and_robust_accuracy_as_json(data_dir, tmp_path, capsys):
+    assert _train(data_dir, tmp_path / "run", "--epochs", "2") == 0
+    capsys.readouterr()
+    assert cli.main(["eval", str(tmp_path / "run" / "toy.safetensors"), str(data_dir), "--eps", "40",
+                     "--steps", "5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 18 and result["robust"] == {"norm": "l2", "eps": 40.0, "steps": 5,
+                                                           "acc": result["robust"]["acc"]}
+    # A radius that can repaint the dominant colour must hurt: robust accuracy strictly below clean accuracy.
+    assert result["robust"]["acc"] < result["clean"]
+
+
+def test_eval_refuses_data_whose_classes_differ_from_the_model(data_dir, tmp_path, capsys):
+    assert _train(data_dir, tmp_path / "run", "--epochs", "1") == 0
+    (data_dir / "test" / "red").rename(data_dir / "test" / "yellow")
+    assert cli.main(["eval", str(tmp_path / "run" / "toy.safetensors"), str(data_dir)]) == 2
+    assert "must be the model's classes" in capsys.readouterr().err
+
+
+def test_fit_seeds_stores_class_gaussians_beside_the_model(data_dir, tmp_path):
+    assert _train(data_dir, tmp_path / "run", "--epochs", "1") == 0
+    weights = tmp_path / "run" / "toy.safetensors"
+    assert cli.main(["fit-seeds", str(weights), str(data_dir), "--resolution", "8", "--ridge", "0.01"]) == 0
+    seeds = SeedDistribution.load(tmp_path / "run" / "toy.seeds.safetensors")
+    assert seeds.mean.shape == (3, 3 * 8 * 8) and seeds.resolution == 8
+    model = load_model(weights, device="cpu")
+    assert model.seeds is not None
+    samples = model.seeds.sample(CLASSES.index("red"), 64, 32, torch.Generator().manual_seed(0))
+    assert samples.shape == (64, 3, 32, 32)
+    channel_means = samples.mean((0, 2, 3))
+    assert channel_means[0] > channel_means[1] + 0.3 and channel_means[0] > channel_means[2] + 0.3
+    assert samples.std(0).mean() > 0.05  # samples differ from each other, not just the mean image
+
+
+def test_evaluation_leaves_the_model_untouched_and_ignores_batch_composition(data_dir, tmp_path):
+    """Class-sorted test folders make single-class batches: BatchNorm must not see them."""
+    assert _train(data_dir, tmp_path / "run", "--epochs", "2") == 0
+    model = load_model(tmp_path / "run" / "toy.safetensors", device="cpu").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    test = training.load_image_folder(data_dir / "test", 32)
+    by_class = training.evaluate(model, test, eps=0.25, steps=2, batch_size=6, amp=False)
+    mixed = training.evaluate(model, test, eps=0.25, steps=2, batch_size=18, amp=False)
+    assert by_class == mixed
+    assert model.training  # restored
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], msg=key)
