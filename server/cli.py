@@ -6,6 +6,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from .cli_models import add_models_parser
+from .cli_serve import add_serve_parser
+from .cli_tasks import add_task_parsers
 from .synthesis.training import TrainConfig
 
 
@@ -18,7 +21,8 @@ def cmd_train(args) -> int:
     from .synthesis.training import train
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
-    cfg.command = "robust-canvas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # --resume continues the same run to the same result: the command that reproduces it omits it.
+    cfg.command = "robust-canvas " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
     train(cfg, resume=args.resume, cache_dir=_cache_dir())
     return 0
 
@@ -48,11 +52,80 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def cmd_eval(args) -> int:
+    from .synthesis import load_model
+    from .synthesis.training import evaluate
+    model = load_model(args.model, device=args.device)
+    data = _data_for(model, args.data_dir, args.split)
+    norm = args.norm or model.meta.norm or "l2"
+    eps = args.eps if args.eps is not None else (model.meta.eps or 0.5)
+    result = evaluate(model, data, norm=norm, eps=eps, steps=args.steps, batch_size=args.batch_size,
+                      amp=args.amp, limit=args.limit, progress=True)
+    print(json.dumps({"model": model.meta.id, "split": args.split, **result}, indent=2))
+    return 0
+
+
+def cmd_fit_seeds(args) -> int:
+    from .synthesis import load_model
+    from .synthesis.models.loading import resolve_model_path
+    from .synthesis.seeds import fit_seeds, seeds_path
+    model = load_model(args.model, device="cpu")
+    data = _data_for(model, args.data_dir, "train")
+    seeds = fit_seeds(data, resolution=args.resolution, ridge=args.ridge)
+    out = Path(args.out) if args.out else seeds_path(resolve_model_path(args.model))
+    seeds.save(out)
+    print(json.dumps({"seeds": str(out), "classes": len(data.classes), "resolution": args.resolution,
+                      "images": len(data)}))
+    return 0
+
+
+def _data_for(model, data_dir: str, split: str):
+    """The split's images at the model's input size; its classes must be the model's."""
+    from .synthesis.data import load_image_folder
+    data = load_image_folder(Path(data_dir) / split, model.meta.input_size, _cache_dir())
+    if data.classes != list(model.meta.classes):
+        raise ValueError(f"{data_dir}/{split} has classes {data.classes[:5]}... but model {model.meta.id!r} "
+                         f"has {list(model.meta.classes)[:5]}...: the folders must be the model's classes")
+    return data
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="clean and PGD-robust accuracy of MODEL on DATA_DIR/<split>, as JSON")
+    p.add_argument("model", help="a model id, a registry name or a weights file")
+    p.add_argument("data_dir")
+    p.add_argument("--split", default="test")
+    p.add_argument("--norm", choices=["l2", "linf"], help="default: the norm the model was trained with")
+    p.add_argument("--eps", type=float, help="attack radius in [0,1] pixel units; default: the model's")
+    p.add_argument("--steps", type=int, default=20, help="PGD steps (step size 2.5*eps/steps, random start)")
+    p.add_argument("--limit", type=int, help="evaluate on a fixed random subset of this many images")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=250)
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="run the attack in float32")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_eval)
+
+
+def add_fit_seeds_parser(sub) -> None:
+    p = sub.add_parser("fit-seeds", help="fit the class-conditional seed Gaussians for generation")
+    p.add_argument("model", help="a model id, a registry name or a weights file")
+    p.add_argument("data_dir", help="image folder with DATA_DIR/train/<class>/...")
+    p.add_argument("--resolution", type=int, default=16, help="side of the images the Gaussians model")
+    p.add_argument("--ridge", type=float, default=1e-3, help="added to each covariance's diagonal")
+    p.add_argument("--out", help="default: <weights stem>.seeds.safetensors beside the model's weights")
+    p.set_defaults(func=cmd_fit_seeds)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="robust-canvas", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub)
+    add_eval_parser(sub)
+    add_fit_seeds_parser(sub)
+    add_task_parsers(sub)
+    add_serve_parser(sub)
+    add_models_parser(sub)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in model cards: the command that reproduces a model
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError, KeyError) as e:

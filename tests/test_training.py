@@ -53,7 +53,9 @@ def test_train_writes_weights_and_a_card_that_load_model_reads(data_dir, tmp_pat
     card = json.loads((out / "toy.json").read_text())
     assert card["classes"] == CLASSES and card["norm"] == "l2" and card["eps"] == 0.25
     assert card["accuracy"]["images"] == 18 and card["accuracy"]["robust"]["steps"] == 2
-    assert card["accuracy"]["clean"] > 0.9  # the colour classes are trivially learnable
+    log = card["training"]["log"]
+    assert log[-1]["train_loss"] < 0.6 * log[0]["train_loss"]  # it learns ...
+    assert card["accuracy"]["clean"] > 0.5                      # ... and beats chance (1/3) on test images
     assert card["training"]["command"].startswith("robust-canvas train ")
     assert [e["epoch"] for e in card["training"]["log"]] == [1, 2, 3]
     model = load_model(out / "toy.safetensors", device="cpu")

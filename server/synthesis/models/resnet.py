@@ -22,9 +22,11 @@ class BasicBlock(nn.Module):
         self.shortcut = _shortcut(in_planes, planes * self.expansion, stride)
 
     def forward(self, x):
+        return F.relu(self.pre_activation(x))
+
+    def pre_activation(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return self.bn2(self.conv2(out)) + self.shortcut(x)
 
 
 class Bottleneck(nn.Module):
@@ -41,10 +43,12 @@ class Bottleneck(nn.Module):
         self.shortcut = _shortcut(in_planes, planes * self.expansion, stride)
 
     def forward(self, x):
+        return F.relu(self.pre_activation(x))
+
+    def pre_activation(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return F.relu(out + self.shortcut(x))
+        return self.bn3(self.conv3(out)) + self.shortcut(x)
 
 
 def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
@@ -84,8 +88,13 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.pre_activation_map(x))
+
+    def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's output before its final ReLU (for FakeReLU, see robust_model.py)."""
         out = F.relu(self.bn1(self.conv1(x)))
-        return self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = self.layer4[:-1](self.layer3(self.layer2(self.layer1(out))))
+        return self.layer4[-1].pre_activation(out)
 
     def classifier(self) -> nn.Linear:
         return self.linear

@@ -17,15 +17,42 @@ class TorchvisionBackbone(nn.Module):
         self.num_features = net.fc.in_features
 
     def feature_map(self, x):
+        return F.relu(self.pre_activation_map(x))
+
+    def pre_activation_map(self, x):
+        """The last block's output before its final ReLU (torchvision's block forward, unrolled)."""
         n = self.net
-        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        x = n.layer4[:-1](n.layer3(n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x))))))))
+        block = n.layer4[-1]
+        identity = x if block.downsample is None else block.downsample(x)
+        out = block.relu(block.bn1(block.conv1(x)))
+        if hasattr(block, "conv3"):  # Bottleneck
+            out = block.bn3(block.conv3(block.relu(block.bn2(block.conv2(out)))))
+        else:
+            out = block.bn2(block.conv2(out))
+        return out + identity
 
     def classifier(self) -> nn.Linear:
         return self.net.fc
 
     def forward(self, x):
         return self.net(x)
+
+
+class FakeReLU(torch.autograd.Function):
+    """ReLU forward, identity backward (the robustness library's `fake_relu`).
+
+    Maximizing a feature that is off (negative before the ReLU) at the brushed pixels has a zero
+    gradient through a real ReLU; passing the gradient through lets the optimizer switch it on.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 def build_backbone(meta: ModelMeta) -> nn.Module:
@@ -63,10 +90,15 @@ class RobustModel(nn.Module):
         return F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1)
 
     def outputs(self, x: torch.Tensor) -> Outputs:
-        """Logits, pooled features and the feature map from one forward pass."""
-        fmap = self.feature_map(x)
-        feats = F.adaptive_avg_pool2d(fmap, 1).flatten(1)
-        return Outputs(x=x, logits=self.backbone.classifier()(feats), features=feats, feature_map=fmap)
+        """Logits, pooled features and the feature map from one forward pass.
+
+        Features and the feature map pass gradients through their final ReLU (FakeReLU); logits
+        see the true ReLU, so class scores keep their exact gradient. Values are the same.
+        """
+        pre = self.backbone.pre_activation_map(self.normalize(x))
+        logits = self.backbone.classifier()(F.adaptive_avg_pool2d(F.relu(pre), 1).flatten(1))
+        fmap = FakeReLU.apply(pre)
+        return Outputs(x=x, logits=logits, features=F.adaptive_avg_pool2d(fmap, 1).flatten(1), feature_map=fmap)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalize(x))

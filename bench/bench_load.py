@@ -1,0 +1,123 @@
+"""Load test of the REST API: jobs/s and latency at 1, 4, 16 concurrent clients, batching on vs off.
+
+    python -m bench.bench_load [--model ID_OR_PATH | --tiny] [--task sketch] [--steps 10]
+                               [--clients 1 4 16] [--jobs 8] [--device cuda]
+
+Serves the app with uvicorn in a thread (real HTTP on 127.0.0.1), loads the model once, and
+for each setting runs `clients` threads that each post `--jobs` jobs with ?wait=true one after
+another. Latency is from the request to the finished job; "batch" is the mean number of jobs
+per optimizer call. Batching off is the same server with max_batch=1.
+"""
+import argparse
+import base64
+import io
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import numpy as np
+import torch
+import uvicorn
+from PIL import Image
+
+from server.api.app import create_app
+from server.api.settings import Settings
+from server.synthesis.models.loading import load_model
+from server.synthesis.models.meta import CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD, ModelMeta
+from server.synthesis.models.robust_model import RobustModel
+
+
+def tiny_model() -> RobustModel:
+    """Random weights, 1/8 width: checks that the bench runs, measures mostly overhead."""
+    torch.manual_seed(0)
+    meta = ModelMeta(id="tiny", arch="cifar_resnet", depth=18, width=0.125, classes=CIFAR10_CLASSES,
+                     mean=list(CIFAR_MEAN), std=list(CIFAR_STD), input_size=32, dataset="cifar10")
+    return RobustModel.from_meta(meta).eval()
+
+
+def random_png(size: int, seed: int) -> str:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@contextmanager
+def serve(app):
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def client_loop(url: str, body: dict, jobs: int, task: str) -> list[float]:
+    latencies = []
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for _ in range(jobs):
+            started = time.perf_counter()
+            response = http.post(f"/api/tasks/{task}", params={"wait": "true"}, json=body)
+            if response.status_code != 200 or response.json()["status"] != "done":
+                raise RuntimeError(f"job failed: {response.status_code} {response.text[:300]}")
+            latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def measure(model_id, model, args, batching: bool, clients: int) -> dict:
+    settings = Settings(max_batch=16 if batching else 1, max_queue=4 * max(args.clients), max_steps=max(args.steps, 1))
+    app = create_app(settings, models={model_id: model})
+    body = {"class": 0, "steps": args.steps, "image": random_png(model.meta.input_size, 0)}
+    with serve(app) as url:
+        manager = app.state.core.manager
+        sizes, solver = [], manager.solver
+        manager.solver = lambda m, problems, callbacks: sizes.append(len(problems)) or solver(m, problems, callbacks)
+        client_loop(url, body, 1, args.task)  # warm-up
+        sizes.clear()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            runs = list(pool.map(lambda _: client_loop(url, body, args.jobs, args.task), range(clients)))
+        wall = time.perf_counter() - started
+    latencies = sorted(x for run in runs for x in run)
+    return {"batching": "on" if batching else "off", "clients": clients, "jobs": len(latencies),
+            "jobs_s": len(latencies) / wall, "p50": 1000 * statistics.median(latencies),
+            "p95": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+            "batch": statistics.mean(sizes) if sizes else 0.0}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="a model id or weights file (default: the shipped default model)")
+    p.add_argument("--tiny", action="store_true", help="a random tiny model instead (checks the bench runs)")
+    p.add_argument("--device", help="default: cuda when available")
+    p.add_argument("--task", default="sketch", choices=["sketch", "translate"])
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--jobs", type=int, default=8, help="jobs per client")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = tiny_model().to(args.device or "cpu") if args.tiny else load_model(args.model, device=args.device)
+    model_id = model.meta.id
+    print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client")
+    print(f"{'batching':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'batch':>6}")
+    for batching in (True, False):
+        for clients in args.clients:
+            r = measure(model_id, model, args, batching, clients)
+            print(f"{r['batching']:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} {r['p50']:>8.0f} "
+                  f"{r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

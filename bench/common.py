@@ -1,0 +1,104 @@
+"""Shared by the bench scripts: model loading (shipped, file, or a training checkpoint), CIFAR test
+images, and image grids. Run the scripts from the project root: `python -m bench.<name> ...`."""
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from server.synthesis.data import load_image_folder
+from server.synthesis.models.loading import load_model
+from server.synthesis.models.registry import cache_dir
+from server.synthesis.seeds import SeedDistribution
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10"
+
+
+def load(path: str | None, seeds: str | None = None, threads: int | None = None):
+    """A shipped id / weights file, or a run's `checkpoint.pt`; `seeds` overrides the seed file."""
+    if threads:
+        torch.set_num_threads(threads)
+    if path and path.endswith("checkpoint.pt"):
+        from server.synthesis.training import load_training_checkpoint
+        model = load_training_checkpoint(Path(path))
+    else:
+        model = load_model(path, device="cpu")
+    if seeds:
+        model.seeds = SeedDistribution.load(Path(seeds))
+    return model
+
+
+def test_images(n: int, seed: int = 0, data: Path = DATA) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random (not hand-picked) test images (n,3,32,32) in [0,1] and their labels."""
+    ds = load_image_folder(data / "test", 32, cache_dir=cache_dir() / "datasets")
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
+    return ds.images[idx].float() / 255, ds.labels[idx]
+
+
+def save_grid(rows: list[list[torch.Tensor]], path: Path, scale: int = 4, pad: int = 2, *,
+              titles: list[str] | None = None, row_labels: list[str] | None = None,
+              captions: list[list[str]] | None = None) -> None:
+    """rows of (3,h,w) images in [0,1] -> one PNG, each image nearest-upscaled by `scale`.
+
+    Optional text: `titles` above the columns, `row_labels` left of the rows, `captions` under
+    each image (same nesting as rows).
+    """
+    h = max(im.shape[1] for row in rows for im in row) * scale
+    w = max(im.shape[2] for row in rows for im in row) * scale
+    cols = max(len(r) for r in rows)
+    font = ImageFont.load_default(size=FONT_SIZE)
+    left = max((font.getlength(t) for t in row_labels), default=0) + 2 * pad + 4 if row_labels else 0
+    top, below = (TEXT_H if titles else 0), (TEXT_H if captions else 0)
+    cell_h, cell_w = h + below + pad, w + pad
+    canvas = Image.new("RGB", (int(left) + pad + cols * cell_w, top + pad + len(rows) * cell_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, title in enumerate(titles or []):
+        _text(draw, font, title, left + pad + j * cell_w + w / 2, pad + TEXT_H / 2)
+    for i, row in enumerate(rows):
+        y = top + pad + i * cell_h
+        if row_labels:
+            _text(draw, font, row_labels[i], left / 2, y + h / 2)
+        for j, im in enumerate(row):
+            x = int(left) + pad + j * cell_w
+            canvas.paste(Image.fromarray(_to_uint8(im, h, w)), (x, y))
+            if captions and captions[i][j]:
+                _text(draw, font, captions[i][j], x + w / 2, y + h + below / 2)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+TEXT_H, FONT_SIZE = 16, 12
+
+
+def _to_uint8(im: torch.Tensor, h: int, w: int) -> np.ndarray:
+    im = torch.nn.functional.interpolate(im[None].float().cpu(), size=(h, w), mode="nearest")[0]
+    return (im.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def _text(draw, font, text: str, cx: float, cy: float) -> None:
+    draw.text((cx, cy), text, fill="black", font=font, anchor="mm")
+
+
+def square_masks(n: int, size: int = 32, side: int = 12, seed: int = 0) -> torch.Tensor:
+    """(n,1,size,size) masks, each a side x side square at a random place (1 = missing)."""
+    gen = torch.Generator().manual_seed(seed)
+    masks = torch.zeros(n, 1, size, size)
+    for i, (y, x) in enumerate(torch.randint(0, size - side + 1, (n, 2), generator=gen).tolist()):
+        masks[i, :, y:y + side, x:x + side] = 1
+    return masks
+
+
+def disc_masks(n: int, size: int = 32, radius: float = 7, seed: int = 0) -> torch.Tensor:
+    """(n,1,size,size) masks, each a disc at a random place: a brush stroke."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = radius + torch.rand(n, 2, generator=gen) * (size - 2 * radius)
+    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    d2 = (yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2
+    return (d2 <= radius ** 2).float()[:, None]
+
+
+def crude_sketch(x: torch.Tensor, cells: int = 8, levels: int = 3) -> torch.Tensor:
+    """A stand-in for a hand drawing: coarse blocks of a few flat colours."""
+    small = torch.nn.functional.interpolate(x, size=(cells, cells), mode="area")
+    small = (small * (levels - 1)).round() / (levels - 1)
+    return torch.nn.functional.interpolate(small, size=x.shape[-2:], mode="nearest")

@@ -1,0 +1,154 @@
+"""Optimizer speed: our `optimize` vs the robustness library's attacker on the same weights.
+
+    python -m bench.speed [--model ID_OR_PATH] [--robustness PATH] [--steps 20] [--batches 1 64]
+
+Reports images x steps / s for each batch size, a parity check (same start, same steps: the
+two loops should agree), where the time goes (torch.profiler), and the fraction of this
+machine's measured fp32 matmul throughput that a step reaches.
+
+The `robustness` package (MadryLab) is not a dependency: install it outside the project, e.g.
+`pip install --no-deps --target /tmp/rlib robustness`, and pass --robustness /tmp/rlib. It no
+longer imports cleanly and calls .cuda() unconditionally; the shims below stub its unused
+imports (dill, pandas, cox) and make .cuda() a no-op on a CPU-only machine, for this script only.
+"""
+import argparse
+import importlib.machinery
+import sys
+import time
+import types
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.common import load, test_images
+from server.synthesis import class_score, optimize
+
+
+def import_attacker_model(path: str | None):
+    if path:
+        sys.path.insert(0, path)
+    for name in ("dill", "pandas", "cox", "cox.store"):  # imported at module level, unused by the attacker
+        try:
+            __import__(name)
+        except ImportError:
+            stub = sys.modules[name] = types.ModuleType(name)
+            stub.__spec__ = importlib.machinery.ModuleSpec(name, None)  # torch._dynamo inspects specs
+    sys.modules["cox"].store = sys.modules["cox.store"]
+    from robustness.attacker import AttackerModel
+    return AttackerModel
+
+
+@contextmanager
+def cuda_is_noop():
+    """The attacker calls `orig_input.cuda()`; on a machine without CUDA, keep tensors where they are."""
+    if torch.cuda.is_available():
+        yield
+        return
+    original = torch.Tensor.cuda
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda = original
+
+
+class LibraryNet(torch.nn.Module):
+    """Our backbone behind the forward signature AttackerModel expects (it normalizes itself)."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x, with_latent=False, fake_relu=False, no_relu=False):
+        return self.backbone(x)
+
+
+def library_attacker(model, AttackerModel):
+    dataset = types.SimpleNamespace(mean=model.mean.view(3).cpu(), std=model.std.view(3).cpu())
+    return AttackerModel(LibraryNet(model.backbone), dataset).to(model.device).eval()
+
+
+def run_library(attacker, x, y, steps, step_size, eps, use_best=True):
+    def targeted_ce(net, inp, target):  # their custom_loss: minimized with targeted=True
+        return F.cross_entropy(net(inp), target, reduction="none"), None
+
+    with cuda_is_noop():
+        _, images = attacker(x, y, make_adv=True, constraint="2", eps=eps, step_size=step_size, iterations=steps,
+                             targeted=True, custom_loss=targeted_ce, use_best=use_best)
+    return images
+
+
+def run_ours(model, x, y, steps, step_size, eps):
+    return optimize(model, x, class_score(y), steps=steps, step_size=step_size, eps=eps).images
+
+
+def timed(fn, repeats: int = 2) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_gflops(n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / timed(lambda: a @ b, repeats=5) / 1e9
+
+
+def flops_per_image_step(model, x, y) -> float:
+    """Forward + backward to the input, counted by torch's FLOP counter (convs and matmuls)."""
+    with FlopCounterMode(display=False) as counter:
+        optimize(model, x, class_score(y), steps=1, step_size=0.1, eps=1.0, score_final=False)
+    return counter.get_total_flops() / len(x)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model")
+    ap.add_argument("--robustness", help="folder holding the `robustness` package")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args(argv)
+    model = load(args.model, threads=args.threads)
+    attacker = library_attacker(model, import_attacker_model(args.robustness))
+    x_all, y_all = test_images(max(args.batches))
+    eps, step_size = 2.0, 0.25
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {model.meta.id}, "
+          f"{args.steps} steps, L2 eps {eps}, step {step_size}")
+
+    # Parity: identical while no pixel sits at exactly 0 or 1. There the library's InputNormalize
+    # clamp zeroes the gradient (ours keeps it), so paths part once pixels saturate.
+    for steps, label, x in [(3, "images in [0.05, 0.95]", 0.05 + 0.9 * x_all[:8]), (10, "raw test images", x_all[:8])]:
+        ours = run_ours(model, x, y_all[:8], steps, step_size, eps)
+        theirs = run_library(attacker, x, y_all[:8], steps, step_size, eps, use_best=False)
+        print(f"parity, {steps} steps, {label}: max |ours - library| = {(ours - theirs).abs().max():.2e}")
+    x, y = x_all[:8], y_all[:8]
+
+    gflops = matmul_gflops()
+    per_step = flops_per_image_step(model, x, y)
+    print(f"matmul 2048^3 fp32: {gflops:.1f} GFLOP/s; one image-step = {per_step / 1e9:.3f} GFLOP")
+    print("| batch | ours (img*step/s) | robustness AttackerModel (img*step/s) | speed-up | ours, % of matmul peak |")
+    print("|---|---|---|---|---|")
+    for n in args.batches:
+        x, y = x_all[:n], y_all[:n]
+        t_ours = timed(lambda: run_ours(model, x, y, args.steps, step_size, eps))
+        t_lib = timed(lambda: run_library(attacker, x, y, args.steps, step_size, eps))
+        rate_ours, rate_lib = n * args.steps / t_ours, n * args.steps / t_lib
+        print(f"| {n} | {rate_ours:.1f} | {rate_lib:.1f} | {rate_ours / rate_lib:.2f}x | "
+              f"{100 * rate_ours * per_step / 1e9 / gflops:.0f}% |", flush=True)
+
+    n = max(args.batches)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run_ours(model, x_all[:n], y_all[:n], 3, step_size, eps)
+    print(f"\nprofile of ours, batch {n}, 3 steps (self CPU time):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+// Every server call lives here. Errors become ApiError with a readable message.
+const TOKEN_KEY = 'robust-canvas-token';
+
+export class ApiError extends Error {
+  constructor(message, status, field = null) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+export const token = {
+  get: () => localStorage.getItem(TOKEN_KEY) || '',
+  set: (t) => (t ? localStorage.setItem(TOKEN_KEY, t) : localStorage.removeItem(TOKEN_KEY)),
+};
+
+function headers(json) {
+  const h = {};
+  if (json) h['Content-Type'] = 'application/json';
+  if (token.get()) h.Authorization = `Bearer ${token.get()}`;
+  return h;
+}
+
+// FastAPI errors: {detail: "text"} or {detail: [{loc: ["body", "steps"], msg: "..."}]}.
+export function describeError(status, body) {
+  const detail = body && body.detail;
+  if (Array.isArray(detail) && detail.length) {
+    const parts = detail.map((d) => {
+      const loc = (d.loc || []).filter((x) => x !== 'body' && x !== 'query' && x !== 'path');
+      const named = loc.length && String(d.msg).startsWith(String(loc[loc.length - 1]));  // "steps must be…"
+      return loc.length && !named ? `${loc.join('.')}: ${d.msg}` : String(d.msg);
+    });
+    const first = detail[0].loc ? detail[0].loc[detail[0].loc.length - 1] : null;
+    return { message: parts.join('; '), field: typeof first === 'string' ? first : null };
+  }
+  if (typeof detail === 'string' && detail) return { message: detail, field: null };
+  const fallback = {
+    401: 'This server needs an access token: set it under “Settings” in the header.',
+    403: 'The access token was refused.',
+    404: 'Not found on the server.',
+    429: 'The server is busy with other jobs. Try again in a moment.',
+    503: 'The server is busy or still loading its model. Try again in a moment.',
+  };
+  return { message: fallback[status] || `The server answered ${status}.`, field: null };
+}
+
+async function request(method, path, body) {
+  let res;
+  try {
+    res = await fetch(`/api${path}`, {
+      method, headers: headers(body !== undefined),
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch (err) {
+    throw new ApiError('Cannot reach the server. Is it running?', 0);
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
+  if (!res.ok) {
+    const { message, field } = describeError(res.status, data);
+    throw new ApiError(message, res.status, field);
+  }
+  return data;
+}
+
+export const health = () => request('GET', '/health');
+export const models = () => request('GET', '/models');
+export const features = (modelId) => request('GET', `/models/${encodeURIComponent(modelId)}/features`);
+export const job = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
+export const cancel = (id) => request('DELETE', `/jobs/${encodeURIComponent(id)}`);
+export const startTask = (task, body) => request('POST', `/tasks/${task}`, body);
+
+// Follow a job: Server-Sent Events, falling back to polling GET /jobs/{id}.
+// handlers: {progress({step,total}), preview({step,images}), done(result), failed(msg), cancelled()}
+// Returns a function that stops watching.
+export function watch(started, handlers) {
+  let closed = false, es = null, timer = null;
+  const finish = (kind, arg) => {
+    if (closed) return;
+    stop();
+    handlers[kind]?.(arg);
+  };
+  const stop = () => {
+    closed = true;
+    es?.close();
+    clearTimeout(timer);
+  };
+  const poll = async () => {
+    if (closed) return;
+    try {
+      const j = await job(started.id);
+      if (j.total) handlers.progress?.({ step: j.step, total: j.total });
+      if (j.status === 'done') return finish('done', j.result);
+      if (j.status === 'failed') return finish('failed', j.error || 'The job failed.');
+      if (j.status === 'cancelled') return finish('cancelled');
+    } catch (err) {
+      if (err.status === 404) return finish('failed', 'The job disappeared from the server.');
+    }
+    timer = setTimeout(poll, 400);
+  };
+  const parse = (e) => { try { return JSON.parse(e.data || '{}'); } catch { return {}; } };
+  if (window.EventSource) {
+    es = new EventSource(eventsUrl(started));
+    es.addEventListener('progress', (e) => handlers.progress?.(parse(e)));
+    es.addEventListener('preview', (e) => handlers.preview?.(parse(e)));
+    es.addEventListener('done', (e) => finish('done', parse(e).result ?? parse(e)));
+    es.addEventListener('failed', (e) => finish('failed', parse(e).error || 'The job failed.'));
+    es.addEventListener('cancelled', () => finish('cancelled'));
+    es.onerror = () => { es.close(); es = null; if (!closed) poll(); };
+  } else {
+    poll();
+  }
+  return stop;
+}
+
+// EventSource cannot send an Authorization header: the server also takes ?token=.
+function eventsUrl(started) {
+  const url = new URL(started.events_url || `/api/jobs/${encodeURIComponent(started.id)}/events`, location.href);
+  if (token.get()) url.searchParams.set('token', token.get());
+  return url.href;
+}

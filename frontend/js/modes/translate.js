@@ -1,0 +1,34 @@
+// Translation: change what a picture shows into another class, staying close to it.
+import { squareDataURL } from '../board.js';
+import { inputSize } from '../store.js';
+import { layout, sourceView, step } from '../ui/layout.js';
+import { runPanel, resultView, UserError } from '../ui/run.js';
+import { advancedSettings, classPicker, imageSource } from '../ui/widgets.js';
+
+export const id = 'translate';
+export const label = 'Translate';
+let view;
+
+export function mount(section) {
+  view = sourceView('Upload an image, drop one here, or pick one from the gallery.');
+  let run;
+  const source = imageSource((src) => view.set(src), { dropTarget: view.el, onError: (m) => run.showError(m) });
+  const cls = classPicker({ label: 'Turn it into a', initial: 'cat' });
+  const result = resultView({ task: id, title: 'Translated', empty: 'Choose the target class and press “Translate”.' });
+  run = runPanel({
+    task: id, goLabel: 'Translate', advanced: advancedSettings(id),
+    build: () => {
+      if (!view.get()) throw new UserError('Load an image first.');
+      return { image: squareDataURL(view.get(), inputSize()), class: cls.value() };
+    },
+    result,
+  });
+  layout(section, {
+    title: 'Image-to-image translation',
+    intro: 'Turn a picture of one thing into another class while keeping its layout — a horse into a deer, a car into a truck.',
+    left: [step(1, 'Load an image'), source.el, view.el],
+    right: [step(2, 'Pick the target class'), cls.el, run.el, result.el],
+  });
+}
+
+export function openImage(src) { view.set(src); }

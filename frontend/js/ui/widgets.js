@@ -1,0 +1,147 @@
+// Controls shared by the modes: class picker, advanced settings, brush toolbar, image source.
+import { on } from '../bus.js';
+import { state, classes } from '../store.js';
+import { MAX_BRUSH, MIN_BRUSH } from '../board.js';
+import { h, field, nextId } from './dom.js';
+import { pickFromGallery } from './gallery.js';
+
+export const SWATCHES = ['#1f2937', '#ffffff', '#9ca3af', '#7c3f1d', '#dc2626', '#f97316', '#facc15',
+  '#84cc16', '#15803d', '#38bdf8', '#1d4ed8', '#7c3aed', '#ec4899', '#fde2c4'];
+
+// ---- class picker ------------------------------------------------------------------------------
+export function classPicker({ label = 'Class', auto = null, initial = null } = {}) {
+  const select = h('select', { name: 'class' });
+  const fill = () => {
+    const keep = select.value || initial;
+    select.replaceChildren(
+      ...(auto ? [h('option', { value: '' }, auto)] : []),
+      ...classes().map((c) => h('option', { value: c }, c)));
+    if (keep !== null && [...select.options].some((o) => o.value === keep)) select.value = keep;
+  };
+  fill();
+  on('model', fill);
+  return { el: field(label, select), select, value: () => select.value };
+}
+
+// ---- advanced settings (steps, eps, step size, seed) -------------------------------------------
+const ADVANCED = [
+  ['steps', 'Steps', 'How many gradient steps; more is slower and stronger.', '1'],
+  ['eps', 'ε (radius)', 'How far the result may move from the start image (L2).', 'any'],
+  ['step_size', 'Step size', 'Size of each gradient step.', 'any'],
+  ['seed', 'Seed', 'Same seed, same result.', '1'],
+];
+
+// omit: names shown elsewhere in the mode (generate has its own seed field).
+export function advancedSettings(task, { omit = [] } = {}) {
+  const inputs = {};
+  const shown = ADVANCED.filter(([name]) => !omit.includes(name));
+  const grid = h('div.advanced-grid', {}, shown.map(([name, label, hint, step]) => {
+    inputs[name] = h('input', { type: 'number', name, min: '0', step, inputmode: 'decimal', title: hint });
+    return field(label, inputs[name]);
+  }));
+  const el = h('details.advanced', {}, h('summary', {}, 'Advanced settings'),
+    h('p.hint', {}, 'Leave blank to use the model’s tuned defaults.'), grid);
+  const placeholders = () => {
+    const d = state.card?.task_defaults?.[task] || {};
+    for (const [name] of shown) inputs[name].placeholder = d[name] ?? (name === 'seed' ? '0' : 'default');
+  };
+  placeholders();
+  on('model', placeholders);
+  return {
+    el,
+    values() {
+      const out = {};
+      for (const [name, input] of Object.entries(inputs)) {
+        if (input.value.trim() !== '') out[name] = Number(input.value);
+      }
+      return out;
+    },
+    markInvalid(name) {
+      if (!inputs[name]) return false;
+      el.open = true;
+      inputs[name].setAttribute('aria-invalid', 'true');
+      return true;
+    },
+  };
+}
+
+// ---- brush toolbar -----------------------------------------------------------------------------
+const TOOL_LABELS = {
+  pen: ['Brush', 'B'], eraser: ['Eraser', 'E'], fill: ['Fill', 'F'],
+  region: ['Mark region', 'B'], unregion: ['Unmark', 'E'],
+};
+
+// tools: names from TOOL_LABELS; 'region'/'unregion' brush the mask layer.
+export function brushToolbar(board, { tools = ['pen', 'eraser', 'fill'], colors = true, onClear } = {}) {
+  const toolButtons = tools.map((t) => h('button.tool', {
+    type: 'button', dataset: { tool: t }, title: `${TOOL_LABELS[t][0]} (${TOOL_LABELS[t][1]})`,
+    onclick: () => selectTool(t),
+  }, h('span.tool-icon', { 'aria-hidden': 'true', dataset: { icon: t } }), TOOL_LABELS[t][0]));
+  const selectTool = (t) => {
+    const mask = t === 'region' || t === 'unregion';
+    board.setTool({ brush: t === 'unregion' ? 'eraser' : t === 'region' ? 'pen' : t, layer: mask ? 'mask' : 'image' });
+    toolButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.tool === t)));
+  };
+  const sizeId = nextId('size');
+  const size = h('input', { type: 'range', id: sizeId, min: String(MIN_BRUSH), max: String(MAX_BRUSH), step: '0.5', value: String(board.tool.size) });
+  const sizeOut = h('output.size-out', { for: sizeId });
+  size.addEventListener('input', () => board.setTool({ size: Number(size.value) }));
+  const color = h('input.color', { type: 'color', value: board.tool.color, title: 'Pick any colour' });
+  color.addEventListener('input', () => setColor(color.value));
+  const swatches = SWATCHES.map((c) => h('button.swatch', {
+    type: 'button', title: c, style: `--c:${c}`, 'aria-label': `Colour ${c}`, onclick: () => setColor(c),
+  }));
+  const setColor = (c) => {
+    board.setTool({ color: c });
+    if (board.tool.brush === 'eraser') selectTool('pen');
+  };
+  const undo = h('button.icon-btn', { type: 'button', title: 'Undo (Ctrl+Z)', onclick: () => board.undo() }, '↶ Undo');
+  const redo = h('button.icon-btn', { type: 'button', title: 'Redo (Ctrl+Y)', onclick: () => board.redo() }, '↷ Redo');
+  const clear = h('button.icon-btn', { type: 'button', title: 'Clear', onclick: () => (onClear ? onClear() : board.clear()) }, '✕ Clear');
+  const sync = () => {
+    size.value = String(board.tool.size);
+    sizeOut.textContent = `${board.tool.size} px`;
+    color.value = board.tool.color;
+    swatches.forEach((s) => s.setAttribute('aria-pressed', String(s.title === board.tool.color)));
+    undo.disabled = !board.undoStack.length;
+    redo.disabled = !board.redoStack.length;
+  };
+  board.onChange(sync);
+  selectTool(tools[0]);
+  sync();
+  const el = h('div.toolbar', { role: 'toolbar', 'aria-label': 'Drawing tools' },
+    h('div.tool-group', {}, toolButtons),
+    h('div.tool-group.history', {}, undo, redo, clear),
+    h('div.toolbar-break'),
+    h('label.size', { title: 'Brush size in model pixels ([ and ])' }, h('span', {}, 'Size'), size, sizeOut),
+    colors ? h('div.colors', {}, color, swatches) : null);
+  return { el, selectTool };
+}
+
+// ---- image source: file picker, drag and drop, gallery -----------------------------------------
+export function imageSource(onImage, { dropTarget = null, onError = () => {} } = {}) {
+  const file = h('input', { type: 'file', accept: 'image/*', hidden: true });
+  const read = (f) => {
+    if (!f || !f.type.startsWith('image/')) return onError('Please choose an image file (PNG, JPEG, …).');
+    const r = new FileReader();
+    r.onload = () => onImage(r.result, f.name);
+    r.readAsDataURL(f);
+  };
+  file.addEventListener('change', () => { read(file.files[0]); file.value = ''; });
+  const el = h('div.source', {},
+    h('button', { type: 'button', onclick: () => file.click() }, 'Upload image…'),
+    h('button', { type: 'button', onclick: async () => { const g = await pickFromGallery(); if (g) onImage(g.image, g.label); } }, 'From gallery…'),
+    file);
+  for (const t of [el, dropTarget].filter(Boolean)) {
+    t.addEventListener('dragover', (e) => { e.preventDefault(); t.classList.add('dragging'); });
+    t.addEventListener('dragleave', () => t.classList.remove('dragging'));
+    t.addEventListener('drop', (e) => {
+      e.preventDefault();
+      t.classList.remove('dragging');
+      const url = e.dataTransfer.getData('application/x-robust-canvas');
+      if (url) return onImage(url, 'gallery image');
+      read(e.dataTransfer.files[0]);
+    });
+  }
+  return { el };
+}

@@ -1,0 +1,134 @@
+"""`create_app`: the FastAPI app: API under /api, OpenAPI docs at /docs, the canvas at /."""
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from ..synthesis.models.loading import default_model_id, load_model
+from ..synthesis.models.robust_model import RobustModel
+from .deps import AppState, require_token
+from .jobs import JobManager, QueueFull
+from .logs import log
+from .problems import FieldError
+from .routes import health as health_routes, jobs as job_routes, models as model_routes, tasks as task_routes
+from .settings import Settings
+
+
+def load_models(settings: Settings) -> dict[str, RobustModel]:
+    """The models to serve, by card id; the first is the default."""
+    loaded: dict[str, RobustModel] = {}
+    for name in settings.model_ids or (default_model_id(),):
+        model = load_model(name, device=settings.device)
+        if model.meta.id in loaded:
+            raise ValueError(f"two models share the id {model.meta.id!r}")
+        loaded[model.meta.id] = model
+    return loaded
+
+
+def _freeze(model: RobustModel) -> RobustModel:
+    # Jobs and palettes run in different threads; with no parameter needing a gradient,
+    # the optimizer's save-and-restore of requires_grad cannot race.
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None) -> FastAPI:
+    """The app; `models` (id -> model, the first the default) skips loading, e.g. in tests."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        served = models if models is not None else await run_in_threadpool(load_models, settings)
+        if not served:
+            raise ValueError("no models to serve")
+        served = {model_id: _freeze(m) for model_id, m in served.items()}
+        manager = JobManager(settings)
+        manager.start([str(m.device) for m in served.values()])
+        app.state.core = AppState(settings, served, manager)
+        log("server_ready", models=",".join(served), devices=",".join({str(m.device) for m in served.values()}))
+        try:
+            yield
+        finally:
+            manager.stop()
+            app.state.core = None
+
+    app = FastAPI(title="Robust Canvas", version="0.1.0", lifespan=lifespan,
+                  description="Image synthesis with a single robust classifier. See docs/API.md.")
+    app.state.core = None
+    _add_middleware(app, settings)
+    _add_error_handlers(app)
+    api = APIRouter(prefix="/api")
+    api.include_router(health_routes.router)
+    for router in (model_routes.router, task_routes.router, job_routes.router):
+        api.include_router(router, dependencies=[Depends(require_token)])
+    app.include_router(api)
+    if settings.frontend_dir.is_dir():
+        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def log_requests(request: Request, call_next):
+        started = time.monotonic()
+        response = await call_next(request)
+        if request.url.path.startswith("/api"):
+            log("request", method=request.method, path=request.url.path, status=response.status_code,
+                ms=1000 * (time.monotonic() - started))
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FieldError)
+    async def field_error(request: Request, e: FieldError):
+        loc = ["body", e.field] if e.field else ["body"]
+        return JSONResponse({"detail": [{"loc": loc, "msg": e.message, "type": "value_error"}]}, status_code=422)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, e: QueueFull):
+        return JSONResponse({"detail": str(e)}, status_code=429, headers={"Retry-After": str(e.retry_after)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError):
+        # FastAPI's default, minus the echoed input (it may be a megabyte of base64)
+        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in e.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413, by header or while streaming."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = HTTPException(413, f"the request body is larger than {self.max_bytes} bytes")
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            response = JSONResponse({"detail": too_large.detail}, status_code=413)
+            return await response(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise too_large
+            return message
+
+        await self.app(scope, limited_receive, send)

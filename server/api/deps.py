@@ -1,0 +1,58 @@
+"""What routes depend on: the app's state, the token check and model lookup (as annotated types)."""
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..synthesis.models.robust_model import RobustModel
+from .jobs import JobManager
+from .settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    models: dict[str, RobustModel]      # the first is the default
+    manager: JobManager
+    palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
+    palette_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    @property
+    def default_model_id(self) -> str:
+        return next(iter(self.models))
+
+
+def get_state(request: Request) -> AppState:
+    state = getattr(request.app.state, "core", None)
+    if state is None:
+        raise HTTPException(503, "the server is still loading its models")
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+_bearer = HTTPBearer(auto_error=False, description="the server's token, when started with --token")
+
+
+def require_token(request: Request, state: StateDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Bearer token, or `?token=` for EventSource, which cannot set headers."""
+    expected = state.settings.token
+    if not expected:
+        return
+    given = credentials.credentials if credentials else request.query_params.get("token")
+    if not given:
+        raise HTTPException(401, "this server needs a token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(403, "the token was refused")
+
+
+def find_model(state: AppState, model_id: str | None) -> tuple[str, RobustModel]:
+    """(id, model) for an id, or the default; LookupError names the loaded models."""
+    model_id = model_id or state.default_model_id
+    if model_id not in state.models:
+        raise LookupError(f"unknown model {model_id!r}: this server has {', '.join(state.models)}")
+    return model_id, state.models[model_id]

@@ -1,0 +1,95 @@
+"""Images in requests and answers: data URLs or bare base64 of PNG/JPEG <-> float tensors.
+
+The size is read from the header and checked before any pixel is decoded, so a small file
+that inflates to a huge image (a decompression bomb) costs nothing.
+"""
+import base64
+import binascii
+import io
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+
+FORMATS = ("PNG", "JPEG")
+
+
+class ImageError(ValueError):
+    """Bad image data; `field` names the request field it came from."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def decode_image(data: str, field: str, max_pixels: int) -> torch.Tensor:
+    """(1,3,H,W) float in [0,1]; transparent pixels are composited onto white."""
+    img = _open(data, field, max_pixels)
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255
+    rgb, alpha = rgba[..., :3], rgba[..., 3:]
+    return torch.from_numpy(rgb * alpha + (1 - alpha)).permute(2, 0, 1)[None].contiguous()
+
+
+def decode_mask(data: str, field: str, max_pixels: int) -> torch.Tensor:
+    """(H,W) float in [0,1]: 1 where the mask is white and opaque (alpha times luminance)."""
+    img = _open(data, field, max_pixels)
+    la = np.asarray(img.convert("LA"), dtype=np.float32) / 255
+    return torch.from_numpy(la[..., 0] * la[..., 1]).contiguous()
+
+
+def _open(data: str, field: str, max_pixels: int) -> Image.Image:
+    raw = _base64_bytes(data, field)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(field, f"image is too large: at most {max_pixels} pixels") from None
+    except Exception:  # PIL raises many types for data that is not an image
+        raise ImageError(field, "not a PNG or JPEG image") from None
+    if img.format not in FORMATS:
+        raise ImageError(field, f"{img.format} images are not supported: send PNG or JPEG")
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(field, f"image is {width}x{height}: at most {max_pixels} pixels")
+    try:
+        img.load()
+    except Exception:
+        raise ImageError(field, "the image data is truncated or corrupt") from None
+    return img
+
+
+def _base64_bytes(data: str, field: str) -> bytes:
+    if not isinstance(data, str) or not data:
+        raise ImageError(field, "expected a data URL or base64 string")
+    if data.startswith("data:"):
+        header, sep, data = data.partition(",")
+        if not sep or not header.endswith(";base64"):
+            raise ImageError(field, "expected a base64 data URL (data:image/png;base64,...)")
+    try:
+        return base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError(field, "broken base64 data") from None
+
+
+def encode_png(image: torch.Tensor) -> str:
+    """(3,H,W) in [0,1] -> a PNG data URL."""
+    array = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def encode_pngs(images: torch.Tensor) -> list[str]:
+    return [encode_png(image) for image in images]
+
+
+def thumbnail(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Shrink (3,H,W) so its long side is at most `size` (palette swatches stay light)."""
+    long = max(image.shape[-2:])
+    if long <= size:
+        return image
+    hw = [max(1, round(s * size / long)) for s in image.shape[-2:]]
+    return torch.nn.functional.interpolate(image[None], size=hw, mode="area")[0]

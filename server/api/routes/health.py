@@ -1,0 +1,21 @@
+"""GET /api/health: answers without a token and while jobs run (the worker is another thread)."""
+import torch
+from fastapi import APIRouter
+
+from ..deps import StateDep
+from ..schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+@router.get("/health", response_model=Health)
+def health(state: StateDep) -> Health:
+    devices = dict.fromkeys(describe_device(m.device) for m in state.models.values())
+    return Health(status="ok", device=", ".join(devices), models=list(state.models),
+                  queue=state.manager.queued(), running=state.manager.running())

@@ -1,0 +1,43 @@
+"""GET /api/models (model cards) and GET /api/models/{id}/features (the paint palette)."""
+import asyncio
+
+from fastapi import APIRouter, HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from ...synthesis.palette import feature_palette
+from ..deps import StateDep, find_model
+from ..images import encode_png, thumbnail
+from ..schemas import Feature, ModelCard
+
+router = APIRouter(tags=["models"])
+
+
+def model_card(model_id: str, model, default: bool) -> ModelCard:
+    m = model.meta
+    accuracy = m.accuracy or {}
+    return ModelCard(id=model_id, dataset=m.dataset, classes=list(m.classes), input_size=m.input_size, norm=m.norm,
+                     eps=m.eps, accuracy=accuracy.get("clean"), robust_accuracy=accuracy.get("robust"),
+                     num_features=m.num_features, default=default, task_defaults=dict(m.task_defaults or {}))
+
+
+@router.get("/models", response_model=list[ModelCard])
+def models(state: StateDep) -> list[ModelCard]:
+    return [model_card(i, m, i == state.default_model_id) for i, m in state.models.items()]
+
+
+def _palette(model, size: int) -> list[dict]:
+    swatches = feature_palette(model)
+    return [{"index": k, "thumbnail": encode_png(thumbnail(s, size))} for k, s in enumerate(swatches)]
+
+
+@router.get("/models/{model_id}/features", response_model=list[Feature])
+async def features(model_id: str, state: StateDep) -> list[dict]:
+    """One swatch per feature; the first call computes them (slow), later calls are instant."""
+    try:
+        model_id, model = find_model(state, model_id)
+    except LookupError as e:
+        raise HTTPException(404, str(e)) from None
+    async with state.palette_locks.setdefault(model_id, asyncio.Lock()):  # one computation per model
+        if model_id not in state.palettes:
+            state.palettes[model_id] = await run_in_threadpool(_palette, model, state.settings.thumbnail_size)
+    return state.palettes[model_id]

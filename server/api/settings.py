@@ -1,0 +1,57 @@
+"""One Settings object for the server: limits, models and network options.
+
+Every field can be set from the environment as ROBUST_CANVAS_<FIELD> (upper case; lists
+comma-separated), e.g. ROBUST_CANVAS_MAX_STEPS=500; `robust-canvas serve` flags override both.
+"""
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "ROBUST_CANVAS_"
+FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    # models and device
+    model_ids: tuple[str, ...] = ()          # models to keep loaded, the first is the default; () = the shipped default
+    device: str | None = None                # None: cuda when available, else cpu
+    # network
+    token: str | None = None                 # bearer token for every /api route but /api/health
+    cors_origins: tuple[str, ...] = ()       # CORS is off unless origins are given
+    frontend_dir: Path = FRONTEND_DIR
+    # request limits
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)      # a bigger request body is refused (413)
+    max_image_pixels: int = Field(2048 * 2048, gt=0)        # larger images are refused before decoding
+    max_n: int = Field(64, gt=0)                            # images per generate request
+    max_steps: int = Field(1000, ge=0)                      # optimizer steps per job
+    # jobs
+    max_queue: int = Field(32, gt=0)          # queued jobs; a request beyond this gets 429
+    max_batch: int = Field(16, gt=0)          # jobs solved together in one optimizer run
+    job_timeout_s: float = Field(300.0, gt=0)  # a running job past this fails with a clear error
+    job_ttl_s: float = Field(900.0, gt=0)      # finished jobs are forgotten after this
+    preview_every: int = Field(5, gt=0)       # steps between two previews
+    preview_max_images: int = Field(16, gt=0)
+    thumbnail_size: int = Field(64, ge=8)     # feature palette swatches are at most this many pixels a side
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Defaults, then ROBUST_CANVAS_* variables, then the given overrides (None = not given)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for name, field in cls.model_fields.items():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = _parse_list(raw) if _is_list(field.annotation) else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _is_list(annotation) -> bool:
+    return getattr(annotation, "__origin__", None) is tuple
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -1,0 +1,31 @@
+"""`robust-canvas serve`: the web app (canvas at /, REST API under /api, docs at /docs)."""
+import logging
+
+from .api.settings import Settings
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .api.app import create_app, load_models
+    settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
+                                 token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    models = load_models(settings)  # before serving: a bad model is a usage error, not a crash at start-up
+    uvicorn.run(create_app(settings, models=models), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def add_serve_parser(sub) -> None:
+    p = sub.add_parser("serve", help="start the web app and REST API (uvicorn)",
+                       description="Limits come from ROBUST_CANVAS_* variables: see docs/API.md.")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; 0.0.0.0 to listen on every interface")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", action="append", metavar="ID_OR_PATH",
+                   help="a model to keep loaded (repeatable; the first is the default). Default: the shipped model")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /api (also ROBUST_CANVAS_TOKEN)")
+    p.add_argument("--cors-origin", dest="cors_origin", action="append", metavar="ORIGIN",
+                   help="allow browser calls from this origin (repeatable); CORS is off by default")
+    p.add_argument("--log-level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_serve)

@@ -1,0 +1,56 @@
+"""`feature_palette`: one swatch per representation component, showing what painting with it adds.
+
+Swatch k maximizes component k of the pooled representation from the same gray seed, all
+components batched through the one optimizer for a few steps. The palette is cached on disk,
+keyed by model id and a fingerprint of the weights (a retrained model with the same id gets a
+new palette): beside a shipped model's weights when that folder is writable, else under the cache dir.
+"""
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .models.loading import models_dir
+from .models.registry import cache_dir
+from .problem import Problem, solve
+from .tasks import feature_in_region, task_settings
+
+CHUNK = 64  # swatches per optimizer run: bounds memory, costs nothing in speed on a CPU
+
+
+def feature_palette(model, size: int | None = None, *, steps=None, step_size=None, eps=None) -> torch.Tensor:
+    """(D,3,size,size) in [0,1], D = model.meta.num_features; size defaults to the input size."""
+    size = size or model.meta.input_size
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 8 * model.meta.input_size:
+        raise ValueError(f"palette size must be an integer from 8 to {8 * model.meta.input_size}, got {size!r}")
+    s = task_settings(model, "palette", steps, step_size, eps)
+    path = palette_path(model, size, s)
+    if path.exists():
+        return load_file(str(path))["palette"].float()
+    palette = torch.cat([_swatches(model, torch.arange(a, min(a + CHUNK, model.meta.num_features)), size, s)
+                         for a in range(0, model.meta.num_features, CHUNK)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")  # atomic: concurrent first requests
+    save_file({"palette": palette.half().contiguous()}, str(tmp))
+    tmp.replace(path)
+    return palette.half().float()  # the same values a later cached call returns
+
+
+def _swatches(model, ks: torch.Tensor, size: int, s: dict) -> torch.Tensor:
+    x0 = torch.full((len(ks), 3, size, size), 0.5, device=model.device)
+    problem = Problem(x0=x0, objective=feature_in_region(ks), steps=s["steps"], step_size=float(s["step_size"]),
+                      eps=float(s["eps"]))
+    return solve(model, problem).images.detach().float().cpu()
+
+
+def palette_path(model, size: int, settings: dict) -> Path:
+    key = hashlib.sha1(repr((size, settings["steps"], settings["step_size"], settings["eps"])).encode())
+    for tensor in model.state_dict().values():
+        key.update(tensor.detach().cpu().numpy().tobytes())
+    name = f"{model.meta.id}.palette{size}-{key.hexdigest()[:10]}.safetensors"
+    folder = models_dir()
+    if not (folder / f"{model.meta.id}.safetensors").exists() or not os.access(folder, os.W_OK):
+        folder = cache_dir() / "palettes"
+    return folder / name

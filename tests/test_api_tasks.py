@@ -1,0 +1,144 @@
+"""The REST API end to end on tiny models with a real worker thread: tasks, SSE, cancel, batching."""
+import pytest
+
+from tests.api_support import api_client, decode, picture, read_events, square_mask, wait_for, wait_running
+
+FEW = {"steps": 3}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with api_client() as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def palette_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path))
+
+
+def run(client, task: str, body: dict) -> dict:
+    response = client.post(f"/api/tasks/{task}?wait=true", json={**FEW, **body})
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "done", job
+    return job["result"]
+
+
+def test_health_and_model_cards(client):
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["device"] == "cpu" and health["models"] == ["tiny", "plain"]
+    cards = client.get("/api/models").json()
+    assert [(c["id"], c["default"]) for c in cards] == [("tiny", True), ("plain", False)]
+    assert cards[0]["classes"][3] == "cat" and cards[0]["input_size"] == 32 and cards[0]["num_features"] > 0
+
+
+def test_generate_makes_n_images_of_the_class_size(client):
+    result = run(client, "generate", {"class": "dog", "n": 2})
+    assert len(result["images"]) == 2 and (result["width"], result["height"]) == (32, 32)
+    assert len(result["classes"]) == len(result["class_names"]) == len(result["scores"]) == 2
+    assert result["class_names"][0] in client.get("/api/models").json()[0]["classes"]
+
+
+@pytest.mark.parametrize("task, body, size", [
+    ("translate", {"class": "cat"}, (32, 32)),
+    ("sketch", {"class": 7}, (32, 32)),
+    ("inpaint", {"mask": square_mask()}, (32, 32)),
+    ("inpaint", {"mask": square_mask(), "class": "ship"}, (32, 32)),
+    ("superresolve", {"factor": 2}, (64, 64)),
+    ("paint", {"mask": square_mask(), "feature": 5}, (32, 32)),
+])
+def test_every_image_task_answers_with_an_image(client, task, body, size):
+    result = run(client, task, {"image": picture(), **body})
+    assert len(result["images"]) == 1 and (result["width"], result["height"]) == size
+    assert result["images"][0].startswith("data:image/png;base64,")
+
+
+def test_inpaint_keeps_the_pixels_outside_the_mask(client):
+    source = picture(seed=3)
+    result = run(client, "inpaint", {"image": source, "mask": square_mask(box=(0, 0, 16, 32)), "steps": 20})
+    before, after = decode(source).view(32, 32, 3), decode(result["images"][0]).view(32, 32, 3)
+    outside = (after[:, 24:] - before[:, 24:]).abs().float().mean()
+    inside = (after[:, :8] - before[:, :8]).abs().float().mean()
+    assert outside < inside
+
+
+def test_a_seed_makes_results_repeatable(client):
+    body = {"class": "cat", "seed": 7}
+    assert run(client, "generate", body)["images"] == run(client, "generate", body)["images"]
+    assert run(client, "generate", body)["images"] != run(client, "generate", {**body, "seed": 8})["images"]
+
+
+def test_sse_streams_every_step_previews_then_the_finished_job(client):
+    blocker = client.post("/api/tasks/sketch", json={"image": picture(), "class": 1, "steps": 1000}).json()
+    wait_running(client, blocker["id"])
+    started = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 60})
+    assert started.status_code == 202
+    job = started.json()
+    assert job["status_url"] == f"/api/jobs/{job['id']}" and job["events_url"] == f"/api/jobs/{job['id']}/events"
+    # the job starts once the stream listens
+    events = read_events(client, job["events_url"], on_open=lambda: client.delete(f"/api/jobs/{blocker['id']}"))
+    steps = [data["step"] for name, data in events if name == "progress"]
+    assert steps == list(range(61)) and all(d["total"] == 60 for n, d in events if n == "progress")
+    previews = [data for name, data in events if name == "preview"]
+    assert previews and all(p["image"].startswith("data:image/png") and p["step"] % 5 == 0 for p in previews)
+    name, final = events[-1]
+    assert name == "done" and final["status"] == "done" and len(final["result"]["images"]) == 1
+
+
+def test_cancel_stops_a_running_job_within_a_step(client):
+    job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
+    assert wait_running(client, job["id"])["status"] == "running"
+    cancelling = client.delete(f"/api/jobs/{job['id']}")
+    assert cancelling.status_code == 200
+    final = wait_for(client, job["id"], timeout=10)
+    assert final["status"] == "cancelled" and final["step"] <= cancelling.json()["step"] + 1
+    assert read_events(client, f"/api/jobs/{job['id']}/events")[-1][0] == "cancelled"
+
+
+def test_cancel_a_queued_job_before_it_runs(client):
+    blocker = client.post("/api/tasks/sketch", json={"image": picture(), "class": 1, "steps": 1000}).json()
+    queued = client.post("/api/tasks/generate", json={"class": "cat"}).json()
+    assert client.delete(f"/api/jobs/{queued['id']}").json()["status"] == "cancelled"
+    client.delete(f"/api/jobs/{blocker['id']}")
+    assert wait_for(client, queued["id"])["step"] == 0
+
+
+def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results(client):
+    manager = client.app.state.core.manager
+    alone = [run(client, "sketch", {"image": picture(seed=s), "class": c, "steps": 8}) for s, c in ((1, "cat"), (2, "dog"))]
+    calls = []
+    solver = manager.solver
+    manager.solver = lambda model, problems, callbacks: calls.append(len(problems)) or solver(model, problems, callbacks)
+    try:
+        blocker = client.post("/api/tasks/translate", json={"image": picture(), "class": 1, "steps": 1000}).json()
+        wait_running(client, blocker["id"])
+        jobs = [client.post("/api/tasks/sketch", json={"image": picture(seed=s), "class": c, "steps": 8}).json()
+                for s, c in ((1, "cat"), (2, "dog"))]
+        client.delete(f"/api/jobs/{blocker['id']}")
+        together = [wait_for(client, j["id"])["result"] for j in jobs]
+    finally:
+        manager.solver = solver
+    assert calls == [1, 2]   # the blocker alone, then both sketches in one batch
+    for a, b in zip(alone, together):
+        assert (decode(a["images"][0]) - decode(b["images"][0])).abs().max() <= 1
+        assert a["classes"] == b["classes"]
+
+
+def test_feature_palette_has_one_swatch_per_feature_and_is_cached(client):
+    features = client.get("/api/models/tiny/features")
+    assert features.status_code == 200
+    items = features.json()
+    assert [f["index"] for f in items] == list(range(client.get("/api/models").json()[0]["num_features"]))
+    assert items[0]["thumbnail"].startswith("data:image/png;base64,")
+    assert client.get("/api/models/tiny/features").json() == items
+    assert list(client.app.state.core.palettes) == ["tiny"]   # computed once, kept in memory
+    assert client.get("/api/models/nope/features").status_code == 404
+
+
+def test_health_answers_while_a_job_runs(client):
+    job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
+    wait_running(client, job["id"])
+    assert client.get("/api/health").json()["running"] == 1   # answered while the job runs
+    client.delete(f"/api/jobs/{job['id']}")
+    wait_for(client, job["id"])

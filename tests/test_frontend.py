@@ -1,0 +1,352 @@
+"""Browser tests of the canvas app: Playwright drives the system Chromium against the real API app
+(server.api.app.create_app) serving two tiny random models, so every request, event stream and
+error message is the real one. Without a browser they skip locally and fail in CI (env CI set).
+"""
+import base64
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.frontend_harness import browser, chromium_path, serve
+
+try:
+    from playwright.sync_api import expect
+    HAVE_PLAYWRIGHT = True
+except ImportError:
+    HAVE_PLAYWRIGHT = False
+
+
+def _require_browser():
+    missing = None if HAVE_PLAYWRIGHT else "the playwright package is not installed (pip install playwright)"
+    missing = missing or (None if chromium_path() else "no Chromium found (apt-get install chromium)")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {missing}")
+        pytest.skip(f"browser tests need a browser: {missing}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    _require_browser()
+    from tests.frontend_real import tiny_app
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROBUST_CANVAS_CACHE", str(tmp_path_factory.mktemp("cache")))  # palettes land here
+        with serve(tiny_app(preview_every=2)) as url, browser() as b:
+            yield {"url": url, "browser": b}
+
+
+@pytest.fixture
+def page(site):
+    context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # generous: CI machines can be busy
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.base = site["url"]
+    yield page
+    context.close()
+
+
+def open_mode(page, mode):
+    page.goto(f"{page.base}/#{mode}")
+    page.wait_for_selector("#model option", state="attached")  # models loaded
+    return page.locator(f"#mode-{mode}")
+
+
+def draw(page, canvas, points):
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + points[0][0] * box["width"], box["y"] + points[0][1] * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=8)
+    page.mouse.up()
+
+
+def capture_bodies(page, task):
+    bodies = []
+    page.on("request", lambda r: r.method == "POST" and r.url.endswith(f"/api/tasks/{task}")
+            and bodies.append(json.loads(r.post_data)))
+    return bodies
+
+
+def decode(url):
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+
+
+def png_bytes(color=(200, 80, 40), size=48):
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload_png(section, color=(200, 80, 40), size=48):
+    section.locator("input[type=file]").set_input_files(
+        {"name": "photo.png", "mimeType": "image/png", "buffer": png_bytes(color, size)})
+
+
+def drop_png(page, target, color=(200, 80, 40), size=48):
+    """Drop a PNG file onto `target` as a file manager would."""
+    transfer = page.evaluate_handle("""b64 => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+        return dt;
+    }""", base64.b64encode(png_bytes(color, size)).decode())
+    target.dispatch_event("drop", {"dataTransfer": transfer})
+
+
+def wait_done(section):
+    section.locator(".status", has_text="Done.").wait_for()
+    return section.locator(".result-body figure img")
+
+
+def set_advanced(section, **values):
+    section.locator("details.advanced summary").click()
+    for name, value in values.items():
+        section.locator(f"details.advanced input[name={name}]").fill(str(value))
+
+
+# ---- tests ------------------------------------------------------------------------------------------
+
+def test_all_modes_load_without_console_errors(page):
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    open_mode(page, "sketch")
+    for mode in ("paint", "inpaint", "superresolve", "translate", "generate", "sketch"):
+        page.click(f"#tab-{mode}")
+        expect(page.locator(f"#mode-{mode}")).to_be_visible()
+        expect(page.locator(f"#tab-{mode}")).to_have_attribute("aria-selected", "true")
+    assert page.locator("#mode-sketch select[name=class] option").count() >= 2
+    assert page.errors == []
+    outside = [u for u in requested if not u.startswith((page.base, "data:"))]
+    assert outside == [], "everything is served by the app itself (no CDN)"
+
+
+def test_sketch_to_image_with_undo_redo(page):
+    section = open_mode(page, "sketch")
+    bodies = capture_bodies(page, "sketch")
+    canvas = section.locator("canvas")
+    draw(page, canvas, [(0.2, 0.2), (0.8, 0.3), (0.5, 0.8)])
+    section.locator(".swatch").nth(4).click()  # red
+    draw(page, canvas, [(0.3, 0.6), (0.7, 0.6)])
+    undo = section.get_by_role("button", name="Undo")
+    redo = section.get_by_role("button", name="Redo")
+    page.keyboard.press("Control+z")
+    expect(redo).to_be_enabled()
+    page.keyboard.press("Control+y")
+    expect(redo).to_be_disabled()
+    expect(undo).to_be_enabled()
+    page.keyboard.press("]")
+    assert section.locator(".size-out").inner_text() == "3 px"
+    section.locator("select[name=class]").select_option(index=2)
+    section.locator("[data-action=go]").click()
+    img = wait_done(section)
+    assert img.count() == 1 and img.first.evaluate("i => i.complete && i.naturalWidth > 0")
+    sent = decode(bodies[0]["image"])
+    size = page.evaluate("() => Number(document.querySelector('#model-info').textContent.match(/(\\d+)px/)[1])")
+    assert sent.size == (size, size)
+    colors = sent.convert("RGB").getcolors(size * size)
+    assert len(colors) > 2  # strokes of two colours on white arrived
+    assert page.locator("#gallery .thumb").count() >= 1
+    result, board = img.first.bounding_box(), canvas.bounding_box()
+    assert result["x"] >= board["x"] + board["width"], "the result is shown beside the sketch"
+    # keep drawing on the result, and step back to the sketch with undo
+    sketch_pixels = canvas.evaluate("c => c.toDataURL()")
+    section.get_by_role("button", name="Draw on this result").click()
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[canvas.element_handle(), sketch_pixels])
+    page.keyboard.press("Control+z")
+    assert canvas.evaluate("c => c.toDataURL()") == sketch_pixels
+    assert page.errors == []
+
+
+def test_inpaint_upload_mask_and_restore(page):
+    section = open_mode(page, "inpaint")
+    bodies = capture_bodies(page, "inpaint")
+    section.locator("[data-action=go]").click()
+    assert "Load an image first" in section.locator(".error").inner_text()
+    drop_png(page, section.locator(".stage"), color=(40, 160, 90))
+    section.locator(".stage-hint").wait_for(state="hidden")
+    section.locator("[data-action=go]").click()
+    assert "Brush over the region" in section.locator(".error").inner_text()
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.5)])
+    section.locator("[data-action=go]").click()
+    assert wait_done(section).count() == 1
+    expect(section.locator(".error")).to_be_hidden()
+    image = decode(bodies[0]["image"]).convert("RGB")
+    assert image.getpixel((1, 1)) == (40, 160, 90)  # the dropped picture
+    mask = decode(bodies[0]["mask"]).convert("LA")
+    assert mask.size == image.size
+    lum, alpha = (np.asarray(band, dtype=np.int32) for band in mask.split())
+    coverage = lum * alpha // 255  # how the server reads a mask
+    assert coverage.min() == 0 and coverage.max() == 255  # a white region on a clear background
+    assert page.errors == []
+
+
+def test_cancel_running_job(page):
+    section = open_mode(page, "generate")
+    set_advanced(section, steps=1000)
+    with page.expect_response("**/api/tasks/generate") as started:
+        section.locator("[data-action=go]").click()
+    job_id = started.value.json()["id"]
+    section.locator(".result-body.is-preview img").first.wait_for()  # previews stream in
+    section.locator("[data-action=stop]").click()
+    section.locator(".status", has_text="Stopped; the last preview is kept.").wait_for()
+    job = page.request.get(f"{page.base}/api/jobs/{job_id}").json()
+    assert job["status"] == "cancelled" and job["step"] < 1000
+    assert section.locator(".result-body figure img").count() == 8  # every image's last preview
+    assert section.locator(".result-actions a[download]").count() == 1
+    expect(section.locator("[data-action=go]")).to_be_enabled()
+    expect(section.locator("[data-action=stop]")).to_be_disabled()
+    assert page.errors == []
+
+
+def test_api_errors_are_shown_in_place(page):
+    section = open_mode(page, "generate")
+    set_advanced(section, steps=999999)
+    section.locator("[data-action=go]").click()
+    error = section.locator(".error")
+    expect(error).to_contain_text("steps must be at most")  # FastAPI's list format, from the real server
+    expect(section.locator("input[name=steps]")).to_have_attribute("aria-invalid", "true")
+    expect(section.locator(".status")).to_have_text("Not started.")
+    # a plain {detail: "..."} answer
+    page.route("**/api/tasks/generate", lambda route: route.fulfill(
+        status=429, content_type="application/json", body=json.dumps({"detail": "the job queue is full; retry in 3 s"})))
+    section.locator("input[name=steps]").fill("")
+    section.locator("[data-action=go]").click()
+    expect(error).to_have_text("the job queue is full; retry in 3 s")
+    expect(section.locator("input[name=steps]")).not_to_have_attribute("aria-invalid", "true")
+    # the browser logs each refused request itself; nothing else may fail
+    assert len(page.errors) == 2 and all("422" in e or "429" in e for e in page.errors)
+
+
+def test_generate_grid_then_edit_in_paint(page):
+    section = open_mode(page, "generate")
+    section.locator("input[name=n]").fill("4")
+    section.locator("[data-action=go]").click()
+    images = wait_done(section)
+    assert images.count() == 4
+    section.locator(".result-body figure").nth(2).click()
+    assert "selected" in section.locator(".result-body figure").nth(2).get_attribute("class")
+    section.locator(".result-actions [data-open=paint]").click()
+    paint = page.locator("#mode-paint")
+    expect(paint).to_be_visible()
+    paint.locator(".stage-hint").wait_for(state="hidden")
+    assert page.url.endswith("#paint")
+
+
+def test_paint_with_a_feature(page):
+    section = open_mode(page, "paint")
+    bodies = capture_bodies(page, "paint")
+    upload_png(section, color=(90, 140, 200))
+    section.locator(".feature").nth(3).click()
+    draw(page, section.locator("canvas"), [(0.1, 0.1), (0.5, 0.4)])
+    section.locator("[data-action=go]").click()
+    wait_done(section)
+    assert bodies[0]["feature"] == int(section.locator(".feature").nth(3).get_attribute("data-feature"))
+    expect(section.get_by_role("button", name="Undo")).to_be_enabled()  # the result landed on the canvas
+    # a stroke that changes nothing (here: zero steps) says so
+    draw(page, section.locator("canvas"), [(0.6, 0.6), (0.9, 0.9)])
+    set_advanced(section, steps=0)
+    section.locator("[data-action=go]").click()
+    expect(section.get_by_text("That feature barely shows in the brushed region")).to_be_visible()
+    assert page.errors == []
+
+
+def test_superresolve_and_translate(page):
+    # a small picture goes at its own size: 16 px x 4 = 64 px
+    section = open_mode(page, "superresolve")
+    upload_png(section, size=16)
+    section.get_by_role("button", name="Upscale", exact=True).click()
+    assert wait_done(section).first.evaluate("i => i.naturalWidth") == 64
+    expect(section.locator(".result .true-size")).to_contain_text("64 × 64 px")
+    # a bigger one is shrunk to the model's input size
+    section = open_mode(page, "translate")
+    bodies = capture_bodies(page, "translate")
+    upload_png(section, size=48)
+    expect(section.locator(".source-view .true-size")).to_contain_text("48 × 48 px · the model gets 32 × 32")
+    section.get_by_role("button", name="Translate", exact=True).click()
+    assert wait_done(section).count() == 1
+    assert decode(bodies[0]["image"]).size == (32, 32)
+    assert page.errors == []
+
+
+def test_progress_falls_back_to_polling(page):
+    page.route("**/api/jobs/*/events", lambda route: route.abort())
+    section = open_mode(page, "generate")
+    section.locator("input[name=n]").fill("1")
+    section.locator("[data-action=go]").click()
+    assert wait_done(section).count() == 1
+
+
+def test_phone_width_has_no_horizontal_scroll(site):
+    context = site["browser"].new_context(viewport={"width": 390, "height": 844}, has_touch=True,
+                                          is_mobile=True, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(f"{site['url']}/#sketch")
+    page.wait_for_selector("#model option", state="attached")
+    for mode in ("sketch", "paint", "inpaint", "generate"):
+        page.goto(f"{site['url']}/#{mode}")
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{mode} scrolls sideways by {overflow}px at phone width"
+    # the canvas backing store follows devicePixelRatio
+    page.goto(f"{site['url']}/#sketch")
+    ratio = page.evaluate("() => { const c = document.querySelector('#mode-sketch canvas'); return c.width / c.clientWidth; }")
+    assert abs(ratio - 2) < 0.05
+    context.close()
+
+
+def test_touch_fill_and_model_resolution(page):
+    section = open_mode(page, "sketch")
+    bodies = capture_bodies(page, "sketch")
+    section.locator("[data-tool=fill]").click()
+    section.locator(".swatch").nth(10).click()  # blue
+    canvas = section.locator("canvas")
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + 10, box["y"] + 10)
+    page.keyboard.press("b")
+    assert section.locator("[data-tool=pen]").get_attribute("aria-pressed") == "true"
+    section.locator(".swatch").nth(4).click()  # red
+    for _ in range(3):
+        page.keyboard.press("]")  # 4 px: the stroke covers whole pixels at 16 and 32 px
+    # a finger stroke (pointer events with pointerType touch)
+    canvas.evaluate("""c => {
+        const r = c.getBoundingClientRect();
+        const ev = (type, f) => c.dispatchEvent(new PointerEvent(type, {pointerId: 7, pointerType: 'touch',
+            isPrimary: true, button: 0, buttons: 1, bubbles: true, clientX: r.left + f * r.width, clientY: r.top + r.height / 2}));
+        ev('pointerdown', 0.2); ev('pointermove', 0.5); ev('pointermove', 0.8); ev('pointerup', 0.8);
+    }""")
+    assert page.evaluate("() => document.activeElement.tagName") != "INPUT"
+    options = page.locator("#model option")
+    sizes = {}
+    for i in range(options.count()):
+        page.locator("#model").select_option(index=i)
+        section.locator("[data-action=go]").click()
+        wait_done(section)
+        n = int(page.locator("#model-info").inner_text().split("px")[0].split()[-1])
+        sent = decode(bodies[-1]["image"]).convert("RGB")
+        assert sent.size == (n, n), "the sketch goes out at the chosen model's input size"
+        sizes[bodies[-1].get("model")] = n
+        corner = sent.getpixel((0, 0))
+        assert corner[2] > 180 and corner[0] < 120, f"the fill is blue, got {corner}"
+        middle = sent.getpixel((n // 2, n // 2))
+        assert middle[0] > 150 and middle[2] < 120, f"the red touch stroke arrived, got {middle}"
+    assert page.errors == []
+
+
+def test_drag_a_gallery_image_onto_a_canvas(page):
+    section = open_mode(page, "generate")
+    section.locator("input[name=n]").fill("2")
+    section.locator("[data-action=go]").click()
+    wait_done(section)
+    page.click("#tab-inpaint")
+    inpaint = page.locator("#mode-inpaint")
+    expect(inpaint.locator(".stage-hint")).to_be_visible()
+    page.locator("#gallery .thumb img").first.drag_to(inpaint.locator(".stage"))
+    inpaint.locator(".stage-hint").wait_for(state="hidden")
+    assert page.errors == []

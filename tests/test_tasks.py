@@ -1,0 +1,204 @@
+"""The six tasks: contracts that hold for any model (tiny random one), plus a check on the shipped model."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from server.synthesis import tasks
+from server.synthesis.palette import feature_palette
+from server.synthesis.problem import solve, solve_batch
+from server.synthesis.seeds import SeedDistribution
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "cifar10-rn18h-l2.safetensors"
+FAST = {"steps": 4}
+
+
+@pytest.fixture
+def model(tiny_model):
+    d = 3 * 8 * 8
+    tiny_model.seeds = SeedDistribution(torch.rand(10, d, generator=torch.Generator().manual_seed(0)),
+                                        0.1 * torch.eye(d).expand(10, d, d).half(), resolution=8)
+    return tiny_model
+
+
+def _image(n=2, h=32, w=32, seed=0):
+    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def _live_feature(model, rank=0):
+    """A representation component that is active on the test images (a random net has dead ones)."""
+    with torch.no_grad():
+        return int(model.features(_image()).mean(0).argsort(descending=True)[rank])
+
+
+def _mask(h=32, w=32):
+    m = torch.zeros(h, w)
+    m[h // 4:3 * h // 4, w // 4:3 * w // 4] = 1
+    return m
+
+
+BUILDERS = {
+    "generate": lambda m, **kw: tasks.generate_problem(m, "cat", 2, **kw),
+    "translate": lambda m, **kw: tasks.translate_problem(m, _image(), "dog", **kw),
+    "inpaint": lambda m, **kw: tasks.inpaint_problem(m, _image(), _mask(), 3, **kw),
+    "superresolve": lambda m, **kw: tasks.superresolve_problem(m, _image(h=8, w=8), 4, 1, **kw),
+    "sketch": lambda m, **kw: tasks.sketch_problem(m, _image(), ["horse", "ship"], **kw),
+    "paint": lambda m, **kw: tasks.paint_problem(m, _image(), _mask(), _live_feature(m), feature_weight=10.0, **kw),
+}
+
+
+@pytest.mark.parametrize("task", sorted(BUILDERS))
+def test_every_task_raises_its_objective(model, task):
+    problem = BUILDERS[task](model, steps=5, step_size=0.1)
+    result = solve(model, problem)
+    assert (result.trace[:, -1] > result.trace[:, 0]).all(), task
+    out = tasks.finish(model, problem, result)
+    assert out.images.min() >= 0 and out.images.max() <= 1
+    assert len(out.classes) == len(out.class_names) == len(out.scores) == len(problem)
+
+
+@pytest.mark.parametrize("task", ["generate", "translate", "sketch", "superresolve", "inpaint", "paint"])
+def test_results_stay_within_eps(model, task):
+    problem = BUILDERS[task](model, steps=6, step_size=0.5, eps=0.7)
+    result = solve(model, problem)
+    assert ((result.images - problem.x0).flatten(1).norm(dim=1) <= 0.7 + 1e-4).all()
+
+
+def test_inpaint_keeps_known_pixels(model):
+    x, m = _image(), _mask()
+    problem = tasks.inpaint_problem(model, x, m, steps=10, step_size=0.2, eps=5.0)
+    keep = (1 - m).bool()
+    hole_colour = problem.x0[0, :, 16, 16]
+    expected = (x[0] * (1 - m)).sum((1, 2)) / (1 - m).sum()
+    assert torch.allclose(hole_colour, expected, atol=1e-5)
+    out = tasks.finish(model, problem, solve(model, problem)).images
+    assert (out - x)[..., keep].abs().mean() < 0.02  # the penalty holds the known pixels
+    assert (out - problem.x0)[..., ~keep].abs().mean() > (out - x)[..., keep].abs().mean()
+
+
+def test_paint_with_default_weights_leaves_the_rest_in_place(model):
+    x, m = _image(), _mask()
+    out = tasks.paint_features(model, x, m, _live_feature(model), steps=8, step_size=0.3, eps=5.0).images
+    change = (out - x).abs().mean(1)
+    assert change[:, ~m.bool()].mean() < 0.01
+    assert change[:, m.bool()].mean() > 5 * change[:, ~m.bool()].mean()
+
+
+def test_paint_changes_the_region_more_than_the_rest(model):
+    x, m = _image(), _mask()
+    ks = [_live_feature(model, 0), _live_feature(model, 1)]
+    out = tasks.paint_features(model, x, m, ks, steps=8, step_size=0.3, eps=5.0, feature_weight=10.0)
+    change = (out.images - x).abs().mean(1)
+    assert (change[:, m.bool()].mean() > 2 * change[:, ~m.bool()].mean())
+
+
+def test_same_seed_same_samples_and_samples_differ(model):
+    a = tasks.generate(model, "cat", 3, seed=5, **FAST).images
+    assert torch.equal(a, tasks.generate(model, 3, 3, seed=5, **FAST).images)
+    assert not torch.equal(a, tasks.generate(model, "cat", 3, seed=6, **FAST).images)
+    p = tasks.generate_problem(model, "cat", 6, steps=20)
+    samples = tasks.solve(model, p).images
+    # samples of one class do not collapse onto one image: they stay about as far apart as their seeds
+    assert torch.pdist(samples.flatten(1)).min() > 0.5 * torch.pdist(p.x0.flatten(1)).min()
+
+
+def test_generate_several_classes_and_labels(model):
+    p = tasks.generate_problem(model, ["cat", "dog", 0], 2, **FAST)
+    assert p.info["labels"].tolist() == [3, 3, 5, 5, 0, 0] and len(p) == 6
+
+
+def test_batch_equals_separate(model):
+    x = _image(3)
+    together = tasks.translate(model, x, ["dog", "cat", "ship"], **FAST).images
+    apart = torch.cat([tasks.translate(model, x[i], c, **FAST).images for i, c in enumerate(["dog", "cat", "ship"])])
+    assert torch.allclose(together, apart, atol=1e-5)
+    problems = [tasks.inpaint_problem(model, x[i:i + 1], _mask(), 2, **FAST) for i in range(2)]
+    batched = solve_batch(model, problems)
+    for p, r in zip(problems, batched):
+        assert torch.allclose(r.images, solve(model, p).images, atol=1e-5)
+
+
+def test_display_size_keeps_the_aspect_ratio(model):
+    assert tasks.translate(model, _image(1, 40, 60), "dog", **FAST).images.shape == (1, 3, 40, 60)
+    assert tasks.translate(model, _image(1, 16, 8), "dog", **FAST).images.shape == (1, 3, 32, 16)
+    assert tasks.translate(model, _image(1, 1000, 500), "dog", **FAST).images.shape == (1, 3, 256, 128)
+    assert tasks.superresolve(model, _image(1, 8, 6), 4, **FAST).images.shape == (1, 3, 32, 24)
+    x = _image(1, 40, 60)
+    m = torch.zeros(40, 60)
+    m[:10] = 1
+    assert tasks.inpaint(model, x, m, **FAST).images.shape == (1, 3, 40, 60)
+
+
+def test_several_strokes(model):
+    m1, m2 = torch.zeros(32, 32), torch.zeros(32, 32)
+    m1[:8], m2[-8:] = 1, 1
+    out = tasks.paint_features(model, _image(1), [m1, m2], [1, 2], **FAST)
+    assert out.images.shape == (1, 3, 32, 32)
+
+
+def test_card_defaults_override_the_fallback(model):
+    assert tasks.task_defaults(model, "generate")["steps"] == tasks.REFERENCE_DEFAULTS["generate"]["steps"]
+    model.meta.task_defaults = {"generate": {"steps": 7}}
+    p = tasks.generate_problem(model, 0)
+    assert p.steps == 7 and p.eps == tasks.REFERENCE_DEFAULTS["generate"]["eps"]
+    assert tasks.generate_problem(model, 0, steps=3).steps == 3
+
+
+def test_resolve_class(model):
+    assert tasks.resolve_class(model, "Cat") == 3 == tasks.resolve_class(model, 3) == tasks.resolve_class(model, "3")
+    for bad in ["unicorn", 10, -1, 2.5, True, None]:
+        with pytest.raises(ValueError, match="unknown class"):
+            tasks.resolve_class(model, bad)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda m: tasks.generate_problem(m, "unicorn"), "unknown class"),
+    (lambda m: tasks.generate_problem(m, 0, 0), "n must be"),
+    (lambda m: tasks.generate_problem(m, 0, steps=-1), "steps"),
+    (lambda m: tasks.generate_problem(m, 0, steps=10 ** 7), "steps"),
+    (lambda m: tasks.generate_problem(m, 0, step_size=0), "step_size"),
+    (lambda m: tasks.generate_problem(m, 0, eps=float("nan")), "eps"),
+    (lambda m: tasks.translate_problem(m, _image(2), [1, 2, 3]), "3 classes for 2 images"),
+    (lambda m: tasks.translate_problem(m, torch.rand(2, 4, 8, 8), 1), "shape"),
+    (lambda m: tasks.translate_problem(m, 2 * _image(), 1), r"\[0, 1\]"),
+    (lambda m: tasks.translate_problem(m, [[0.5]], 1), "tensor"),
+    (lambda m: tasks.inpaint_problem(m, _image(), torch.ones(16, 16)), "mask is 16x16 but the image is 32x32"),
+    (lambda m: tasks.inpaint_problem(m, _image(), torch.zeros(32, 32)), "empty"),
+    (lambda m: tasks.inpaint_problem(m, _image(), torch.ones(3, 1, 32, 32)), "shape"),
+    (lambda m: tasks.superresolve_problem(m, _image(), 1), "factor"),
+    (lambda m: tasks.superresolve_problem(m, _image(), 2.5), "factor"),
+    (lambda m: tasks.superresolve_problem(m, _image(h=200, w=200), 4), "downscale"),
+    (lambda m: tasks.paint_problem(m, _image(), _mask(), 10 ** 6), "unknown feature"),
+    (lambda m: tasks.paint_problem(m, _image(), [_mask(), _mask()], [1]), "as many features"),
+])
+def test_bad_inputs_are_refused(model, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(model)
+
+
+def test_generate_without_seeds_says_what_to_run(tiny_model):
+    with pytest.raises(ValueError, match="robust-canvas fit-seeds"):
+        tasks.generate_problem(tiny_model, 0)
+
+
+def test_palette_is_batched_and_cached(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path))
+    monkeypatch.setenv("ROBUST_CANVAS_MODELS", str(tmp_path / "none"))
+    p = feature_palette(model, 8, steps=2)
+    assert p.shape == (model.meta.num_features, 3, 8, 8)
+    [cached] = list((tmp_path / "palettes").iterdir())
+    assert cached.name.startswith("tiny.palette8-")
+    assert torch.equal(feature_palette(model, 8, steps=2), p)
+    with pytest.raises(ValueError, match="palette size"):
+        feature_palette(model, 3)
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="the default model is not built yet")
+def test_default_model_does_each_task():
+    from server.synthesis import load_model
+    model = load_model(device="cpu")
+    out = tasks.generate(model, list(range(10)), 1, steps=20)
+    assert sum(a == b for a, b in zip(out.classes, range(10))) >= 8
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.4
+    assert tasks.translate(model, x, "horse", steps=30).class_names == ["horse"]
+    assert tasks.sketch_to_image(model, x, "ship", steps=30).class_names == ["ship"]
