@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     args.argv = argv  # recorded in model cards: the command that reproduces a model
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError) as e:  # OSError: unreadable inputs, unwritable outputs
         print(f"robust-canvas: error: {e}", file=sys.stderr)
         return 2
 

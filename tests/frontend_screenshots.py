@@ -55,8 +55,13 @@ def photo(name: str) -> bytes:
     return path.read_bytes() if path.is_file() else sample_png()
 
 
-def upload(section, name: str):
+def upload(section, name: str, shrink_to: int | None = None):
     data = photo(name)
+    if shrink_to:  # super-resolution's own setting: a small picture brought up to the model's size
+        small = Image.open(io.BytesIO(data)).convert("RGB").resize((shrink_to, shrink_to), Image.BOX)
+        buffer = io.BytesIO()
+        small.save(buffer, "PNG")
+        data, name = buffer.getvalue(), Path(name).stem + ".png"
     mime = "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png"
     section.locator("input[type=file]").set_input_files({"name": Path(name).name, "mimeType": mime, "buffer": data})
 
@@ -170,7 +175,7 @@ def take_all(url: str):
         shoot(page, "paint")
 
         s = open_mode("superresolve")
-        upload(s, "ship/0005.jpg")
+        upload(s, "ship/0005.jpg", shrink_to=8)
         go_and_wait(s)
         shoot(page, "superresolve")
 

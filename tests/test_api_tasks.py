@@ -31,6 +31,10 @@ def test_health_and_model_cards(client):
     cards = client.get("/api/models").json()
     assert [(c["id"], c["default"]) for c in cards] == [("tiny", True), ("plain", False)]
     assert cards[0]["classes"][3] == "cat" and cards[0]["input_size"] == 32 and cards[0]["num_features"] > 0
+    # The settings a job gets when it leaves them out, so a client can show them.
+    defaults = cards[0]["task_defaults"]
+    assert set(defaults) == {"generate", "translate", "inpaint", "superresolve", "sketch", "paint"}
+    assert all(d["steps"] > 0 and d["step_size"] > 0 for d in defaults.values())
 
 
 def test_generate_makes_n_images_of_the_class_size(client):

@@ -61,6 +61,9 @@ def robustness_cifar_forward(net: CifarResNet, x: torch.Tensor) -> torch.Tensor:
 
 
 def logits(model, x):
+    # load_model returns channels-last weights (faster); the reference runs contiguous, and the two
+    # layouts pick different convolution kernels. Compare the weights' mapping in one layout.
+    model = model.to(memory_format=torch.contiguous_format)
     with torch.no_grad():
         return model(x)
 

@@ -67,6 +67,7 @@ def test_every_task_writes_its_result(files, argv, out, size, capsys):
     (["superresolve", "{tiny}", "--factor", "1"], "factor"),
     (["paint", "{photo}", "{mask}", "100000"], "unknown feature"),
     (["generate", "cat", "--out", "{dir}/x.gif"], "--out must end"),
+    (["generate", "cat", "--out", "{junk}/x.png"], "junk.png"),  # a folder that cannot be made
 ])
 def test_errors_are_reported_with_exit_code_2(files, argv, message, capsys):
     names = {"missing": files / "nope.png", "junk": files / "junk.png", "photo": files / "photo.png",

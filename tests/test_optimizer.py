@@ -95,3 +95,15 @@ def test_objectives_compose_with_readable_descriptions():
     assert obj.description == "0.1 * feature(3) - 90 * mse"
     assert isinstance(-class_score(1), type(obj))
     assert isinstance(Step, type)
+
+
+def test_bfloat16_autocast_climbs_like_float32(tiny_model):
+    x0 = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    objective = class_score(torch.tensor([0, 1, 2, 3]))
+    exact = optimize(tiny_model, x0, objective, steps=5, step_size=0.5, eps=2.0)
+    fast = optimize(tiny_model, x0, objective, steps=5, step_size=0.5, eps=2.0, amp=True)
+    assert fast.images.dtype == torch.float32
+    assert (fast.trace[:, -1] > fast.trace[:, 0]).all()
+    assert ((fast.images - x0).flatten(1).norm(dim=1) <= 2.0 + 1e-4).all()
+    # Same path up to bfloat16 rounding of the gradient's direction.
+    assert (fast.images - exact.images).abs().mean() < 0.02

@@ -18,6 +18,7 @@ from .problem import Problem, solve
 from .tasks import feature_in_region, task_settings
 
 CHUNK = 64  # swatches per optimizer run: bounds memory, costs nothing in speed on a CPU
+VERSION = 2  # part of the cache key: bump when swatches are computed differently (2: FakeReLU gradients)
 
 
 def feature_palette(model, size: int | None = None, *, steps=None, step_size=None, eps=None) -> torch.Tensor:
@@ -46,7 +47,7 @@ def _swatches(model, ks: torch.Tensor, size: int, s: dict) -> torch.Tensor:
 
 
 def palette_path(model, size: int, settings: dict) -> Path:
-    key = hashlib.sha1(repr((size, settings["steps"], settings["step_size"], settings["eps"])).encode())
+    key = hashlib.sha1(repr((VERSION, size, settings["steps"], settings["step_size"], settings["eps"])).encode())
     for tensor in model.state_dict().values():
         key.update(tensor.detach().cpu().numpy().tobytes())
     name = f"{model.meta.id}.palette{size}-{key.hexdigest()[:10]}.safetensors"

@@ -23,12 +23,14 @@ class Problem:
     center: torch.Tensor | None = None   # default: x0
     random_start: bool = False
     seed: int = 0
+    amp: bool = False                 # bfloat16 autocast (see optimize)
     info: dict = field(default_factory=dict)   # task-specific extras for the caller (e.g. classes)
 
     @property
     def batch_key(self) -> tuple:
         """Problems with equal keys can share one optimizer run."""
-        return (tuple(self.x0.shape[1:]), self.steps, self.step_size, self.eps, self.constraint, self.random_start)
+        return (tuple(self.x0.shape[1:]), self.steps, self.step_size, self.eps, self.constraint, self.random_start,
+                self.amp)
 
     def __len__(self) -> int:
         return self.x0.shape[0]
@@ -37,7 +39,7 @@ class Problem:
 def solve(model, problem: Problem, callback: Callback | None = None) -> Result:
     return optimize(model, problem.x0, problem.objective, steps=problem.steps, step_size=problem.step_size,
                     eps=problem.eps, constraint=problem.constraint, center=problem.center,
-                    random_start=problem.random_start, seed=problem.seed, callback=callback)
+                    random_start=problem.random_start, seed=problem.seed, callback=callback, amp=problem.amp)
 
 
 def _slice_outputs(o: Outputs, sl: slice) -> Outputs:

@@ -12,7 +12,6 @@ Masks are (N,1,H,W), (1,H,W) or (H,W) in [0,1] at the image's size; 1 marks the 
 Defaults come from `model.meta.task_defaults[task]` (see `task_defaults`).
 """
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

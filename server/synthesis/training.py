@@ -103,9 +103,8 @@ def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp
     """PGD adversarial examples (random start, step 2.5*eps/steps); x itself when eps is 0."""
     if eps == 0 or steps == 0:
         return x
-    with _autocast(x.device, amp):
-        return optimize(model, x, cross_entropy(y), steps=steps, step_size=2.5 * eps / steps, eps=eps,
-                        constraint=norm, random_start=True, seed=seed, score_final=False).images
+    return optimize(model, x, cross_entropy(y), steps=steps, step_size=2.5 * eps / steps, eps=eps,
+                    constraint=norm, random_start=True, seed=seed, score_final=False, amp=amp).images
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from ...synthesis.palette import feature_palette
+from ...synthesis.tasks import PROBLEMS, task_defaults
 from ..deps import StateDep, find_model
 from ..images import encode_png, thumbnail
 from ..schemas import Feature, ModelCard
@@ -17,7 +18,8 @@ def model_card(model_id: str, model, default: bool) -> ModelCard:
     accuracy = m.accuracy or {}
     return ModelCard(id=model_id, dataset=m.dataset, classes=list(m.classes), input_size=m.input_size, norm=m.norm,
                      eps=m.eps, accuracy=accuracy.get("clean"), robust_accuracy=accuracy.get("robust"),
-                     num_features=m.num_features, default=default, task_defaults=dict(m.task_defaults or {}))
+                     num_features=m.num_features, default=default,
+                     task_defaults={task: task_defaults(model, task) for task in PROBLEMS})
 
 
 @router.get("/models", response_model=list[ModelCard])
