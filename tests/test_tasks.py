@@ -202,3 +202,29 @@ def test_default_model_does_each_task():
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.4
     assert tasks.translate(model, x, "horse", steps=30).class_names == ["horse"]
     assert tasks.sketch_to_image(model, x, "ship", steps=30).class_names == ["ship"]
+
+
+def test_every_task_runs_on_a_robustness_library_checkpoint(tmp_path):
+    """A foreign CIFAR checkpoint drives the same six tasks; generation borrows the shipped seeds."""
+    from server.synthesis import load_model
+    from server.synthesis.models.meta import CIFAR_MEAN, CIFAR_STD
+    from server.synthesis.models.resnet import CifarResNet
+    from server.synthesis.tasks import (generate, inpaint, paint_features, sketch_to_image, superresolve,
+                                        translate)
+    from tests.test_checkpoints import randomize_batchnorm, robustness_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path / "cifar_l2_0_5.pt"
+    torch.save(robustness_checkpoint(randomize_batchnorm(CifarResNet(18, 10, width=0.125)), CIFAR_MEAN, CIFAR_STD),
+               path)
+    model = load_model(path, device="cpu")
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(32, 32)
+    mask[8:24, 8:24] = 1
+    few = {"steps": 3}
+    outputs = [generate(model, "cat", 2, **few), translate(model, image, "dog", **few),
+               inpaint(model, image, mask, "ship", **few), superresolve(model, image[:, :16, :16], 2, **few),
+               sketch_to_image(model, image, "horse", **few), paint_features(model, image, mask, 3, step_size=0.02, **few)]
+    for out in outputs:
+        assert out.images.shape[1:] == (3, 32, 32) and out.trace.shape[1] == 4
+        assert (out.trace[:, -1] > out.trace[:, 0]).all(), out.trace  # every objective climbed
