@@ -23,7 +23,7 @@ from .meta import (CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGEN
                    RESTRICTED_IMAGENET_CLASSES, RESTRICTED_IMAGENET_MEAN, RESTRICTED_IMAGENET_STD, ModelMeta)
 from .registry import card_overrides
 from .resnet import DEPTHS as CIFAR_DEPTHS
-from .robust_model import RobustModel
+from .robust_model import RobustModel, load_weights
 
 # (block, blocks per stage) -> depth; the same table for both namings.
 DEPTH_OF = {("basic", (2, 2, 2, 2)): 18, ("basic", (3, 4, 6, 3)): 34, ("bottleneck", (3, 4, 6, 3)): 50,
@@ -78,7 +78,7 @@ def load_checkpoint(path, **overrides) -> RobustModel:
     data = _describe_data(arch, normalizer, hints, path)
     meta = ModelMeta.from_dict({**card, **hints, **data, "arch": arch.arch, "depth": arch.depth, "width": arch.width})
     model = RobustModel.from_meta(meta)
-    _load_weights(model.backbone.net if arch.arch == "torchvision_resnet" else model.backbone, classifier, path)
+    load_weights(model.backbone.net if arch.arch == "torchvision_resnet" else model.backbone, classifier, path)
     return model.eval()
 
 
@@ -218,19 +218,3 @@ def _guess_dataset(arch: Architecture, normalizer: tuple | None) -> str | None:
         if close and len(d["classes"]) == arch.num_classes:
             return name
     return None
-
-
-def _load_weights(net: torch.nn.Module, state: dict, path: Path) -> None:
-    """Strict loading, except BatchNorm's num_batches_tracked (unused in eval; old files lack it)."""
-    expected = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
-    given = {k for k in state if not k.endswith("num_batches_tracked")}
-    missing, unexpected = sorted(expected - given), sorted(given - expected)
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit the inferred architecture "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    try:
-        net.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        mismatch = [line.strip() for line in str(e).splitlines() if "size mismatch" in line]
-        raise ValueError(f"{path}: weights do not fit the inferred architecture: "
-                         f"{mismatch[0] if mismatch else e}") from None

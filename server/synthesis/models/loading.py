@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from ..seeds import SeedDistribution, seeds_path
 from .meta import ModelMeta
-from .robust_model import RobustModel
+from .robust_model import RobustModel, load_weights
 
 DEFAULT_MODEL_ID = "cifar10-rn18h-l2"
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".tar", ".bin"}
@@ -74,17 +74,8 @@ def _load_own(path: Path, overrides: dict) -> RobustModel:
     meta = ModelMeta.from_dict({**ModelMeta.load(card).to_dict(), **overrides})
     model = RobustModel.from_meta(meta)
     state = load_file(str(path))
-    _check_loaded(model, state, path)
-    model.load_state_dict(state, strict=False)  # strict but for num_batches_tracked, unused in eval
+    load_weights(model, state, path)
     return model
-
-
-def _check_loaded(model: RobustModel, state: dict, path: Path) -> None:
-    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
-    missing, unexpected = expected - set(state), set(state) - expected
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the card's architecture "
-                         f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
 
 
 def _find_seeds(path: Path, meta: ModelMeta) -> SeedDistribution | None:

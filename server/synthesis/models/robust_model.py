@@ -106,3 +106,22 @@ class RobustModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.mean.device
+
+
+def load_weights(net: nn.Module, state: dict, source) -> None:
+    """Strict loading, except BatchNorm's num_batches_tracked (unused in eval; old files lack it).
+
+    A clear ValueError naming `source` (a file) for missing, unexpected or misshapen weights.
+    """
+    expected = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
+    given = {k for k in state if not k.endswith("num_batches_tracked")}
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if missing or unexpected:
+        raise ValueError(f"{source}: the weights do not fit the model's architecture "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    try:
+        net.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        mismatch = [line.strip() for line in str(e).splitlines() if "size mismatch" in line]
+        raise ValueError(f"{source}: the weights do not fit the model's architecture: "
+                         f"{mismatch[0] if mismatch else e}") from None
