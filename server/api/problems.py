@@ -6,10 +6,8 @@ from .schemas import TaskRequest
 from .settings import Settings
 
 BODY_FIELDS = ("model", "class", "image", "mask", "feature", "factor", "n", "steps", "step_size", "eps", "seed")
-# Library messages that do not start with the field's name.
-MESSAGE_FIELDS = (("unknown class", "class"), ("classes for", "class"), ("unknown feature", "feature"),
-                  ("features for", "feature"), ("the result would be", "factor"), ("seed distribution", "model"),
-                  ("images at once", "n"), ("sketch", "image"))
+# Library argument names that the request spells differently.
+REQUEST_FIELDS = {"sketch": "image"}
 
 
 class FieldError(ValueError):
@@ -21,12 +19,10 @@ class FieldError(ValueError):
         self.message = message
 
 
-def field_of(message: str) -> str | None:
-    """The request field a library ValueError is about, from its message."""
-    first = message.split(" ", 1)[0]
-    if first in BODY_FIELDS:
-        return first
-    return next((name for hint, name in MESSAGE_FIELDS if hint in message), None)
+def request_field(error: tasks.TaskInputError) -> str | None:
+    """The request field a library input error names, or None for arguments the API does not expose."""
+    name = REQUEST_FIELDS.get(error.field, error.field)
+    return name if name in BODY_FIELDS else None
 
 
 def build_problem(task: str, model, req: TaskRequest, settings: Settings) -> Problem:
@@ -38,8 +34,10 @@ def build_problem(task: str, model, req: TaskRequest, settings: Settings) -> Pro
         raise FieldError(e.field, e.message) from None
     except FieldError:
         raise
+    except tasks.TaskInputError as e:
+        raise FieldError(request_field(e), str(e)) from None
     except ValueError as e:
-        raise FieldError(field_of(str(e)), str(e)) from None
+        raise FieldError(None, str(e)) from None
 
 
 def _check_limits(req: TaskRequest, settings: Settings) -> None:

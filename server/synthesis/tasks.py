@@ -39,6 +39,14 @@ REFERENCE_DEFAULTS = {
 _SCALED = ("step_size", "eps")
 
 
+class TaskInputError(ValueError):
+    """A task's input is invalid; `field` names the argument at fault (the API reports it)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class TaskOutput:
     images: torch.Tensor      # (N,3,H,W) in [0,1] at display size
@@ -54,7 +62,7 @@ class TaskOutput:
 def task_defaults(model, task: str) -> dict:
     """The card's settings for `task`, completed from the size-scaled reference table."""
     if task not in REFERENCE_DEFAULTS:
-        raise ValueError(f"unknown task {task!r}; choose one of {list(REFERENCE_DEFAULTS)}")
+        raise TaskInputError("task", f"unknown task {task!r}; choose one of {list(REFERENCE_DEFAULTS)}")
     scale = model.meta.input_size / REFERENCE_SIZE
     fallback = {k: v * scale if k in _SCALED else v for k, v in REFERENCE_DEFAULTS[task].items()}
     return {**fallback, **(model.meta.task_defaults or {}).get(task, {})}
@@ -65,13 +73,13 @@ def task_settings(model, task: str, steps=None, step_size=None, eps=None, **weig
     given = {"steps": steps, "step_size": step_size, "eps": eps, **weights}
     s = {**task_defaults(model, task), **{k: v for k, v in given.items() if v is not None}}
     if isinstance(s["steps"], bool) or int(s["steps"]) != s["steps"] or not 0 <= s["steps"] <= MAX_STEPS:
-        raise ValueError(f"steps must be an integer from 0 to {MAX_STEPS}, got {s['steps']!r}")
+        raise TaskInputError("steps", f"steps must be an integer from 0 to {MAX_STEPS}, got {s['steps']!r}")
     s["steps"] = int(s["steps"])
     for k in ("step_size", "eps", *weights):
         if not (isinstance(s[k], (int, float)) and 0 <= s[k] < float("inf")):
-            raise ValueError(f"{k} must be a finite non-negative number, got {s[k]!r}")
+            raise TaskInputError(k, f"{k} must be a finite non-negative number, got {s[k]!r}")
     if s["step_size"] <= 0:
-        raise ValueError(f"step_size must be positive, got {s['step_size']!r}")
+        raise TaskInputError("step_size", f"step_size must be positive, got {s['step_size']!r}")
     return s
 
 
@@ -87,7 +95,7 @@ def resolve_class(model, name_or_index) -> int:
             return lower.index(value.strip().lower())
     elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(classes):
         return value
-    raise ValueError(f"unknown class {name_or_index!r} for model {model.meta.id!r}: "
+    raise TaskInputError("class", f"unknown class {name_or_index!r} for model {model.meta.id!r}: "
                      f"use a name ({', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''}) "
                      f"or an index from 0 to {len(classes) - 1}")
 
@@ -98,7 +106,7 @@ def _labels(model, class_, n: int) -> torch.Tensor:
         class_ = class_.tolist()
     if isinstance(class_, (list, tuple)):
         if len(class_) not in (1, n):
-            raise ValueError(f"got {len(class_)} classes for {n} images")
+            raise TaskInputError("class", f"got {len(class_)} classes for {n} images")
         return torch.tensor([resolve_class(model, c) for c in class_] * (n if len(class_) == 1 else 1))
     return torch.full((n,), resolve_class(model, class_), dtype=torch.long)
 
@@ -108,40 +116,40 @@ def _features(model, feature, n: int) -> torch.Tensor:
     values = list(values) if isinstance(values, (list, tuple)) else [values] * n
     d = model.meta.num_features
     if len(values) not in (1, n):
-        raise ValueError(f"got {len(values)} features for {n} images")
+        raise TaskInputError("feature", f"got {len(values)} features for {n} images")
     for k in values:
         if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < d:
-            raise ValueError(f"unknown feature {k!r}: the model has features 0 to {d - 1}")
+            raise TaskInputError("feature", f"unknown feature {k!r}: the model has features 0 to {d - 1}")
     return torch.tensor(values * (n if len(values) == 1 else 1))
 
 
 def _as_images(image, name: str = "image") -> torch.Tensor:
     if not isinstance(image, torch.Tensor):
-        raise ValueError(f"{name} must be a tensor (N,3,H,W) or (3,H,W), got {type(image).__name__}")
+        raise TaskInputError(name, f"{name} must be a tensor (N,3,H,W) or (3,H,W), got {type(image).__name__}")
     x = image[None] if image.dim() == 3 else image
     if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0 or min(x.shape[2:]) < 1:
-        raise ValueError(f"{name} must have shape (N,3,H,W) or (3,H,W), got {tuple(image.shape)}")
+        raise TaskInputError(name, f"{name} must have shape (N,3,H,W) or (3,H,W), got {tuple(image.shape)}")
     if x.shape[0] > MAX_BATCH:
-        raise ValueError(f"at most {MAX_BATCH} images at once, got {x.shape[0]}")
+        raise TaskInputError(name, f"at most {MAX_BATCH} images at once, got {x.shape[0]}")
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     if not torch.isfinite(x).all() or x.min() < -1e-3 or x.max() > 1 + 1e-3:
-        raise ValueError(f"{name} values must be in [0, 1]")
+        raise TaskInputError(name, f"{name} values must be in [0, 1]")
     return x.clamp(0, 1)
 
 
 def _as_mask(mask, n: int, hw: tuple[int, int]) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"mask must be a tensor (N,1,H,W) or (H,W), got {type(mask).__name__}")
+        raise TaskInputError("mask", f"mask must be a tensor (N,1,H,W) or (H,W), got {type(mask).__name__}")
     m = {2: lambda t: t[None, None], 3: lambda t: t[:, None], 4: lambda t: t}.get(mask.dim(), lambda t: None)(mask)
     if m is None or m.shape[1] != 1 or m.shape[0] not in (1, n):
-        raise ValueError(f"mask must have shape (N,1,H,W), (1,H,W) or (H,W), got {tuple(mask.shape)}")
+        raise TaskInputError("mask", f"mask must have shape (N,1,H,W), (1,H,W) or (H,W), got {tuple(mask.shape)}")
     if tuple(m.shape[2:]) != tuple(hw):
-        raise ValueError(f"mask is {m.shape[2]}x{m.shape[3]} but the image is {hw[0]}x{hw[1]}")
+        raise TaskInputError("mask", f"mask is {m.shape[2]}x{m.shape[3]} but the image is {hw[0]}x{hw[1]}")
     m = m.float() / 255 if m.dtype == torch.uint8 else m.float()
     if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1:
-        raise ValueError("mask values must be in [0, 1]")
+        raise TaskInputError("mask", "mask values must be in [0, 1]")
     if (m.flatten(1).sum(1) == 0).any():
-        raise ValueError("mask is empty: mark the region with 1s")
+        raise TaskInputError("mask", "mask is empty: mark the region with 1s")
     return m.expand(n, -1, -1, -1)
 
 
@@ -185,15 +193,15 @@ def _problem(x0, objective, s: dict, seed: int, info: dict, center=None) -> Prob
 def generate_problem(model, class_, n: int = 1, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
     """n samples per class: class-conditional Gaussian seeds, then class maximization."""
     if model.seeds is None:
-        raise ValueError(f"model {model.meta.id!r} has no seed distribution for generation: "
+        raise TaskInputError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
                          "run `robust-canvas fit-seeds` to fit one from its training images")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
-        raise ValueError(f"n must be an integer from 1 to {MAX_BATCH}, got {n!r}")
+        raise TaskInputError("n", f"n must be an integer from 1 to {MAX_BATCH}, got {n!r}")
     s = task_settings(model, "generate", steps, step_size, eps)
     wanted = class_ if isinstance(class_, (list, tuple, torch.Tensor)) else [class_]
     classes = _labels(model, wanted, len(wanted)).tolist()
     if len(classes) * n > MAX_BATCH:
-        raise ValueError(f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
+        raise TaskInputError("n", f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
     gen = torch.Generator().manual_seed(seed)
     size = model.meta.input_size
     x0 = torch.cat([model.seeds.sample(c, n, size, gen) for c in classes]).to(model.device)
@@ -247,12 +255,12 @@ def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=No
     """
     x = _as_images(image)
     if isinstance(factor, bool) or not isinstance(factor, int) or not 2 <= factor <= 8:
-        raise ValueError(f"factor must be an integer from 2 to 8, got {factor!r}")
+        raise TaskInputError("factor", f"factor must be an integer from 2 to 8, got {factor!r}")
     out = (x.shape[2] * factor, x.shape[3] * factor)
     size = model.meta.input_size
     if max(out) > DISPLAY_MAX * size:
-        raise ValueError(f"the result would be {out[0]}x{out[1]}; at most {DISPLAY_MAX * size} pixels a side "
-                         "for this model: downscale the image or use a smaller factor")
+        raise TaskInputError("factor", f"the result would be {out[0]}x{out[1]}; at most {DISPLAY_MAX * size} "
+                             "pixels a side for this model: downscale the image or use a smaller factor")
     x0 = F.interpolate(x, scale_factor=factor, mode="nearest").to(model.device)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
     scale = (out[0] * out[1]) ** 0.5 / size
@@ -273,9 +281,9 @@ def paint_problem(model, image, mask, feature, *, steps=None, step_size=None, ep
     x, hw, display = _prepare(model, image)
     strokes = list(zip(mask, feature)) if isinstance(mask, (list, tuple)) else [(mask, feature)]
     if isinstance(mask, (list, tuple)) and (not isinstance(feature, (list, tuple)) or len(mask) != len(feature)):
-        raise ValueError("several strokes need as many features as masks")
+        raise TaskInputError("feature", "several strokes need as many features as masks")
     if not strokes:
-        raise ValueError("paint needs at least one stroke")
+        raise TaskInputError("mask", "paint needs at least one stroke")
     s = task_settings(model, "paint", steps, step_size, eps, feature_weight=feature_weight, penalty_weight=penalty_weight)
     outside = torch.ones_like(x[:, :1])
     objective = None
