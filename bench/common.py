@@ -1,5 +1,6 @@
-"""Shared by the bench scripts: model loading (shipped, file, or a training checkpoint), CIFAR test
-images, and image grids. Run the scripts from the project root: `python -m bench.<name> ...`."""
+"""Shared by the bench scripts: model loading (shipped, file, or a training checkpoint), a model's
+test images (../shared/data/<its dataset>), masks and image grids.
+Run the scripts from the project root: `python -m bench.<name> ...`."""
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from server.synthesis.models.loading import load_model
 from server.synthesis.models.registry import cache_dir
 from server.synthesis.seeds import SeedDistribution
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10"
+DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def load(path: str | None, seeds: str | None = None, threads: int | None = None):
@@ -28,9 +29,11 @@ def load(path: str | None, seeds: str | None = None, threads: int | None = None)
     return model
 
 
-def test_images(n: int, seed: int = 0, data: Path = DATA) -> tuple[torch.Tensor, torch.Tensor]:
-    """n random (not hand-picked) test images (n,3,32,32) in [0,1] and their labels."""
-    ds = load_image_folder(data / "test", 32, cache_dir=cache_dir() / "datasets")
+def test_images(n: int, seed: int = 0, model=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random (not hand-picked) test images of the model's dataset (CIFAR-10 if none), at its input
+    size: (n,3,S,S) in [0,1], and their labels."""
+    dataset, size = (model.meta.dataset, model.meta.input_size) if model is not None else ("cifar10", 32)
+    ds = load_image_folder(DATA_ROOT / dataset / "test", size, cache_dir=cache_dir() / "datasets")
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
     return ds.images[idx].float() / 255, ds.labels[idx]
 
@@ -79,8 +82,9 @@ def _text(draw, font, text: str, cx: float, cy: float) -> None:
     draw.text((cx, cy), text, fill="black", font=font, anchor="mm")
 
 
-def square_masks(n: int, size: int = 32, side: int = 12, seed: int = 0) -> torch.Tensor:
-    """(n,1,size,size) masks, each a side x side square at a random place (1 = missing)."""
+def square_masks(n: int, size: int = 32, side: int | None = None, seed: int = 0) -> torch.Tensor:
+    """(n,1,size,size) masks, each a side x side square at a random place (1 = missing); side 3/8 of size."""
+    side = side or round(12 * size / 32)
     gen = torch.Generator().manual_seed(seed)
     masks = torch.zeros(n, 1, size, size)
     for i, (y, x) in enumerate(torch.randint(0, size - side + 1, (n, 2), generator=gen).tolist()):
@@ -88,8 +92,9 @@ def square_masks(n: int, size: int = 32, side: int = 12, seed: int = 0) -> torch
     return masks
 
 
-def disc_masks(n: int, size: int = 32, radius: float = 7, seed: int = 0) -> torch.Tensor:
-    """(n,1,size,size) masks, each a disc at a random place: a brush stroke."""
+def disc_masks(n: int, size: int = 32, radius: float | None = None, seed: int = 0) -> torch.Tensor:
+    """(n,1,size,size) masks, each a disc at a random place: a brush stroke (radius 7/32 of size)."""
+    radius = radius or 7 * size / 32
     gen = torch.Generator().manual_seed(seed)
     centres = radius + torch.rand(n, 2, generator=gen) * (size - 2 * radius)
     yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")

@@ -1,7 +1,7 @@
-"""One labelled PNG per task in docs/gallery/, on random CIFAR-10 test images (fixed seeds, not
-hand-picked), with each task's default settings.
+"""One labelled PNG per task in docs/gallery/, on random test images of the model's dataset (fixed
+seeds, not hand-picked), with each task's default settings.
 
-    python -m bench.gallery [--model ID_OR_PATH] [--seeds FILE] [--n 8] [--out docs/gallery]
+    python -m bench.gallery [--model ID_OR_PATH] [--seeds FILE] [--n 8] [--out DIR]
 
 Captions under results are the synthesizing model's own prediction for the result.
 """
@@ -17,6 +17,11 @@ from server.synthesis import tasks
 from server.synthesis.palette import feature_palette
 
 
+def _scale(model, cell: int = 96) -> int:
+    """Enlargement that shows each image about `cell` px wide (3x for 32 px, none for 128 px)."""
+    return max(1, round(cell / model.meta.input_size))
+
+
 def _random_targets(y: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
     """A random class other than the true one, per image."""
     gen = torch.Generator().manual_seed(seed)
@@ -26,63 +31,63 @@ def _random_targets(y: torch.Tensor, num_classes: int, seed: int) -> torch.Tenso
 def gallery_generate(model, n, out):
     names = model.meta.classes
     results = [tasks.generate(model, c, n, seed=c) for c in range(model.meta.num_classes)]
-    save_grid([list(r.images) for r in results], out / "generate.png", scale=3, row_labels=names,
+    save_grid([list(r.images) for r in results], out / "generate.png", scale=_scale(model), row_labels=names,
               captions=[r.class_names for r in results])
 
 
 def gallery_translate(model, n, out):
     names = model.meta.classes
-    x, y = test_images(n, seed=1)
+    x, y = test_images(n, seed=1, model=model)
     target = _random_targets(y, model.meta.num_classes, seed=1)
     r = tasks.translate(model, x, target.tolist())
-    save_grid([[a, b] for a, b in zip(x, r.images)], out / "translate.png", scale=3,
+    save_grid([[a, b] for a, b in zip(x, r.images)], out / "translate.png", scale=_scale(model),
               titles=["source", "translated"], captions=[["", c] for c in r.class_names],
               row_labels=[f"{names[a]} > {names[b]}" for a, b in zip(y.tolist(), target.tolist())])
 
 
 def gallery_inpaint(model, n, out):
-    x, y = test_images(n, seed=2)
-    m = square_masks(n, seed=2)
+    x, y = test_images(n, seed=2, model=model)
+    m = square_masks(n, model.meta.input_size, seed=2)
     p = tasks.inpaint_problem(model, x, m)
     r = tasks.finish(model, p, tasks.solve(model, p))
-    save_grid([[a, b, c] for a, b, c in zip(x, p.x0.cpu(), r.images)], out / "inpaint.png", scale=3,
+    save_grid([[a, b, c] for a, b, c in zip(x, p.x0.cpu(), r.images)], out / "inpaint.png", scale=_scale(model),
               titles=["original", "masked", "inpainted"], captions=[["", "", c] for c in r.class_names],
               row_labels=[model.meta.classes[c] for c in y.tolist()])
 
 
 def gallery_superresolve(model, n, out, factor=4):
-    x, y = test_images(n, seed=3)
+    x, y = test_images(n, seed=3, model=model)
     low = F.interpolate(x, scale_factor=1 / factor, mode="area")
     bicubic = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
     r = tasks.superresolve(model, low, factor)
-    save_grid([[a, b, c, d] for a, b, c, d in zip(low, bicubic, r.images, x)], out / "superresolve.png", scale=3,
+    save_grid([[a, b, c, d] for a, b, c, d in zip(low, bicubic, r.images, x)], out / "superresolve.png", scale=_scale(model),
               titles=[f"input {low.shape[-1]}px", "bicubic", f"ours x{factor}", "original"],
               captions=[["", "", c, ""] for c in r.class_names],
               row_labels=[model.meta.classes[c] for c in y.tolist()])
 
 
 def gallery_sketch(model, n, out):
-    x, y = test_images(n, seed=4)
+    x, y = test_images(n, seed=4, model=model)
     s = crude_sketch(x)
     r = tasks.sketch_to_image(model, s, y.tolist())
-    save_grid([[a, b] for a, b in zip(s, r.images)], out / "sketch.png", scale=3, titles=["sketch", "result"],
+    save_grid([[a, b] for a, b in zip(s, r.images)], out / "sketch.png", scale=_scale(model), titles=["sketch", "result"],
               captions=[["", c] for c in r.class_names], row_labels=[model.meta.classes[c] for c in y.tolist()])
 
 
 def gallery_paint(model, n, out):
-    x, _ = test_images(n, seed=5)
-    m = disc_masks(n, seed=5)
+    x, _ = test_images(n, seed=5, model=model)
+    m = disc_masks(n, model.meta.input_size, seed=5)
     k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(5)).tolist()
     r = tasks.paint_features(model, x, m, k)
     shown = x * (1 - 0.5 * m) + 0.5 * m * torch.tensor([1.0, 0, 1])[:, None, None]
-    save_grid([[a, b, c] for a, b, c in zip(x, shown, r.images)], out / "paint.png", scale=3,
+    save_grid([[a, b, c] for a, b, c in zip(x, shown, r.images)], out / "paint.png", scale=_scale(model),
               titles=["original", "stroke", "painted"], row_labels=[f"feature {i}" for i in k])
 
 
 def gallery_palette(model, out, count=64, per_row=16):
     p = feature_palette(model)[:count]
     rows = [list(p[i:i + per_row]) for i in range(0, len(p), per_row)]
-    save_grid(rows, out / "palette.png", scale=2, row_labels=[f"{i}-{i + len(r) - 1}" for i, r in
+    save_grid(rows, out / "palette.png", scale=_scale(model, 64), row_labels=[f"{i}-{i + len(r) - 1}" for i, r in
                                                               zip(range(0, count, per_row), rows)])
 
 
@@ -95,11 +100,13 @@ def main(argv=None):
     ap.add_argument("--model")
     ap.add_argument("--seeds", help="seed distribution file (default: the model's)")
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=Path("docs/gallery"))
+    ap.add_argument("--out", type=Path, help="default docs/gallery (CIFAR-10) or docs/gallery/<dataset>")
     ap.add_argument("--only", nargs="*", choices=[*JOBS, "palette"], help="tasks to render (default: all)")
     ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     model = load(args.model, args.seeds, threads=args.threads)
+    dataset = model.meta.dataset
+    args.out = args.out or Path("docs/gallery") / ("" if dataset == "cifar10" else dataset)
     for name, fn in JOBS.items():
         if not args.only or name in args.only:
             t = time.time()

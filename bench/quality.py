@@ -40,7 +40,7 @@ def bench_generate(model, judge, n, settings):
     classes = list(range(model.meta.num_classes))
     p = tasks.generate_problem(model, classes, n, seed=0, **settings)
     out = tasks.finish(model, p, tasks.solve(model, p))
-    real, y_real = test_images(2000, seed=10)
+    real, y_real = test_images(2000, seed=10, model=model)
     real = torch.cat([real[y_real == c][:n] for c in classes])
     y = p.info["labels"]
     return {"judge acc: generated": accuracy(judge, out.images, y), "judge acc: real test images": accuracy(judge, real, y),
@@ -50,8 +50,8 @@ def bench_generate(model, judge, n, settings):
 
 
 def bench_inpaint(model, judge, n, settings):
-    x, y = test_images(n, seed=11)
-    masks = square_masks(n, side=12, seed=11)
+    x, y = test_images(n, seed=11, model=model)
+    masks = square_masks(n, model.meta.input_size, seed=11)
     p = tasks.inpaint_problem(model, x, masks, **settings)
     out = tasks.finish(model, p, tasks.solve(model, p))
     return {"PSNR: mean fill": psnr(p.x0, x), "PSNR: inpainted": psnr(out.images, x),
@@ -60,7 +60,7 @@ def bench_inpaint(model, judge, n, settings):
 
 
 def bench_superresolve(model, judge, n, settings, factor=4):
-    x, y = test_images(n, seed=12)
+    x, y = test_images(n, seed=12, model=model)
     low = F.interpolate(x, scale_factor=1 / factor, mode="area")
     nearest = F.interpolate(low, scale_factor=factor, mode="nearest")
     bicubic = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
@@ -74,7 +74,7 @@ def bench_superresolve(model, judge, n, settings, factor=4):
 
 
 def bench_translate(model, judge, n, settings, eps_scales=(0.25, 0.5, 1.0)):
-    x, y = test_images(n, seed=13)
+    x, y = test_images(n, seed=13, model=model)
     c = model.meta.num_classes
     target = (y + 1 + torch.randint(0, c - 1, (n,), generator=torch.Generator().manual_seed(13))) % c
     eps0 = settings.get("eps") or tasks.task_defaults(model, "translate")["eps"]
@@ -87,7 +87,7 @@ def bench_translate(model, judge, n, settings, eps_scales=(0.25, 0.5, 1.0)):
 
 
 def bench_sketch(model, judge, n, settings):
-    x, y = test_images(n, seed=14)
+    x, y = test_images(n, seed=14, model=model)
     s = crude_sketch(x)
     out = tasks.sketch_to_image(model, s, y.tolist(), **settings).images
     return {"judge acc: sketches": accuracy(judge, s, y), "judge acc: results": accuracy(judge, out, y),
@@ -96,8 +96,8 @@ def bench_sketch(model, judge, n, settings):
 
 def bench_paint(model, judge, n, settings):
     """How much the stroke changes versus the rest, and how far the painted feature rises there."""
-    x, _ = test_images(n, seed=15)
-    m = disc_masks(n, seed=15)
+    x, _ = test_images(n, seed=15, model=model)
+    m = disc_masks(n, model.meta.input_size, seed=15)
     k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(15))
     out = tasks.paint_features(model, x, m, k.tolist(), **settings).images
     change = (out - x).abs().mean(1, keepdim=True)

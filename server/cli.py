@@ -32,9 +32,15 @@ def add_train_parser(sub) -> None:
     p.add_argument("data_dir")
     p.add_argument("--out-dir", dest="out_dir")
     p.add_argument("--model-id", dest="model_id")
+    p.add_argument("--arch", choices=["cifar_resnet", "imagenet_resnet"],
+                   help="cifar_resnet: 3x3 stem, for 32-px images (default); imagenet_resnet: 7x7 stride-2 stem "
+                        "and max-pool, torchvision's layout, for photographs at 128-224 px")
     p.add_argument("--depth", type=int, choices=[18, 34, 50])
     p.add_argument("--width", type=float, help="channel width multiplier (1.0 = standard ResNet)")
     p.add_argument("--input-size", dest="input_size", type=int)
+    p.add_argument("--augment", choices=["crop", "resized_crop"],
+                   help="crop: shift and flip (default for cifar_resnet); resized_crop: random-resized crop "
+                        "and flip (default for imagenet_resnet)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int, help="per process")
     p.add_argument("--lr", type=float, help="peak learning rate for a total batch of 128")
@@ -42,7 +48,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--norm", choices=["l2", "linf"])
     p.add_argument("--eps", type=float, help="attack radius in [0,1] pixel units; 0 = standard training")
     p.add_argument("--attack-steps", dest="attack_steps", type=int)
-    p.add_argument("--attack-step-size", dest="attack_step_size", type=float)
+    p.add_argument("--attack-step-size", dest="attack_step_size", type=float, help="default 2.5 * eps / attack steps")
     p.add_argument("--eval-eps", dest="eval_eps", type=float)
     p.add_argument("--eval-steps", dest="eval_steps", type=int)
     p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="train in float32")

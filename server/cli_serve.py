@@ -1,13 +1,13 @@
 """`robust-canvas serve`: the web app (canvas at /, REST API under /api, docs at /docs)."""
 import logging
 
-from .api.settings import Settings
-
 
 def cmd_serve(args) -> int:
+    # Imported here: training and the tasks need no web stack (a GPU box may have torch alone).
     import uvicorn
 
     from .api.app import create_app, load_models
+    from .api.settings import Settings
     settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
                                  token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -22,7 +22,8 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1; 0.0.0.0 to listen on every interface")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", action="append", metavar="ID_OR_PATH",
-                   help="a model to keep loaded (repeatable; the first is the default). Default: the shipped model")
+                   help="a model to keep loaded (repeatable; the first is the default). Default: the shipped robust "
+                        "models, the photo model first")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /api (also ROBUST_CANVAS_TOKEN)")
     p.add_argument("--cors-origin", dest="cors_origin", action="append", metavar="ORIGIN",

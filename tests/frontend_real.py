@@ -1,8 +1,10 @@
 """The real API app for the browser tests and the screenshots.
 
-`tiny_app()` serves two tiny random models (32 px and 16 px, so a model switch changes the
-canvas resolution) with a flat seed distribution, fast enough for browser tests on a CPU.
-`trained_app()` serves the shipped default model when its weights exist, else None.
+`tiny_app()` serves three tiny random models (32 px, the default; 16 px; and 128 px, the size of
+the shipped photo model, so a model switch changes the canvas resolution) with a flat seed
+distribution, fast enough for browser tests on a CPU.
+`trained_app()` serves the shipped default model (and the shipped CIFAR-10 model beside it in the
+model picker) when its weights exist, else None.
 """
 import dataclasses
 
@@ -29,24 +31,38 @@ def flat_seeds(num_classes: int) -> SeedDistribution:
 
 
 def tiny_models() -> dict[str, RobustModel]:
-    big = make_tiny_model()
-    small = RobustModel.from_meta(dataclasses.replace(big.meta, id="tiny-16px", input_size=16)).eval()
-    for model in (big, small):
+    """The same tiny random network at three input sizes: 32 px (the default), 16 px and 128 px."""
+    default = make_tiny_model()
+    resized = [RobustModel.from_meta(dataclasses.replace(default.meta, id=f"tiny-{n}px", input_size=n)).eval()
+               for n in (16, 128)]
+    for model in (default, *resized):
         model.meta.task_defaults = QUICK_DEFAULTS
         model.seeds = flat_seeds(len(model.meta.classes))
-    return {m.meta.id: m for m in (big, small)}
+    return {m.meta.id: m for m in (default, *resized)}
 
 
 def tiny_app(**settings):
-    """The real app on tiny models; `settings` override Settings fields (e.g. preview_every)."""
-    return create_app(Settings(**settings), models=tiny_models())
+    """The real app on tiny models; `settings` override Settings fields (e.g. preview_every).
+    Palettes are computed when the page asks for them, not warmed at start-up: a warming thread
+    still busy when a short run exits aborts the interpreter (the app's shutdown does not wait for it)."""
+    return create_app(Settings(**{"warm_palettes": False, **settings}), models=tiny_models())
+
+
+CIFAR_MODEL_ID = "cifar10-rn18h-l2"
 
 
 def trained_app():
-    """The real app on the shipped default model, or None while its weights are missing."""
+    """The real app on the shipped default model (first: the page opens on it) and the shipped
+    CIFAR-10 model, or None while the default model's weights are missing."""
     from server.synthesis.models.loading import DEFAULT_MODEL_ID, resolve_model_path
-    try:
-        resolve_model_path(DEFAULT_MODEL_ID)
-    except (FileNotFoundError, ValueError):
+
+    def shipped(model_id):
+        try:
+            resolve_model_path(model_id)
+            return True
+        except (FileNotFoundError, ValueError):
+            return False
+    if not shipped(DEFAULT_MODEL_ID):
         return None
-    return create_app(Settings(model_ids=(DEFAULT_MODEL_ID,)))
+    extra = (CIFAR_MODEL_ID,) if CIFAR_MODEL_ID != DEFAULT_MODEL_ID and shipped(CIFAR_MODEL_ID) else ()
+    return create_app(Settings(model_ids=(DEFAULT_MODEL_ID, *extra)))

@@ -1,4 +1,6 @@
 """The REST API end to end on tiny models with a real worker thread: tasks, SSE, cancel, batching."""
+import time
+
 import pytest
 
 from tests.api_support import api_client, decode, picture, read_events, square_mask, wait_for, wait_running
@@ -140,9 +142,45 @@ def test_feature_palette_has_one_swatch_per_feature_and_is_cached(client):
     assert client.get("/api/models/nope/features").status_code == 404
 
 
+def test_palettes_are_computed_in_the_background_at_start_up():
+    """No first request waits for a palette: the server computes each model's while it idles."""
+    with api_client(warm_palettes=True) as c:
+        deadline = time.monotonic() + 60
+        while len(c.app.state.core.palettes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(c.app.state.core.palettes) == ["tiny", "plain"]
+        assert c.get("/api/models/plain/features").json() == c.app.state.core.palettes["plain"]
+
+
 def test_health_answers_while_a_job_runs(client):
     job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
     wait_running(client, job["id"])
     assert client.get("/api/health").json()["running"] == 1   # answered while the job runs
     client.delete(f"/api/jobs/{job['id']}")
     wait_for(client, job["id"])
+
+
+def test_stopping_while_a_palette_is_computed_ends_cleanly(tmp_path):
+    """Shutdown stops the background palette within a step and waits for it: torch work left
+    running in a thread at interpreter exit aborts the process ('terminate called ...')."""
+    import subprocess
+    import sys
+    script = (
+        "import time\n"
+        "from tests.api_support import api_client\n"
+        "from tests.conftest import make_tiny_model\n"
+        "m = make_tiny_model()\n"
+        "m.meta.input_size = 128\n"
+        "with api_client({'tiny': m}, warm_palettes=True) as c:\n"
+        "    time.sleep(0.5)\n"
+        "    assert not c.app.state.core.palettes  # still computing\n"
+        "print('stopped')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "ROBUST_CANVAS_CACHE": str(tmp_path)})
+    assert proc.returncode == 0 and "stopped" in proc.stdout, proc.stderr
+    assert not list(tmp_path.rglob("*.safetensors"))  # nothing half-made was cached
+
+
+def test_served_models_are_the_shipped_robust_ones_photo_first():
+    from server.synthesis.models.loading import served_model_ids
+    assert served_model_ids() == ["imagenette-rn18w75-l2", "cifar10-rn18h-l2"]

@@ -92,7 +92,7 @@ def test_robustness_imagenet_resnet50_matches_torchvision(tmp_path):
     x = torch.rand(2, 3, 64, 64)
     torch.testing.assert_close(logits(model, x), reference_logits(net, x, IMAGENET_MEAN, IMAGENET_STD))
     m = model.meta
-    assert (m.arch, m.depth, m.dataset, m.input_size, m.norm, m.eps) == ("torchvision_resnet", 50, "imagenet",
+    assert (m.arch, m.depth, m.dataset, m.input_size, m.norm, m.eps) == ("imagenet_resnet", 50, "imagenet",
                                                                            224, "l2", 3.0)
     assert m.classes == imagenet_classes() and m.classes[0] == "tench" and len(set(m.classes)) == 1000
 
@@ -163,10 +163,11 @@ def test_architecture_is_read_from_the_tensors():
         wide = torchvision.models.wide_resnet50_2(num_classes=7).state_dict()
         r101 = torchvision.models.resnet101().state_dict()
         r34 = CifarResNet(34, 100, width=2.0).state_dict()
-    assert vars(infer_architecture(wide)) == {"arch": "torchvision_resnet", "depth": 50, "width": 2.0,
-                                              "num_classes": 7}
+    assert vars(infer_architecture(wide)) == {"arch": "imagenet_resnet", "depth": 50, "width": 1.0,
+                                              "bottleneck_width": 2.0, "num_classes": 7}
     assert (infer_architecture(r101).depth, infer_architecture(r101).width) == (101, 1.0)
-    assert vars(infer_architecture(r34)) == {"arch": "cifar_resnet", "depth": 34, "width": 2.0, "num_classes": 100}
+    assert vars(infer_architecture(r34)) == {"arch": "cifar_resnet", "depth": 34, "width": 2.0, "num_classes": 100,
+                                             "bottleneck_width": 1.0}
 
 
 def test_hints_name_what_the_file_cannot_tell(tmp_path):

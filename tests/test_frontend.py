@@ -1,6 +1,7 @@
 """Browser tests of the canvas app: Playwright drives the system Chromium against the real API app
-(server.api.app.create_app) serving two tiny random models, so every request, event stream and
-error message is the real one. Without a browser they skip locally and fail in CI (env CI set).
+(server.api.app.create_app) serving tiny random models (32 px, the default; 16 px; 128 px, the
+photo model's size), so every request, event stream and error message is the real one. Without
+a browser they skip locally and fail in CI (env CI set).
 """
 import base64
 import io
@@ -350,3 +351,244 @@ def test_drag_a_gallery_image_onto_a_canvas(page):
     page.locator("#gallery .thumb img").first.drag_to(inpaint.locator(".stage"))
     inpaint.locator(".stage-hint").wait_for(state="hidden")
     assert page.errors == []
+
+
+# ---- models of other sizes: the 128-px photo model's size, and the undo history's byte bound ------
+
+PHOTO = "tiny-128px"  # the harness's 128-px model: the size of the shipped photo model
+
+
+def pick_model(page, model_id):
+    page.locator("#model").select_option(model_id)
+    expect(page.locator("#model-info")).to_contain_text(f"{model_input_size(page, model_id)}px")
+
+
+def model_input_size(page, model_id):
+    cards = page.request.get(f"{page.base}/api/models").json()
+    return next(c["input_size"] for c in cards if c["id"] == model_id)
+
+
+def board_info(page, mode):
+    """The mode's board, seen from inside: drawing resolution, brush and history."""
+    return page.evaluate("""async (mode) => {
+        const { board } = await import(`/js/modes/${mode}.js`);
+        return { width: board.image.width, height: board.image.height, mask: board.mask.width,
+                 size: board.tool.size, limits: board.brushLimits(), undo: board.history.undoStack.length };
+    }""", mode)
+
+
+def shown(img):
+    """How an <img> is displayed: CSS width and scaling (image-rendering)."""
+    return img.evaluate("i => ({ width: i.clientWidth, natural: i.naturalWidth, rendering: getComputedStyle(i).imageRendering })")
+
+
+def test_128px_model_board_brushes_and_results(page):
+    section = open_mode(page, "sketch")
+    bodies = capture_bodies(page, "sketch")
+    assert board_info(page, "sketch")["size"] == 2.5  # the 32-px default model
+    pick_model(page, PHOTO)
+    n = model_input_size(page, PHOTO)
+    info = board_info(page, "sketch")
+    assert (info["width"], info["height"], info["mask"]) == (n, n, n), "the board draws at the model's input size"
+    # brush presets scale with the picture: the same share of it as on a 32-px model
+    assert info["size"] == 2.5 * n / 32 and info["limits"] == {"min": 0.5 * n / 32, "max": 12 * n / 32, "step": 0.5 * n / 32}
+    expect(section.locator(".size-out")).to_have_text(f"{2.5 * n / 32:g} px")
+    page.keyboard.press("]")
+    expect(section.locator(".size-out")).to_have_text(f"{3 * n / 32:g} px")
+    assert section.locator("input[type=range]").evaluate("r => [r.min, r.max, r.step].map(Number)") == [n / 64, 12 * n / 32, n / 64]
+    canvas = section.locator("canvas")
+    section.locator("[data-tool=fill]").click()
+    section.locator(".swatch").nth(10).click()  # blue
+    canvas.click(position={"x": 5, "y": 5})
+    section.locator("[data-tool=pen]").click()
+    section.locator(".swatch").nth(4).click()  # red
+    draw(page, canvas, [(0.1, 0.5), (0.9, 0.5)])
+    section.locator("[data-tool=eraser]").click()
+    draw(page, canvas, [(0.5, 0.1), (0.5, 0.9)])  # back to white across the stroke
+    section.locator("[data-action=go]").click()
+    img = wait_done(section).first
+    sent = decode(bodies[-1]["image"]).convert("RGB")
+    assert sent.size == (n, n) and bodies[-1]["model"] == PHOTO
+    assert sent.getpixel((2, 2))[2] > 180, "the fill covers the picture"
+    assert sent.getpixel((n // 4, n // 2))[0] > 180 and sent.getpixel((n // 4, n // 2))[2] < 100, "the red stroke"
+    assert min(sent.getpixel((n // 2, n // 2))) > 200, "the eraser paints the background"
+    view = shown(img)
+    assert view["natural"] == n and view["width"] >= 256, f"a 128-px result is shown at a comfortable size: {view}"
+    assert view["rendering"] == "auto", "photos are scaled smoothly, not as blocks"
+    expect(section.locator(".result .true-size")).to_contain_text(f"{n} × {n} px")
+    assert page.errors == []
+
+
+def test_tiny_models_stay_pixel_crisp(page):
+    section = open_mode(page, "sketch")
+    draw(page, section.locator("canvas"), [(0.2, 0.2), (0.8, 0.8)])
+    section.locator("[data-action=go]").click()
+    view = shown(wait_done(section).first)
+    assert view["natural"] == 32 and view["width"] >= 256
+    assert view["rendering"] in ("pixelated", "crisp-edges"), "a 32-px result is shown pixel-crisp"
+    assert board_info(page, "sketch")["width"] == 32
+
+
+def test_a_brush_covers_the_same_share_at_32_and_128_px(page):
+    open_mode(page, "sketch")
+    canvas = page.locator("#mode-sketch canvas")
+
+    def coverage():
+        draw(page, canvas, [(0.1, 0.5), (0.9, 0.5)])
+        url = page.evaluate("async () => (await import('/js/modes/sketch.js')).board.imageDataURL()")
+        ink = np.asarray(decode(url).convert("L"), dtype=np.float64) < 128
+        page.locator("#mode-sketch").get_by_role("button", name="Clear").click()
+        return ink.mean()
+    at32 = coverage()
+    pick_model(page, PHOTO)
+    at128 = coverage()
+    assert at32 > 0.03 and abs(at128 - at32) / at32 < 0.25, (at32, at128)
+
+
+def test_every_mode_at_128px(page):
+    section = open_mode(page, "generate")
+    pick_model(page, PHOTO)
+    section.locator("input[name=n]").fill("2")
+    section.locator("[data-action=go]").click()
+    assert [shown(img)["natural"] for img in wait_done(section).all()] == [128, 128]
+    section.locator(".result-actions [data-open=inpaint]").click()
+    section = page.locator("#mode-inpaint")
+    section.locator(".stage-hint").wait_for(state="hidden")  # the generated image is on the board
+    bodies = capture_bodies(page, "inpaint")
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
+    section.locator("[data-action=go]").click()
+    assert shown(wait_done(section).first)["width"] >= 256
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (128, 128)
+    # paint: palette, region, apply; the result lands on the 128-px board
+    section = open_mode(page, "paint")
+    bodies = capture_bodies(page, "paint")
+    upload_png(section, color=(90, 140, 200), size=224)
+    section.locator(".feature").nth(2).click()
+    draw(page, section.locator("canvas"), [(0.2, 0.2), (0.7, 0.5)])
+    section.locator("[data-action=go]").click()
+    wait_done(section)
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (128, 128)
+    expect(section.get_by_role("button", name="Undo")).to_be_enabled()
+    # super-resolution: 32 px x 4 = the model's 128 px, shown smoothly at a comfortable size
+    section = open_mode(page, "superresolve")
+    upload_png(section, size=32)
+    expect(section.locator(".source-view img")).to_have_class("pixelated")  # a tiny source stays crisp
+    section.get_by_role("button", name="Upscale", exact=True).click()
+    view = shown(wait_done(section).first)
+    assert view["natural"] == 128 and view["width"] >= 256 and view["rendering"] == "auto"
+    # translation: any picture goes at the model's size
+    section = open_mode(page, "translate")
+    bodies = capture_bodies(page, "translate")
+    upload_png(section, size=300)
+    expect(section.locator(".source-view .true-size")).to_contain_text("the model gets 128 × 128")
+    section.get_by_role("button", name="Translate", exact=True).click()
+    assert shown(wait_done(section).first)["width"] >= 256
+    assert decode(bodies[0]["image"]).size == (128, 128)
+    assert page.errors == []
+
+
+def test_undo_history_stays_within_its_byte_budget(page):
+    """However large the model, the boards' undo history holds at most HISTORY_BYTES of ImageData:
+    the bigger the pictures, the fewer steps are kept."""
+    open_mode(page, "sketch")
+    pick_model(page, PHOTO)
+    result = page.evaluate("""async () => {
+        const { board } = await import('/js/modes/sketch.js');
+        const { HISTORY_BYTES, historyBytes } = await import('/js/history.js');
+        const steps = (n) => { for (let i = 0; i < n; i += 1) board.snapshot(); return board.history.undoStack.length; };
+        const perStep = 2 * 4 * board.inputSize ** 2;  // picture and mask, RGBA
+        const kept = steps(Math.ceil(HISTORY_BYTES / perStep) + 50);
+        const afterPushes = historyBytes();
+        while (board.undo()) {}                        // everything onto the redo stack
+        board.snapshot();                              // a new edit forgets it
+        return { budget: HISTORY_BYTES, perStep, kept, afterPushes, afterUndo: historyBytes(),
+                 undo: board.history.undoStack.length, redo: board.history.redoStack.length };
+    }""")
+    assert result["budget"] <= 64 * 1024 * 1024
+    assert result["afterPushes"] <= result["budget"] and result["afterUndo"] <= result["budget"]
+    assert result["kept"] == result["budget"] // result["perStep"], "the steps that fit are kept"
+    assert (result["undo"], result["redo"]) == (1, 0)
+    assert page.errors == []
+
+
+def test_history_budget_is_shared_and_drops_the_oldest_steps(page):
+    open_mode(page, "sketch")
+    result = page.evaluate("""async () => {
+        const { History, budget, historyBytes } = await import('/js/history.js');
+        const state = (tag) => ({ tag, image: { data: new Uint8ClampedArray(1000) }, mask: { data: new Uint8ClampedArray(1000) } });
+        const before = historyBytes();
+        budget.bytes = before + 10 * 2000;               // room for ten more steps, all boards together
+        const a = new History(), b = new History();
+        for (let i = 0; i < 8; i += 1) a.push(state(`a${i}`));
+        for (let i = 0; i < 6; i += 1) b.push(state(`b${i}`));
+        const out = { total: historyBytes() - before, a: a.undoStack.map((s) => s.tag), b: b.undoStack.length };
+        const back = a.undo(state('a-now'));               // undo: the current state moves to redo
+        out.undone = back.tag;
+        out.afterUndo = historyBytes() - before;
+        return out;
+    }""")
+    assert result["total"] <= 10 * 2000 and result["afterUndo"] <= 10 * 2000
+    assert result["a"] == ["a4", "a5", "a6", "a7"] and result["b"] == 6, "the oldest steps of any board went first"
+    assert result["undone"] == "a7"
+
+
+def test_strokes_past_the_budget_drop_the_oldest_undo_steps(page):
+    section = open_mode(page, "sketch")
+    pick_model(page, PHOTO)
+    page.evaluate("""async () => {
+        const { board } = await import('/js/modes/sketch.js');
+        const { budget, historyBytes } = await import('/js/history.js');
+        budget.bytes = historyBytes() + 3 * 2 * 4 * board.inputSize ** 2;  // three more steps
+    }""")
+    canvas = section.locator("canvas")
+    for i in range(5):
+        draw(page, canvas, [(0.1, 0.1 + 0.18 * i), (0.9, 0.1 + 0.18 * i)])
+    assert board_info(page, "sketch")["undo"] == 3
+    undo = section.get_by_role("button", name="Undo")
+    for _ in range(3):
+        undo.click()
+    expect(undo).to_be_disabled()
+    url = page.evaluate("async () => (await import('/js/modes/sketch.js')).board.imageDataURL()")
+    rows = np.asarray(decode(url).convert("L"))
+    assert rows[int(0.1 * 128)].min() < 100 and rows[int(0.28 * 128)].min() < 100, "the two oldest strokes stay"
+    assert rows[int(0.46 * 128)].min() > 200, "the third is undone"
+
+
+def test_the_page_opens_on_the_servers_default_model_until_one_is_picked(page):
+    open_mode(page, "sketch")
+    page.evaluate("() => localStorage.setItem('robust-canvas-model', 'tiny-16px')")  # an old automatic save
+    page.reload()
+    page.wait_for_selector("#model option", state="attached")
+    expect(page.locator("#model")).to_have_value("tiny")  # the server's default
+    page.locator("#model").select_option(PHOTO)
+    page.reload()
+    page.wait_for_selector("#model option", state="attached")
+    expect(page.locator("#model")).to_have_value(PHOTO)  # a model the user picked is kept
+    assert board_info(page, "sketch")["width"] == 128
+
+
+def test_fill_inside_an_outline_leaves_no_halo(page):
+    """At the model's resolution a stroke's anti-aliased edge is a whole pixel: filling inside an
+    outline recolours those edge pixels too, instead of leaving a ring of the old colour."""
+    open_mode(page, "sketch")
+    result = page.evaluate("""async () => {
+        const { floodFill } = await import('/js/brushes/fill.js');
+        const c = document.createElement('canvas');
+        c.width = c.height = 128;
+        const ctx = c.getContext('2d', { willReadFrequently: true });
+        const paint = (fill, outline) => {
+            ctx.fillStyle = '#38bdf8'; ctx.fillRect(0, 0, 128, 128);              // sky blue
+            ctx.strokeStyle = outline; ctx.lineWidth = 6;
+            ctx.beginPath(); ctx.arc(64.3, 63.7, 40, 0, 2 * Math.PI); ctx.stroke();  // an anti-aliased ring
+            floodFill(ctx, 64, 64, fill);
+            const d = ctx.getImageData(0, 0, 128, 128).data, blue = [];
+            for (let y = 0; y < 128; y += 1) for (let x = 0; x < 128; x += 1) {
+                if (Math.hypot(x + 0.5 - 64.3, y + 0.5 - 63.7) < 40) blue.push(d[(y * 128 + x) * 4 + 2]);
+            }
+            return Math.max(...blue);  // the most blue left inside the ring's centre line
+        };
+        return { same: paint([124, 63, 29], '#7c3f1d'), other: paint([156, 163, 175], '#7c3f1d') };
+    }""")
+    # without the edge blending a ring of blue-brown blends (blue up to ~220) stays; 10% of the way is fine
+    assert result["same"] <= 29 + 0.1 * (248 - 29), f"a brown fill inside a brown ring left blue: {result}"
+    assert result["other"] <= 175 + 0.1 * (248 - 175), f"a grey fill inside a brown ring left blue: {result}"

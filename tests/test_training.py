@@ -64,6 +64,22 @@ def test_train_writes_weights_and_a_card_that_load_model_reads(data_dir, tmp_pat
     assert model(x).shape == (2, 3) and model.features(x).shape == (2, 64)
 
 
+def test_photo_layout_trains_records_its_recipe_and_loads_with_the_architecture_inferred(data_dir, tmp_path):
+    """--arch imagenet_resnet: 7x7 stride-2 stem, ImageNet normalization and resized crops by default."""
+    out = tmp_path / "photo"
+    assert _train(data_dir, out, "--epochs", "2", "--arch", "imagenet_resnet", "--input-size", "64") == 0
+    card = json.loads((out / "toy.json").read_text())
+    config = card["training"]["config"]
+    assert card["arch"] == "imagenet_resnet" and card["input_size"] == 64 and card["width"] == 0.125
+    assert config["augment"] == "resized_crop" and config["mean"] == [0.485, 0.456, 0.406]
+    assert config["attack_step_size"] == 2.5 * 0.25  # the default, made explicit in the card
+    model = load_model(out / "toy.safetensors", device="cpu")
+    assert type(model.backbone).__name__ == "ImageNetResNet" and model.meta.mean == config["mean"]
+    assert "conv1.weight" in dict(model.backbone.named_parameters()) and model.backbone.conv1.stride == (2, 2)
+    assert model.feature_map(torch.rand(1, 3, 64, 64)).shape[-1] == 2  # side / 32
+    assert card["accuracy"]["clean"] > 0.5
+
+
 def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
     assert _train(data_dir, tmp_path / "straight", "--epochs", "2") == 0
     real_epoch = training._train_epoch

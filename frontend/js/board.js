@@ -1,12 +1,14 @@
-// A drawing board: two offscreen layers (picture and mask) at a working resolution of
-// SCALE x the model's input size, shown on a devicePixelRatio-aware canvas, with undo/redo.
-// Strokes go into the offscreen layers; what is sent is downscaled to the model's input size.
+// A drawing board: two offscreen layers (picture and mask) at the model's input size, so what is
+// drawn is exactly what is sent, shown on a devicePixelRatio-aware canvas (pixel-crisp for tiny
+// models, smoothly scaled for larger ones), with an undo history bounded in bytes (history.js).
 import { brushes } from './brushes/index.js';
+import { crisp } from './display.js';
+import { History } from './history.js';
 
-export const SCALE = 8;          // working pixels per model pixel: smooth strokes, crisp results
-const HISTORY = 40;              // undo steps kept
-export const MAX_BRUSH = 12;     // brush diameter limits, in model pixels
-export const MIN_BRUSH = 0.5;
+// Brush sizes are given for a picture REFERENCE_SIZE px wide and scale with the model's input
+// size, so a brush covers the same share of the picture on a 32-px and on a 224-px model.
+export const REFERENCE_SIZE = 32;
+export const BRUSH = { min: 0.5, max: 12, step: 0.5, initial: 3 };
 const MASK_RGB = '255, 45, 120'; // overlay colour of the brushed region
 
 function layer(size) {
@@ -16,15 +18,18 @@ function layer(size) {
 }
 
 export class Board {
-  constructor(host, { inputSize = 32, background = '#ffffff', label = 'Drawing canvas' } = {}) {
+  // brush: the initial brush diameter, in pixels of a REFERENCE_SIZE picture.
+  constructor(host, { inputSize = 32, background = '#ffffff', label = 'Drawing canvas', brush = BRUSH.initial } = {}) {
     this.background = background;
-    this.tool = { brush: 'pen', layer: 'image', color: '#1f2937', size: 3 };  // size in model px
+    this.tool = { brush: 'pen', layer: 'image', color: '#1f2937', size: brush };  // size in model px
     this.listeners = new Set();
+    this.history = new History();
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'board-canvas';
     this.canvas.setAttribute('aria-label', label);
     this.canvas.setAttribute('role', 'img');
     host.append(this.canvas);
+    this.inputSize = REFERENCE_SIZE;  // so that the first setInputSize scales the brush from it
     this.setInputSize(inputSize, false);
     this.clear(false);
     this.bindPointer();
@@ -32,24 +37,27 @@ export class Board {
   }
 
   // ---- layers and size ------------------------------------------------------------------------
-  // A new model size rescales the picture and the mask; the history (other sizes) is dropped.
+  // A new model size resamples the picture and the mask and scales the brush with them; the
+  // history (other sizes) is dropped.
   setInputSize(n, keep = true) {
-    const old = { image: this.image, mask: this.mask };
+    if (this.image && n === this.inputSize) return;
+    const old = { image: this.image, mask: this.mask }, scale = n / this.inputSize;
     this.inputSize = n;
-    this.size = n * SCALE;
-    this.image = layer(this.size);
-    this.mask = layer(this.size);
+    this.image = layer(n);
+    this.mask = layer(n);
     this.ictx = this.image.getContext('2d', { willReadFrequently: true });
     this.mctx = this.mask.getContext('2d', { willReadFrequently: true });
     this.ictx.fillStyle = this.background;
-    this.ictx.fillRect(0, 0, this.size, this.size);
+    this.ictx.fillRect(0, 0, n, n);
     if (keep && old.image) {
-      this.ictx.drawImage(old.image, 0, 0, this.size, this.size);
-      this.mctx.drawImage(old.mask, 0, 0, this.size, this.size);
+      for (const ctx of [this.ictx, this.mctx]) ctx.imageSmoothingQuality = 'high';
+      this.ictx.drawImage(old.image, 0, 0, n, n);
+      this.mctx.drawImage(old.mask, 0, 0, n, n);
     }
-    this.undoStack = [];
-    this.redoStack = [];
+    this.tool.size = this.clampBrush(this.tool.size * scale);
+    this.history.clear();
     this.render();
+    this.emit();
   }
 
   fit() {
@@ -62,7 +70,8 @@ export class Board {
   render() {
     const ctx = this.canvas.getContext('2d');
     const w = this.canvas.width;
-    ctx.imageSmoothingEnabled = false;
+    ctx.imageSmoothingEnabled = !crisp(this.inputSize);
+    ctx.imageSmoothingQuality = 'high';
     ctx.clearRect(0, 0, w, w);
     ctx.drawImage(this.image, 0, 0, w, w);
     if (this.showMask !== false) {
@@ -71,23 +80,28 @@ export class Board {
       ctx.drawImage(this.mask, 0, 0, w, w);
       ctx.restore();
     }
-    if (this.hover && this.tool.brush !== 'fill') {
-      const r = (this.tool.size * SCALE * w) / this.size / 2;
-      ctx.beginPath();
-      ctx.arc(this.hover.x * w / this.size, this.hover.y * w / this.size, r, 0, Math.PI * 2);
-      ctx.lineWidth = Math.max(1, w / 400);
-      ctx.strokeStyle = 'rgba(255,255,255,0.9)';
-      ctx.stroke();
-      ctx.setLineDash([4, 4]);
-      ctx.strokeStyle = 'rgba(0,0,0,0.8)';
-      ctx.stroke();
-    }
+    if (this.hover && this.tool.brush !== 'fill') this.drawCursor(ctx, w);
+  }
+
+  // The brush outline under the mouse, at its true size.
+  drawCursor(ctx, w) {
+    const k = w / this.inputSize;
+    ctx.beginPath();
+    ctx.arc(this.hover.x * k, this.hover.y * k, (this.tool.size * k) / 2, 0, Math.PI * 2);
+    ctx.lineWidth = Math.max(1, w / 400);
+    ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+    ctx.stroke();
+    ctx.setLineDash([4, 4]);
+    ctx.strokeStyle = 'rgba(0,0,0,0.8)';
+    ctx.stroke();
+    ctx.setLineDash([]);
   }
 
   // ---- pointer input (mouse, pen and touch) ----------------------------------------------------
+  // Where a pointer event falls, in model pixels.
   point(e) {
     const r = this.canvas.getBoundingClientRect();
-    return { x: ((e.clientX - r.left) / r.width) * this.size, y: ((e.clientY - r.top) / r.height) * this.size };
+    return { x: ((e.clientX - r.left) / r.width) * this.inputSize, y: ((e.clientY - r.top) / r.height) * this.inputSize };
   }
 
   bindPointer() {
@@ -125,19 +139,35 @@ export class Board {
 
   toolState() {
     const color = this.tool.layer === 'mask' ? `rgb(${MASK_RGB})` : this.tool.color;
-    return { ...this.tool, color, size: this.tool.size * SCALE, background: this.background };
+    return { ...this.tool, color, background: this.background };
   }
 
+  // ---- tools and brush sizes -------------------------------------------------------------------
   setTool(patch) {
     Object.assign(this.tool, patch);
-    this.tool.size = Math.max(MIN_BRUSH, Math.min(MAX_BRUSH, this.tool.size));
+    this.tool.size = this.clampBrush(this.tool.size);
     this.render();
     this.emit();
   }
 
+  // The brush size range and step at this model's size, in model pixels.
+  brushLimits() {
+    const k = this.inputSize / REFERENCE_SIZE;
+    return { min: BRUSH.min * k, max: BRUSH.max * k, step: BRUSH.step * k };
+  }
+
+  clampBrush(size) {
+    const { min, max, step } = this.brushLimits();
+    return Math.max(min, Math.min(max, Math.round(size / step) * step));
+  }
+
+  // One step bigger (+1) or smaller (-1): the [ and ] keys.
+  stepBrush(direction) { this.setTool({ size: this.tool.size + direction * this.brushLimits().step }); }
+
   // ---- history ---------------------------------------------------------------------------------
   state() {
-    return { image: this.ictx.getImageData(0, 0, this.size, this.size), mask: this.mctx.getImageData(0, 0, this.size, this.size) };
+    const n = this.inputSize;
+    return { image: this.ictx.getImageData(0, 0, n, n), mask: this.mctx.getImageData(0, 0, n, n) };
   }
 
   restore(s) {
@@ -147,23 +177,17 @@ export class Board {
     this.changed();
   }
 
-  snapshot() {
-    this.undoStack.push(this.state());
-    if (this.undoStack.length > HISTORY) this.undoStack.shift();
-    this.redoStack = [];
-  }
+  snapshot() { this.history.push(this.state()); }
 
   undo() {
-    if (!this.undoStack.length) return false;
-    this.redoStack.push(this.state());
-    this.restore(this.undoStack.pop());
+    if (!this.history.canUndo()) return false;
+    this.restore(this.history.undo(this.state()));
     return true;
   }
 
   redo() {
-    if (!this.redoStack.length) return false;
-    this.undoStack.push(this.state());
-    this.restore(this.redoStack.pop());
+    if (!this.history.canRedo()) return false;
+    this.restore(this.history.redo(this.state()));
     return true;
   }
 
@@ -171,28 +195,26 @@ export class Board {
   clear(record = true) {
     if (record) this.snapshot();
     this.ictx.fillStyle = this.background;
-    this.ictx.fillRect(0, 0, this.size, this.size);
-    this.mctx.clearRect(0, 0, this.size, this.size);
+    this.ictx.fillRect(0, 0, this.inputSize, this.inputSize);
+    this.mctx.clearRect(0, 0, this.inputSize, this.inputSize);
     this.render();
     this.changed();
   }
 
   clearMask(record = true) {
     if (record) this.snapshot();
-    this.mctx.clearRect(0, 0, this.size, this.size);
+    this.mctx.clearRect(0, 0, this.inputSize, this.inputSize);
     this.render();
     this.changed();
   }
 
   // Draw an image (URL or element) as the picture, centre-cropped to a square at the model's
-  // resolution and shown pixel-crisp: the board shows exactly what the model will get. Undoable.
+  // resolution: the board shows exactly what the model will get. Undoable.
   async load(src, { keepMask = false } = {}) {
     const img = typeof src === 'string' ? await loadImage(src) : src;
     this.snapshot();
-    this.ictx.imageSmoothingEnabled = false;
-    this.ictx.drawImage(squareCanvas(img, this.inputSize), 0, 0, this.size, this.size);
-    this.ictx.imageSmoothingEnabled = true;
-    if (!keepMask) this.mctx.clearRect(0, 0, this.size, this.size);
+    this.ictx.drawImage(squareCanvas(img, this.inputSize), 0, 0);
+    if (!keepMask) this.mctx.clearRect(0, 0, this.inputSize, this.inputSize);
     this.hasPicture = true;
     this.render();
     this.changed();
@@ -214,14 +236,14 @@ export class Board {
   }
 
   maskIsEmpty() {
-    const d = this.mctx.getImageData(0, 0, this.size, this.size).data;
+    const d = this.mctx.getImageData(0, 0, this.inputSize, this.inputSize).data;
     for (let i = 3; i < d.length; i += 4) if (d[i] > 16) return false;
     return true;
   }
 
   // True while the picture is one flat colour (nothing drawn or loaded that would survive a send).
   isBlank() {
-    const d = this.ictx.getImageData(0, 0, this.size, this.size).data;
+    const d = this.ictx.getImageData(0, 0, this.inputSize, this.inputSize).data;
     for (let i = 4; i < d.length; i += 4) {
       if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) return false;
     }
@@ -234,8 +256,9 @@ export class Board {
   changed() { this.emit(); }
 }
 
+// A copy of a square canvas at size x size: halved repeatedly, then a last step, so shrinking
+// is a smooth area average rather than a sparse sample.
 function downscale(src, size) {
-  // Halve repeatedly, then a last step: a smooth area average rather than a sparse sample.
   let cur = src;
   while (cur.width / 2 >= size) {
     const next = layer(cur.width / 2);
@@ -246,7 +269,9 @@ function downscale(src, size) {
   }
   if (cur.width === size && cur !== src) return cur;
   const out = layer(size);
-  out.getContext('2d').drawImage(cur, 0, 0, size, size);
+  const ctx = out.getContext('2d');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(cur, 0, 0, size, size);
   return out;
 }
 
@@ -259,13 +284,13 @@ export function loadImage(src) {
   });
 }
 
-// Any image -> its centre square, area-averaged down to size x size.
+// Any image -> its centre square, area-averaged down (or smoothly scaled up) to size x size.
 function squareCanvas(img, size) {
   const w = img.naturalWidth || img.width, h = img.naturalHeight || img.height;
   const side = Math.min(w, h);
-  const big = layer(Math.max(size, Math.min(side, size * SCALE)));
+  const big = layer(Math.max(size, Math.min(side, size * 8)));
   const ctx = big.getContext('2d');
-  ctx.imageSmoothingEnabled = side > big.width;
+  ctx.imageSmoothingEnabled = side !== big.width;
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(img, (w - side) / 2, (h - side) / 2, side, side, 0, 0, big.width, big.height);
   return downscale(big, size);

@@ -45,7 +45,7 @@ function buildModelPicker() {
     select.replaceChildren(...state.models.map((m) => h('option', { value: m.id, selected: m === card }, m.id)));
     info.textContent = describe(card);
   });
-  select.addEventListener('change', () => setModel(state.models.find((m) => m.id === select.value)));
+  select.addEventListener('change', () => setModel(state.models.find((m) => m.id === select.value), { chosen: true }));
 }
 
 function buildSettings() {
@@ -77,8 +77,8 @@ function shortcuts(e) {
   const key = e.key.toLowerCase();
   if ((e.ctrlKey || e.metaKey) && key === 'z' && !e.shiftKey) { board.undo(); e.preventDefault(); }
   else if ((e.ctrlKey || e.metaKey) && (key === 'y' || (key === 'z' && e.shiftKey))) { board.redo(); e.preventDefault(); }
-  else if (e.key === '[') board.setTool({ size: board.tool.size - 0.5 });
-  else if (e.key === ']') board.setTool({ size: board.tool.size + 0.5 });
+  else if (e.key === '[') board.stepBrush(-1);
+  else if (e.key === ']') board.stepBrush(1);
   else if (!e.ctrlKey && !e.metaKey && !e.altKey && ['b', 'e', 'f'].includes(key)) {
     document.querySelector(`#mode-${current.id} .tool[title$="(${key.toUpperCase()})"]`)?.click();
   }

@@ -3,19 +3,22 @@ import { emit } from './bus.js';
 
 const GALLERY_KEY = 'robust-canvas-gallery';
 const GALLERY_MAX = 24;
+// Only a model the user picked is remembered; otherwise the page opens on the server's default.
+const MODEL_KEY = 'robust-canvas-model-choice';
 
 export const state = { models: [], card: null, gallery: loadGallery() };
 
 export function setModels(list) {
   state.models = list;
-  const saved = localStorage.getItem('robust-canvas-model');
+  const saved = localStorage.getItem(MODEL_KEY);
   const card = list.find((m) => m.id === saved) || list.find((m) => m.default) || list[0] || null;
   setModel(card);
 }
 
-export function setModel(card) {
+// chosen: picked by the user (remembered for the next visit).
+export function setModel(card, { chosen = false } = {}) {
   state.card = card;
-  if (card) localStorage.setItem('robust-canvas-model', card.id);
+  if (card && chosen) localStorage.setItem(MODEL_KEY, card.id);
   emit('model', card);
 }
 
@@ -29,8 +32,17 @@ function loadGallery() {
 // item: {image: data URL, label, task}
 export function addToGallery(items) {
   state.gallery = [...items, ...state.gallery].slice(0, GALLERY_MAX);
-  try { localStorage.setItem(GALLERY_KEY, JSON.stringify(state.gallery)); } catch { /* full: keep in memory */ }
+  saveGallery();
   emit('gallery', state.gallery);
+}
+
+// Large models' images are big data URLs: when localStorage is full, keep the newest that fit
+// there (all of them stay in memory for this visit).
+function saveGallery() {
+  for (let n = state.gallery.length; n > 0; n = Math.floor(n / 2)) {
+    try { localStorage.setItem(GALLERY_KEY, JSON.stringify(state.gallery.slice(0, n))); return; } catch { /* over quota */ }
+  }
+  localStorage.removeItem(GALLERY_KEY);
 }
 
 export function clearGallery() {

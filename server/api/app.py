@@ -1,4 +1,5 @@
 """`create_app`: the FastAPI app: API under /api, OpenAPI docs at /docs, the canvas at /."""
+import asyncio
 import time
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ..synthesis.models.loading import default_model_id, load_model
+from ..synthesis.models.loading import load_model, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
 from .deps import AppState, require_token
 from .jobs import JobManager, QueueFull
@@ -22,7 +23,7 @@ from .settings import Settings
 def load_models(settings: Settings) -> dict[str, RobustModel]:
     """The models to serve, by card id; the first is the default."""
     loaded: dict[str, RobustModel] = {}
-    for name in settings.model_ids or (default_model_id(),):
+    for name in settings.model_ids or served_model_ids():
         model = load_model(name, device=settings.device)
         if model.meta.id in loaded:
             raise ValueError(f"two models share the id {model.meta.id!r}")
@@ -52,10 +53,14 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
         manager = JobManager(settings)
         manager.start([str(m.device) for m in served.values()])
         app.state.core = AppState(settings, served, manager)
+        warming = asyncio.create_task(model_routes.warm_palettes(app.state.core)) if settings.warm_palettes else None
         log("server_ready", models=",".join(served), devices=",".join({str(m.device) for m in served.values()}))
         try:
             yield
         finally:
+            app.state.core.stopping.set()
+            if warming:  # wait for its thread: torch work left running at exit aborts the process
+                await asyncio.gather(warming, return_exceptions=True)
             manager.stop()
             app.state.core = None
 

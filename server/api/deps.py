@@ -1,6 +1,7 @@
 """What routes depend on: the app's state, the token check and model lookup (as annotated types)."""
 import asyncio
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -19,6 +20,7 @@ class AppState:
     manager: JobManager
     palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
     palette_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
 
     @property
     def default_model_id(self) -> str:

@@ -16,7 +16,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     # models and device
-    model_ids: tuple[str, ...] = ()          # models to keep loaded, the first is the default; () = the shipped default
+    model_ids: tuple[str, ...] = ()          # models to keep loaded, the first is the default; () = the shipped robust ones
     device: str | None = None                # None: cuda when available, else cpu
     # network
     token: str | None = None                 # bearer token for every /api route but /api/health
@@ -35,6 +35,7 @@ class Settings(BaseModel):
     preview_every: int = Field(5, gt=0)       # steps between two previews
     preview_max_images: int = Field(16, gt=0)
     thumbnail_size: int = Field(64, ge=8)     # feature palette swatches are at most this many pixels a side
+    warm_palettes: bool = True                # compute the paint palettes in the background at start-up
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

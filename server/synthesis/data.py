@@ -4,6 +4,7 @@ Small-image datasets fit in memory (CIFAR-10: 150 MB), and batched tensor augmen
 is far cheaper than per-image PIL transforms on a two-core machine.
 """
 import hashlib
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,17 +68,49 @@ def load_image_folder(root: Path, size: int, cache_dir: Path | None = None) -> T
     return ds
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop with reflection padding and horizontal flip, on a float batch (N,3,H,W)."""
+def augment(images: torch.Tensor, generator: torch.Generator, kind: str = "crop") -> torch.Tensor:
+    """A float batch (N,3,H,W) on any device, augmented with random numbers drawn from `generator` (CPU).
+
+    'crop': shift by up to H/8 pixels (reflection padding) and flip, CIFAR's augmentation.
+    'resized_crop': a random region of 35-100% of the area, aspect 3:4 to 4:3, resized back, and flip:
+    photographs show objects at many scales and positions, and 10k of them are few.
+    """
+    if kind == "crop":
+        return flip(pad_crop(images, generator, pad=max(1, images.shape[-1] // 8)), generator)
+    if kind == "resized_crop":
+        return resized_crop(images, generator)
+    raise ValueError(f"unknown augmentation {kind!r} (known: {', '.join(AUGMENTATIONS)})")
+
+
+def pad_crop(images: torch.Tensor, generator: torch.Generator, pad: int) -> torch.Tensor:
     n, _, h, w = images.shape
     padded = torch.nn.functional.pad(images, (pad,) * 4, mode="reflect")
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    out = _crop(padded, dy, dx, h, w)
-    flip = torch.rand(n, generator=generator) < 0.5
-    out[flip] = out[flip].flip(3)
-    return out
-
-
-def _crop(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return torch.stack([padded[i, :, y:y + h, x:x + w] for i, (y, x) in enumerate(zip(dy.tolist(), dx.tolist()))])
+
+
+def flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    mask = (torch.rand(len(images), generator=generator) < 0.5).to(images.device)
+    return torch.where(mask.view(-1, 1, 1, 1), images.flip(3), images)
+
+
+def resized_crop(images: torch.Tensor, generator: torch.Generator, min_area: float = 0.35) -> torch.Tensor:
+    """Random-resized crop and flip as one batched affine resampling (bilinear)."""
+    n = len(images)
+    area = min_area + (1 - min_area) * torch.rand(n, generator=generator)
+    log_ratio = (torch.rand(n, generator=generator) * 2 - 1) * math.log(4 / 3)
+    sx = (area * log_ratio.exp()).sqrt().clamp(max=1)   # crop side / image side, in x and y
+    sy = (area / log_ratio.exp()).sqrt().clamp(max=1)
+    tx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - sx)
+    ty = (torch.rand(n, generator=generator) * 2 - 1) * (1 - sy)
+    mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx * mirror, tx, sy, ty
+    theta = theta.to(images.device, images.dtype)
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection",
+                                           align_corners=False)
+
+
+AUGMENTATIONS = ("crop", "resized_crop")

@@ -7,6 +7,7 @@ new palette): beside a shipped model's weights when that folder is writable, els
 """
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import torch
@@ -21,8 +22,16 @@ CHUNK = 64  # swatches per optimizer run: bounds memory, costs nothing in speed 
 VERSION = 2  # part of the cache key: bump when swatches are computed differently (2: FakeReLU gradients)
 
 
-def feature_palette(model, size: int | None = None, *, steps=None, step_size=None, eps=None) -> torch.Tensor:
-    """(D,3,size,size) in [0,1], D = model.meta.num_features; size defaults to the input size."""
+class PaletteCancelled(Exception):
+    """`stop` was set before the palette was finished; nothing was cached."""
+
+
+def feature_palette(model, size: int | None = None, *, steps=None, step_size=None, eps=None,
+                    stop: threading.Event | None = None) -> torch.Tensor:
+    """(D,3,size,size) in [0,1], D = model.meta.num_features; size defaults to the input size.
+
+    Setting `stop` (from another thread) ends the computation within one optimizer step.
+    """
     size = size or model.meta.input_size
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 8 * model.meta.input_size:
         raise ValueError(f"palette size must be an integer from 8 to {8 * model.meta.input_size}, got {size!r}")
@@ -30,7 +39,7 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
     path = palette_path(model, size, s)
     if path.exists():
         return load_file(str(path))["palette"].float()
-    palette = torch.cat([_swatches(model, torch.arange(a, min(a + CHUNK, model.meta.num_features)), size, s)
+    palette = torch.cat([_swatches(model, torch.arange(a, min(a + CHUNK, model.meta.num_features)), size, s, stop)
                          for a in range(0, model.meta.num_features, CHUNK)])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")  # atomic: concurrent first requests
@@ -39,11 +48,14 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
     return palette.half().float()  # the same values a later cached call returns
 
 
-def _swatches(model, ks: torch.Tensor, size: int, s: dict) -> torch.Tensor:
+def _swatches(model, ks: torch.Tensor, size: int, s: dict, stop: threading.Event | None) -> torch.Tensor:
     x0 = torch.full((len(ks), 3, size, size), 0.5, device=model.device)
     problem = Problem(x0=x0, objective=feature_in_region(ks), steps=s["steps"], step_size=float(s["step_size"]),
                       eps=float(s["eps"]))
-    return solve(model, problem).images.detach().float().cpu()
+    result = solve(model, problem, callback=(lambda _: stop.is_set()) if stop else None)
+    if result.stopped:
+        raise PaletteCancelled(f"palette of {model.meta.id!r} cancelled")
+    return result.images.detach().float().cpu()
 
 
 def palette_path(model, size: int, settings: dict) -> Path:

@@ -7,7 +7,7 @@ import json
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from .data import TensorDataset, augment, load_image_folder
-from .models.meta import CIFAR_MEAN, CIFAR_STD, ModelMeta
+from .models.meta import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 from .models.robust_model import RobustModel
 from .objectives import cross_entropy
 from .optimizer import frozen, optimize
@@ -28,9 +28,11 @@ class TrainConfig:
     data_dir: str
     out_dir: str = "runs/model"
     model_id: str = "model"
+    arch: str = "cifar_resnet"     # or 'imagenet_resnet' (7x7 stride-2 stem: photographs at 128-224 px)
     depth: int = 18
     width: float = 0.5
     input_size: int = 32
+    augment: str | None = None     # 'crop' or 'resized_crop'; default: by architecture
     epochs: int = 16
     batch_size: int = 128          # per process
     lr: float = 0.1                # peak of the one-cycle schedule, for batch 128 in all
@@ -47,13 +49,17 @@ class TrainConfig:
     amp: bool = True               # bfloat16 autocast for the forward passes (2x on AVX-512 CPUs)
     seed: int = 0
     max_train_images: int | None = None   # for quick runs and tests
-    mean: list = field(default_factory=lambda: list(CIFAR_MEAN))
-    std: list = field(default_factory=lambda: list(CIFAR_STD))
+    mean: list | None = None       # input normalization; default: CIFAR-10's or ImageNet's, by architecture
+    std: list | None = None
     command: str = ""
 
-    @property
-    def step_size(self) -> float:
-        return self.attack_step_size or 2.5 * self.eps / max(1, self.attack_steps)
+    def resolved(self) -> "TrainConfig":
+        """The same run with every by-architecture default made explicit (as the card records it)."""
+        photo = self.arch == "imagenet_resnet"
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if photo else (CIFAR_MEAN, CIFAR_STD)
+        return replace(self, augment=self.augment or ("resized_crop" if photo else "crop"),
+                       mean=list(self.mean or mean), std=list(self.std or std),
+                       attack_step_size=self.attack_step_size or 2.5 * self.eps / max(1, self.attack_steps))
 
 
 # ---------------------------------------------------------------- distributed set-up
@@ -99,11 +105,12 @@ def _autocast(device: torch.device, enabled: bool):
 
 # ---------------------------------------------------------------- evaluation
 
-def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp: bool = False, seed: int = 0):
-    """PGD adversarial examples (random start, step 2.5*eps/steps); x itself when eps is 0."""
+def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp: bool = False, seed: int = 0,
+                step_size: float | None = None):
+    """PGD adversarial examples (random start, step `step_size`, default 2.5*eps/steps); x itself when eps is 0."""
     if eps == 0 or steps == 0:
         return x
-    return optimize(model, x, cross_entropy(y), steps=steps, step_size=2.5 * eps / steps, eps=eps,
+    return optimize(model, x, cross_entropy(y), steps=steps, step_size=step_size or 2.5 * eps / steps, eps=eps,
                     constraint=norm, random_start=True, seed=seed, score_final=False, amp=amp).images
 
 
@@ -151,7 +158,7 @@ def _lr_at(cfg: TrainConfig, progress: float, world: int) -> float:
 
 
 def build_model(cfg: TrainConfig, classes: list[str]) -> RobustModel:
-    meta = ModelMeta(id=cfg.model_id, arch="cifar_resnet", depth=cfg.depth, width=cfg.width, classes=classes,
+    meta = ModelMeta(id=cfg.model_id, arch=cfg.arch, depth=cfg.depth, width=cfg.width, classes=classes,
                      mean=list(cfg.mean), std=list(cfg.std), input_size=cfg.input_size,
                      norm=cfg.norm if cfg.eps > 0 else None, eps=cfg.eps)
     return RobustModel.from_meta(meta)
@@ -169,9 +176,11 @@ def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epo
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, (epoch + it / steps_per_epoch) / cfg.epochs, d.world)
         idx = mine[it * cfg.batch_size:(it + 1) * cfg.batch_size]
-        x = augment(data.images[idx].float() / 255, gen).to(d.device).contiguous(memory_format=torch.channels_last)
+        x = augment(data.images[idx].to(d.device).float() / 255, gen, cfg.augment)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[idx].to(d.device)
-        x_adv = adversarial(model, x, y, cfg.norm, cfg.eps, cfg.attack_steps, cfg.amp, seed=epoch * 100003 + it)
+        x_adv = adversarial(model, x, y, cfg.norm, cfg.eps, cfg.attack_steps, cfg.amp, seed=epoch * 100003 + it,
+                            step_size=cfg.attack_step_size)
         with _autocast(d.device, cfg.amp):
             logits = ddp_model(x_adv)
             loss = F.cross_entropy(logits.float(), y)
@@ -196,7 +205,9 @@ def _save_checkpoint(path: Path, model, opt, epoch: int, elapsed: float, log: li
 def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None) -> dict:
     """Train, checkpoint every epoch, and write `<out_dir>/<model_id>.safetensors` plus its card."""
     d = init_distributed()
+    cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)
+    torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_data = load_image_folder(Path(cfg.data_dir) / "train", cfg.input_size, cache_dir)
@@ -258,7 +269,7 @@ def load_training_checkpoint(path: Path) -> RobustModel:
     state = torch.load(path, map_location="cpu", weights_only=True)
     data = json.loads(state["config"])
     known = {f for f in TrainConfig.__dataclass_fields__}
-    cfg = TrainConfig(**{k: v for k, v in data.items() if k in known})
+    cfg = TrainConfig(**{k: v for k, v in data.items() if k in known}).resolved()
     classes = sorted(d.name for d in (Path(cfg.data_dir) / "train").iterdir() if d.is_dir())
     model = build_model(cfg, classes)
     model.load_state_dict(state["model"])

@@ -1,14 +1,15 @@
 // Generation: images of a class from random seeds; pick one to edit in another mode.
 import { h, field } from '../ui/dom.js';
 import { layout, step } from '../ui/layout.js';
-import { runPanel, resultView } from '../ui/run.js';
+import { runPanel } from '../ui/run.js';
+import { resultView } from '../ui/result.js';
 import { advancedSettings, classPicker } from '../ui/widgets.js';
 
 export const id = 'generate';
 export const label = 'Generate';
 
 export function mount(section) {
-  const cls = classPicker({ label: 'Class', initial: 'dog' });
+  const cls = classPicker({ label: 'Class', initial: ['dog', 'english_springer'] });
   const n = h('input', { type: 'number', name: 'n', min: '1', max: '16', value: '8' });
   const seed = h('input', { type: 'number', name: 'seed', min: '0', value: '0' });
   const shuffle = h('button.icon-btn', { type: 'button', title: 'New random seed',

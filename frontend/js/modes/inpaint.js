@@ -4,7 +4,8 @@ import { on } from '../bus.js';
 import { inputSize } from '../store.js';
 import { h } from '../ui/dom.js';
 import { layout, stage, step } from '../ui/layout.js';
-import { runPanel, resultView, UserError } from '../ui/run.js';
+import { runPanel, UserError } from '../ui/run.js';
+import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, classPicker, imageSource } from '../ui/widgets.js';
 
 export const id = 'inpaint';

@@ -2,90 +2,102 @@
 import * as api from '../api.js';
 import { Board, loadImage } from '../board.js';
 import { on } from '../bus.js';
+import { scaleNicely } from '../display.js';
 import { state, inputSize, classes } from '../store.js';
 import { h } from '../ui/dom.js';
 import { layout, stage, step } from '../ui/layout.js';
-import { runPanel, resultView, UserError } from '../ui/run.js';
+import { runPanel, UserError } from '../ui/run.js';
+import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, imageSource } from '../ui/widgets.js';
 
 export const id = 'paint';
 export const label = 'Paint';
 export let board;
 export let activate = () => {};  // called when the mode is shown
-let feature = null;
-let paletteFor = null;           // the model whose palette is shown (or loading)
 
 export function mount(section) {
   const st = stage('Start from an image: upload one, drop one here, pick one from the gallery, or make a random one.');
   board = new Board(st.el, { inputSize: inputSize(), label: 'Image to paint on' });
   board.onChange(() => st.hideHint(!!board.hasPicture));
   const toolbar = brushToolbar(board, { tools: ['region', 'unregion'], colors: false, onClear: () => board.clearMask() });
-  let run;
+  const palette = featurePalette(section);
+  const { run, silent, result } = applyPanel(palette);
   const source = imageSource((src) => board.load(src), { dropTarget: st.el, onError: (m) => run.showError(m) });
   const random = h('button', { type: 'button', onclick: () => randomStart(random, run) }, 'Random image');
   source.el.append(random);
+  layout(section, {
+    title: 'Paint with features',
+    intro: 'Brush a region and pick a feature (a texture or part the classifier knows); the model paints it in there and keeps the rest.',
+    left: [step(1, 'Get an image and brush a region'), source.el, toolbar.el, st.el,
+      h('p.hint', {}, 'Each “Apply” lands on the canvas; Undo (Ctrl+Z) steps back through them.')],
+    right: [step(2, 'Choose a feature'), palette.chosen, palette.el, step(3, 'Apply it'), run.el, silent, result.el],
+  });
+  on('model', () => { board.setInputSize(inputSize()); palette.load(); });
+  activate = palette.load;
+}
 
-  const chosen = h('span.palette-chosen', {}, 'No feature chosen yet.');
+// The run panel: sends the picture, the region and the chosen feature; the result lands on the
+// canvas, and a result that barely differs says so.
+function applyPanel(palette) {
   // A feature the brushed region does not respond to changes nothing: say so instead of nothing.
   const silent = h('p.hint', { hidden: true, role: 'status' },
     'That feature barely shows in the brushed region: undo and try another one, or a bigger region.');
-  let sent = null;
-  const palette = h('div.palette', { role: 'listbox', 'aria-label': 'Feature palette' }, h('p.hint', {}, 'Loading the palette…'));
   const result = resultView({ task: id, title: 'Latest result', empty: 'Each applied stroke shows here and lands on the canvas.', except: 'paint' });
-  run = runPanel({
-    task: id, goLabel: 'Apply feature', advanced: advancedSettings(id),
+  let sent = null;
+  const run = runPanel({
+    task: id, goLabel: 'Apply feature', advanced: advancedSettings(id), result,
     build: () => {
       if (!board.hasPicture) throw new UserError('Load or make an image first.');
       if (board.maskIsEmpty()) throw new UserError('Brush the region to paint first.');
-      if (feature === null) throw new UserError('Choose a feature from the palette first.');
+      if (palette.feature() === null) throw new UserError('Choose a feature from the palette first.');
       silent.hidden = true;
       sent = board.imageDataURL();
-      return { image: sent, mask: board.maskDataURL(), feature };
+      return { image: sent, mask: board.maskDataURL(), feature: palette.feature() };
     },
-    result,
     onDone: async (r) => {
       if (!r.images?.[0]) return;
       board.load(r.images[0]);
       silent.hidden = await differs(sent, r.images[0]).catch(() => true);
     },
   });
+  return { run, silent, result };
+}
 
-  // The palette costs the server a computation per model: ask only once the mode is shown.
-  const loadPalette = async () => {
-    const modelId = state.card?.id;
-    if (!modelId || section.hidden || paletteFor === modelId) return;
-    paletteFor = modelId;
-    feature = null;
-    chosen.textContent = 'No feature chosen yet.';
-    palette.replaceChildren(h('p.hint', {}, 'Loading the palette… (the first time can take a while)'));
-    try {
-      const items = await api.features(modelId);
-      if (paletteFor !== modelId) return;  // the model changed meanwhile
-      palette.replaceChildren(...items.map((f) => h('button.feature', {
-        type: 'button', role: 'option', title: `Feature ${f.index}`, dataset: { feature: String(f.index) },
-        onclick: (e) => pick(f.index, e.currentTarget),
-      }, h('img.pixelated', { src: f.thumbnail, alt: `Feature ${f.index}`, loading: 'lazy' }))));
-    } catch (err) {
-      if (paletteFor !== modelId) return;
-      paletteFor = null;  // try again next time
-      palette.replaceChildren(h('p.error', {}, `Could not load the palette: ${err.message}`));
-    }
-  };
+// The feature palette of the current model. It costs the server a computation per model, so it
+// is asked for only once the mode is shown (load()).
+function featurePalette(section) {
+  const chosen = h('span.palette-chosen', {}, 'No feature chosen yet.');
+  const el = h('div.palette', { role: 'listbox', 'aria-label': 'Feature palette' }, h('p.hint', {}, 'Loading the palette…'));
+  let feature = null, shownFor = null;  // shownFor: the model whose palette is shown (or loading)
   const pick = (k, btn) => {
     feature = k;
-    palette.querySelectorAll('.feature').forEach((b) => b.setAttribute('aria-selected', String(b === btn)));
-    chosen.replaceChildren('Chosen: ', h('img.pixelated', { src: btn.querySelector('img').src, alt: '' }), ` feature ${k}`);
+    el.querySelectorAll('.feature').forEach((b) => b.setAttribute('aria-selected', String(b === btn)));
+    chosen.replaceChildren('Chosen: ', scaleNicely(h('img', { src: btn.querySelector('img').src, alt: '' })), ` feature ${k}`);
   };
+  const load = async () => {
+    const modelId = state.card?.id;
+    if (!modelId || section.hidden || shownFor === modelId) return;
+    shownFor = modelId;
+    feature = null;
+    chosen.textContent = 'No feature chosen yet.';
+    el.replaceChildren(h('p.hint', {}, 'Loading the palette… (the first time can take a while)'));
+    try {
+      const items = await api.features(modelId);
+      if (shownFor === modelId) el.replaceChildren(...items.map((f) => swatch(f, pick)));
+    } catch (err) {
+      if (shownFor !== modelId) return;  // the model changed meanwhile
+      shownFor = null;  // try again next time
+      el.replaceChildren(h('p.error', {}, `Could not load the palette: ${err.message}`));
+    }
+  };
+  return { el, chosen, load, feature: () => feature };
+}
 
-  layout(section, {
-    title: 'Paint with features',
-    intro: 'Brush a region and pick a feature (a texture or part the classifier knows); the model paints it in there and keeps the rest.',
-    left: [step(1, 'Get an image and brush a region'), source.el, toolbar.el, st.el,
-      h('p.hint', {}, 'Each “Apply” lands on the canvas; Undo (Ctrl+Z) steps back through them.')],
-    right: [step(2, 'Choose a feature'), chosen, palette, step(3, 'Apply it'), run.el, silent, result.el],
-  });
-  on('model', () => { board.setInputSize(inputSize()); loadPalette(); });
-  activate = loadPalette;
+function swatch(f, pick) {
+  return h('button.feature', {
+    type: 'button', role: 'option', title: `Feature ${f.index}`, dataset: { feature: String(f.index) },
+    onclick: (e) => pick(f.index, e.currentTarget),
+  }, scaleNicely(h('img', { src: f.thumbnail, alt: `Feature ${f.index}`, loading: 'lazy' })));
 }
 
 // A quick generated start image of a random class.

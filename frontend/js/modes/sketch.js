@@ -4,7 +4,8 @@ import { on } from '../bus.js';
 import { inputSize } from '../store.js';
 import { h } from '../ui/dom.js';
 import { layout, stage, step } from '../ui/layout.js';
-import { runPanel, resultView, UserError } from '../ui/run.js';
+import { runPanel, UserError } from '../ui/run.js';
+import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, classPicker } from '../ui/widgets.js';
 
 export const id = 'sketch';
@@ -13,10 +14,9 @@ export let board;
 
 export function mount(section) {
   const st = stage();
-  board = new Board(st.el, { inputSize: inputSize(), label: 'Sketch canvas' });
-  board.setTool({ size: 2.5 });
+  board = new Board(st.el, { inputSize: inputSize(), label: 'Sketch canvas', brush: 2.5 });
   const toolbar = brushToolbar(board, { tools: ['pen', 'eraser', 'fill'] });
-  const cls = classPicker({ label: 'Turn it into a', initial: 'horse' });
+  const cls = classPicker({ label: 'Turn it into a', initial: ['horse', 'church'] });
   const result = resultView({
     task: id, title: 'Result', except: 'sketch', empty: 'Draw a sketch, choose a class, then press “Make it real”.',
     extraActions: (src) => [h('button', { type: 'button', onclick: () => board.load(src) }, '✎ Draw on this result')],

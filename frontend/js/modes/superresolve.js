@@ -3,7 +3,8 @@ import { squareDataURL } from '../board.js';
 import { inputSize } from '../store.js';
 import { h, field } from '../ui/dom.js';
 import { layout, sourceView, step } from '../ui/layout.js';
-import { runPanel, resultView, UserError } from '../ui/run.js';
+import { runPanel, UserError } from '../ui/run.js';
+import { resultView } from '../ui/result.js';
 import { advancedSettings, classPicker, imageSource } from '../ui/widgets.js';
 
 export const id = 'superresolve';

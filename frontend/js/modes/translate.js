@@ -2,7 +2,8 @@
 import { squareDataURL } from '../board.js';
 import { inputSize } from '../store.js';
 import { layout, sourceView, step } from '../ui/layout.js';
-import { runPanel, resultView, UserError } from '../ui/run.js';
+import { runPanel, UserError } from '../ui/run.js';
+import { resultView } from '../ui/result.js';
 import { advancedSettings, classPicker, imageSource } from '../ui/widgets.js';
 
 export const id = 'translate';
@@ -13,7 +14,7 @@ export function mount(section) {
   view = sourceView('Upload an image, drop one here, or pick one from the gallery.');
   let run;
   const source = imageSource((src) => view.set(src), { dropTarget: view.el, onError: (m) => run.showError(m) });
-  const cls = classPicker({ label: 'Turn it into a', initial: 'cat' });
+  const cls = classPicker({ label: 'Turn it into a', initial: ['cat', 'church'] });
   const result = resultView({ task: id, title: 'Translated', empty: 'Choose the target class and press “Translate”.' });
   run = runPanel({
     task: id, goLabel: 'Translate', advanced: advancedSettings(id),
@@ -25,7 +26,7 @@ export function mount(section) {
   });
   layout(section, {
     title: 'Image-to-image translation',
-    intro: 'Turn a picture of one thing into another class while keeping its layout — a horse into a deer, a car into a truck.',
+    intro: 'Turn a picture of one thing into another class while keeping its layout: a car into a truck, a church into a garbage truck.',
     left: [step(1, 'Load an image'), source.el, view.el],
     right: [step(2, 'Pick the target class'), cls.el, run.el, result.el],
   });

@@ -2,6 +2,7 @@
 // a picker dialog for "From gallery…", and the "Open in…" actions shared with result views.
 import { emit, on } from '../bus.js';
 import { state, clearGallery } from '../store.js';
+import { scaleNicely } from '../display.js';
 import { h } from './dom.js';
 
 export const OPEN_TARGETS = [
@@ -18,7 +19,7 @@ export function openInButtons(getImage, { except = null } = {}) {
 }
 
 function thumb(item, onclick) {
-  const img = h('img.pixelated', { src: item.image, alt: item.label || 'result', draggable: 'true' });
+  const img = scaleNicely(h('img', { src: item.image, alt: item.label || 'result', draggable: 'true' }));
   img.addEventListener('dragstart', (e) => e.dataTransfer.setData('application/x-robust-canvas', item.image));
   return h('button.thumb', { type: 'button', title: item.label || '', onclick }, img);
 }
@@ -36,7 +37,7 @@ export function galleryStrip(root) {
   const select = (item) => {
     selected = item;
     [...list.children].forEach((b, i) => b.setAttribute('aria-pressed', String(state.gallery[i] === item)));
-    actions.replaceChildren(...(item ? [h('img.pixelated.selected-thumb', { src: item.image, alt: '' }),
+    actions.replaceChildren(...(item ? [scaleNicely(h('img.selected-thumb', { src: item.image, alt: '' })),
       openInButtons(() => item.image)] : []));
   };
   root.append(h('div.gallery-head', {}, h('h2', {}, 'Gallery'),

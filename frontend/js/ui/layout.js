@@ -1,6 +1,7 @@
 // The common page layout of a mode: a heading with a one-line explanation, then two panels.
 import { on } from '../bus.js';
 import { inputSize } from '../store.js';
+import { scaleNicely } from '../display.js';
 import { h } from './dom.js';
 
 // wide: 'right' gives the right panel (e.g. a grid of results) the larger share.
@@ -23,10 +24,10 @@ export function stage(hint) {
   return { el, hideHint: (hidden = true) => note && (note.hidden = hidden) };
 }
 
-// A pixel-crisp view of a source image (translate, upscale). sentSide(img): the side of the
-// square the mode sends, for the caption.
+// A view of a source image (translate, upscale), pixel-crisp while it is tiny. sentSide(img):
+// the side of the square the mode sends, for the caption.
 export function sourceView(empty, { sentSide = () => inputSize() } = {}) {
-  const img = h('img.pixelated', { alt: 'Source image', hidden: true });
+  const img = scaleNicely(h('img', { alt: 'Source image', hidden: true }));
   const size = h('small.true-size');
   const placeholder = h('div.placeholder', {}, empty);
   const caption = () => {

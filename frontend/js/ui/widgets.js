@@ -1,7 +1,7 @@
 // Controls shared by the modes: class picker, advanced settings, brush toolbar, image source.
 import { on } from '../bus.js';
 import { state, classes } from '../store.js';
-import { MAX_BRUSH, MIN_BRUSH } from '../board.js';
+import { pretty } from '../display.js';
 import { h, field, nextId } from './dom.js';
 import { pickFromGallery } from './gallery.js';
 
@@ -9,14 +9,16 @@ export const SWATCHES = ['#1f2937', '#ffffff', '#9ca3af', '#7c3f1d', '#dc2626', 
   '#84cc16', '#15803d', '#38bdf8', '#1d4ed8', '#7c3aed', '#ec4899', '#fde2c4'];
 
 // ---- class picker ------------------------------------------------------------------------------
+// initial: a class name, or several in order of preference (the first the model knows wins).
 export function classPicker({ label = 'Class', auto = null, initial = null } = {}) {
   const select = h('select', { name: 'class' });
+  const preferred = [initial].flat().filter((c) => c !== null);
   const fill = () => {
-    const keep = select.value || initial;
+    const keep = [select.value, ...preferred].find((c) => classes().includes(c));
     select.replaceChildren(
       ...(auto ? [h('option', { value: '' }, auto)] : []),
-      ...classes().map((c) => h('option', { value: c }, c)));
-    if (keep !== null && [...select.options].some((o) => o.value === keep)) select.value = keep;
+      ...classes().map((c) => h('option', { value: c }, pretty(c))));
+    select.value = keep ?? select.options[0]?.value ?? '';
   };
   fill();
   on('model', fill);
@@ -82,40 +84,59 @@ export function brushToolbar(board, { tools = ['pen', 'eraser', 'fill'], colors 
     board.setTool({ brush: t === 'unregion' ? 'eraser' : t === 'region' ? 'pen' : t, layer: mask ? 'mask' : 'image' });
     toolButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.tool === t)));
   };
-  const sizeId = nextId('size');
-  const size = h('input', { type: 'range', id: sizeId, min: String(MIN_BRUSH), max: String(MAX_BRUSH), step: '0.5', value: String(board.tool.size) });
-  const sizeOut = h('output.size-out', { for: sizeId });
-  size.addEventListener('input', () => board.setTool({ size: Number(size.value) }));
+  const size = sizeControl(board);
+  const palette = colors ? colorControl(board, () => board.tool.brush === 'eraser' && selectTool('pen')) : null;
+  const history = historyButtons(board, onClear);
+  board.onChange(() => { size.sync(); palette?.sync(); history.sync(); });
+  selectTool(tools[0]);
+  const el = h('div.toolbar', { role: 'toolbar', 'aria-label': 'Drawing tools' },
+    h('div.tool-group', {}, toolButtons), history.el, h('div.toolbar-break'), size.el, palette?.el);
+  return { el, selectTool };
+}
+
+// The brush size slider: its range and step follow the model's size (board.brushLimits).
+function sizeControl(board) {
+  const id = nextId('size');
+  const input = h('input', { type: 'range', id });
+  const out = h('output.size-out', { for: id });
+  input.addEventListener('input', () => board.setTool({ size: Number(input.value) }));
+  const sync = () => {
+    const { min, max, step } = board.brushLimits();
+    Object.assign(input, { min: String(min), max: String(max), step: String(step) });
+    input.value = String(board.tool.size);
+    out.textContent = `${Number(board.tool.size.toFixed(1))} px`;
+  };
+  sync();
+  const el = h('label.size', { title: 'Brush size in model pixels ([ and ])' }, h('span', {}, 'Size'), input, out);
+  return { el, sync };
+}
+
+// Swatches and a free colour picker; picking a colour while erasing goes back to the brush.
+function colorControl(board, onPick) {
   const color = h('input.color', { type: 'color', value: board.tool.color, title: 'Pick any colour' });
+  const setColor = (c) => { board.setTool({ color: c }); onPick(); };
   color.addEventListener('input', () => setColor(color.value));
   const swatches = SWATCHES.map((c) => h('button.swatch', {
     type: 'button', title: c, style: `--c:${c}`, 'aria-label': `Colour ${c}`, onclick: () => setColor(c),
   }));
-  const setColor = (c) => {
-    board.setTool({ color: c });
-    if (board.tool.brush === 'eraser') selectTool('pen');
+  const sync = () => {
+    color.value = board.tool.color;
+    swatches.forEach((s) => s.setAttribute('aria-pressed', String(s.title === board.tool.color)));
   };
+  sync();
+  return { el: h('div.colors', {}, color, swatches), sync };
+}
+
+function historyButtons(board, onClear) {
   const undo = h('button.icon-btn', { type: 'button', title: 'Undo (Ctrl+Z)', onclick: () => board.undo() }, '↶ Undo');
   const redo = h('button.icon-btn', { type: 'button', title: 'Redo (Ctrl+Y)', onclick: () => board.redo() }, '↷ Redo');
   const clear = h('button.icon-btn', { type: 'button', title: 'Clear', onclick: () => (onClear ? onClear() : board.clear()) }, '✕ Clear');
   const sync = () => {
-    size.value = String(board.tool.size);
-    sizeOut.textContent = `${board.tool.size} px`;
-    color.value = board.tool.color;
-    swatches.forEach((s) => s.setAttribute('aria-pressed', String(s.title === board.tool.color)));
-    undo.disabled = !board.undoStack.length;
-    redo.disabled = !board.redoStack.length;
+    undo.disabled = !board.history.canUndo();
+    redo.disabled = !board.history.canRedo();
   };
-  board.onChange(sync);
-  selectTool(tools[0]);
   sync();
-  const el = h('div.toolbar', { role: 'toolbar', 'aria-label': 'Drawing tools' },
-    h('div.tool-group', {}, toolButtons),
-    h('div.tool-group.history', {}, undo, redo, clear),
-    h('div.toolbar-break'),
-    h('label.size', { title: 'Brush size in model pixels ([ and ])' }, h('span', {}, 'Size'), size, sizeOut),
-    colors ? h('div.colors', {}, color, swatches) : null);
-  return { el, selectTool };
+  return { el: h('div.tool-group.history', {}, undo, redo, clear), sync };
 }
 
 // ---- image source: file picker, drag and drop, gallery -----------------------------------------

@@ -6,7 +6,7 @@ Two layouts are understood:
     and a copy of both under `module.attacker.{model,normalize}` that only its attacks used (ignored here).
 (c) a plain torchvision ResNet state dict, maybe `module.`-prefixed or wrapped in {"state_dict"|"model": ...}.
 The classifier is the robustness CIFAR ResNet (conv1/bn1/layerN/shortcut/linear: our CifarResNet's names)
-or torchvision's ImageNet ResNet (downsample/fc). Architecture, width and class count come from the
+or torchvision's ImageNet ResNet (downsample/fc: our ImageNetResNet's names). Architecture, width and class count come from the
 tensors, the dataset from the normalizer's mean/std; what a file cannot tell comes from `overrides`.
 """
 import json
@@ -22,14 +22,12 @@ import torch
 from .meta import (CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD,
                    RESTRICTED_IMAGENET_CLASSES, RESTRICTED_IMAGENET_MEAN, RESTRICTED_IMAGENET_STD, ModelMeta)
 from .registry import card_overrides
-from .resnet import DEPTHS as CIFAR_DEPTHS
 from .robust_model import RobustModel, load_weights
 
 # (block, blocks per stage) -> depth; the same table for both namings.
 DEPTH_OF = {("basic", (2, 2, 2, 2)): 18, ("basic", (3, 4, 6, 3)): 34, ("bottleneck", (3, 4, 6, 3)): 50,
             ("bottleneck", (3, 4, 23, 3)): 101, ("bottleneck", (3, 8, 36, 3)): 152}
-TORCHVISION_WIDE = {(50, 2.0), (101, 2.0)}  # wide_resnet50_2, wide_resnet101_2
-INFERRED = {"arch", "depth", "width", "num_features"}  # read from the tensors, never overridden
+INFERRED = {"arch", "depth", "width", "bottleneck_width", "num_features"}  # read from the tensors, never overridden
 STATE_KEYS = ("model", "state_dict")  # where a wrapped state dict lives; "model" first, as robustness does
 # name -> (mean, std, classes (None: ImageNet's 1000), input size), as the robustness library's datasets.py
 DATASETS = {"cifar10": (CIFAR_MEAN, CIFAR_STD, CIFAR10_CLASSES, 32),
@@ -55,10 +53,11 @@ def dataset_defaults(name: str) -> dict | None:
 
 @dataclass
 class Architecture:
-    arch: str        # ModelMeta.arch: 'cifar_resnet' or 'torchvision_resnet'
+    arch: str        # ModelMeta.arch: 'cifar_resnet' or 'imagenet_resnet'
     depth: int
     width: float
     num_classes: int
+    bottleneck_width: float = 1.0
 
 
 def load_checkpoint(path, **overrides) -> RobustModel:
@@ -76,9 +75,10 @@ def load_checkpoint(path, **overrides) -> RobustModel:
     card = {"id": path.stem, "source": f"{layout} checkpoint {path.name}",
             "training": {"epoch": extras["epoch"]} if isinstance(extras.get("epoch"), int) else {}}
     data = _describe_data(arch, normalizer, hints, path)
-    meta = ModelMeta.from_dict({**card, **hints, **data, "arch": arch.arch, "depth": arch.depth, "width": arch.width})
+    meta = ModelMeta.from_dict({**card, **hints, **data, "arch": arch.arch, "depth": arch.depth, "width": arch.width,
+                                "bottleneck_width": arch.bottleneck_width})
     model = RobustModel.from_meta(meta)
-    load_weights(model.backbone.net if arch.arch == "torchvision_resnet" else model.backbone, classifier, path)
+    load_weights(model.backbone, classifier, path)
     return model.eval()
 
 
@@ -151,7 +151,7 @@ def infer_architecture(state: dict, path: Path | str = "checkpoint") -> Architec
     if "linear.weight" in state and "layer1.0.conv1.weight" in state:
         arch, head = "cifar_resnet", "linear"
     elif "fc.weight" in state and "layer1.0.conv1.weight" in state:
-        arch, head = "torchvision_resnet", "fc"
+        arch, head = "imagenet_resnet", "fc"
     else:
         sample = ", ".join(list(state)[:6])
         raise ValueError(f"{path}: unrecognised layout: not a ResNet with robustness-library CIFAR names (conv1, "
@@ -161,24 +161,15 @@ def infer_architecture(state: dict, path: Path | str = "checkpoint") -> Architec
     depth = DEPTH_OF.get((block, counts))
     if depth is None:
         raise ValueError(f"{path}: unsupported ResNet: {block} blocks {list(counts)} per stage")
-    # The stem has 64*width channels in the CIFAR naming; torchvision's wide nets widen the bottleneck only.
-    channels = state["conv1.weight" if arch == "cifar_resnet" else "layer1.0.conv1.weight"].shape[0]
-    width = channels / 64
-    _check_supported(arch, depth, width, path)
-    return Architecture(arch, depth, width, state[f"{head}.weight"].shape[0])
+    # The stem has 64*width channels; wide bottleneck nets also widen the blocks' inner convolutions.
+    width = state["conv1.weight"].shape[0] / 64
+    bottleneck_width = state["layer1.0.conv1.weight"].shape[0] / (64 * width) if block == "bottleneck" else 1.0
+    return Architecture(arch, depth, width, state[f"{head}.weight"].shape[0], bottleneck_width)
 
 
 def _num_blocks(state: dict, stage: int) -> int:
     found = {int(m.group(1)) for k in state if (m := re.match(rf"layer{stage}\.(\d+)\.", k))}
     return max(found) + 1 if found else 0
-
-
-def _check_supported(arch: str, depth: int, width: float, path) -> None:
-    if arch == "cifar_resnet" and depth not in CIFAR_DEPTHS:
-        raise ValueError(f"{path}: CIFAR ResNet-{depth} is not supported (depths {sorted(CIFAR_DEPTHS)})")
-    if arch == "torchvision_resnet" and width != 1 and (depth, width) not in TORCHVISION_WIDE:
-        raise ValueError(f"{path}: torchvision ResNet-{depth} of width {width:g} is not supported "
-                         "(only the standard widths and wide_resnet50_2 / wide_resnet101_2)")
 
 
 def _describe_data(arch: Architecture, normalizer: tuple | None, hints: dict, path: Path) -> dict:
@@ -211,7 +202,7 @@ def _describe_data(arch: Architecture, normalizer: tuple | None, hints: dict, pa
 def _guess_dataset(arch: Architecture, normalizer: tuple | None) -> str | None:
     """The known dataset whose normalization and class count fit; torchvision's 1000-way nets are ImageNet."""
     if normalizer is None:
-        return "imagenet" if arch.arch == "torchvision_resnet" and arch.num_classes == 1000 else None
+        return "imagenet" if arch.arch == "imagenet_resnet" and arch.num_classes == 1000 else None
     for name in KNOWN_DATASETS:
         d = dataset_defaults(name)
         close = all(abs(a - b) < 1e-3 for a, b in zip(normalizer[0] + normalizer[1], d["mean"] + d["std"]))

@@ -9,7 +9,7 @@ from ..seeds import SeedDistribution, seeds_path
 from .meta import ModelMeta
 from .robust_model import RobustModel, load_weights
 
-DEFAULT_MODEL_ID = "cifar10-rn18h-l2"
+DEFAULT_MODEL_ID = "imagenette-rn18w75-l2"
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".tar", ".bin"}
 
 
@@ -21,6 +21,14 @@ def models_dir() -> Path:
 
 def default_model_id() -> str:
     return os.environ.get("ROBUST_CANVAS_DEFAULT_MODEL", DEFAULT_MODEL_ID)
+
+
+def served_model_ids() -> list[str]:
+    """What `robust-canvas serve` keeps loaded when not told: the default model first, then every
+    other shipped robust model (the canvas's model picker); non-robust baselines are for benchmarks."""
+    default = default_model_id()
+    robust = [i for i in local_model_ids() if i != default and ModelMeta.load(models_dir() / f"{i}.json").norm]
+    return [default, *robust]
 
 
 def local_model_ids() -> list[str]:

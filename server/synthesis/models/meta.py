@@ -14,14 +14,15 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 @dataclass
 class ModelMeta:
     id: str
-    arch: str                  # 'cifar_resnet' (robustness-library CIFAR naming) or 'torchvision_resnet'
+    arch: str                  # 'cifar_resnet' (3x3 stem) or 'imagenet_resnet' (7x7 stride-2 stem, torchvision names)
     depth: int
     classes: list[str]
     mean: list[float]
     std: list[float]
     input_size: int
     dataset: str = "custom"
-    width: float = 1.0
+    width: float = 1.0         # channel multiplier of every stage
+    bottleneck_width: float = 1.0  # extra widening of bottleneck blocks' 3x3 conv (wide_resnet50_2: 2.0)
     num_features: int = 0
     norm: str | None = None    # the threat model it was trained against: 'l2', 'linf' or None
     eps: float = 0.0
@@ -40,7 +41,10 @@ class ModelMeta:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelMeta":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("arch") == "torchvision_resnet":  # cards written before the two layouts got their names
+            d["arch"] = "imagenet_resnet"
+        return cls(**d)
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -1,13 +1,17 @@
-"""CIFAR-style ResNets, with the module names of the robustness library's `cifar_models`.
+"""The two ResNet layouts, each with a width multiplier and the module names of the files it loads.
 
-Keeping its names (conv1/bn1/layer*/shortcut/linear) lets one class load both our own
-weights and the robustness library's CIFAR checkpoints without key renaming.
-Differences from that file: a width multiplier, and adaptive average pooling so the model
-also runs on images larger than 32 px (super-resolution); at 32 px the output is identical.
+- `CifarResNet`: 3x3 stem at full resolution, the robustness library's `cifar_models` names
+  (conv1/bn1/layer*/shortcut/linear), so our CIFAR weights and its CIFAR checkpoints load alike.
+  Adaptive average pooling lets it run on images larger than 32 px (super-resolution).
+- `ImageNetResNet`: 7x7 stride-2 stem and max-pool (input side / 32 at the last stage), torchvision's
+  names (downsample/fc), so our photo models, torchvision's ResNets and the robustness library's
+  ImageNet checkpoints load alike. At width 1 it is torchvision's resnet18..152 (and wide_resnet*_2
+  with bottleneck_width 2), key for key and logit for logit.
 """
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torchvision.models.resnet import BasicBlock as TvBasicBlock, Bottleneck as TvBottleneck
 
 
 class BasicBlock(nn.Module):
@@ -101,3 +105,71 @@ class CifarResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1))
+
+
+class ImageNetResNet(nn.Module):
+    """(N,3,H,W) normalized input -> logits, in torchvision's layout and names, any width.
+
+    `width` scales every stage (stem 64*width channels); `bottleneck_width` widens only the inner
+    3x3 convolution of bottleneck blocks, as torchvision's wide_resnet50_2 does (2.0).
+    """
+
+    def __init__(self, depth: int = 18, num_classes: int = 1000, width: float = 1.0, bottleneck_width: float = 1.0):
+        super().__init__()
+        block_name, num_blocks = DEPTHS[depth]
+        block = {"basic": TvBasicBlock, "bottleneck": TvBottleneck}[block_name]
+        if block is TvBasicBlock and bottleneck_width != 1:
+            raise ValueError("bottleneck_width applies to bottleneck ResNets (depth 50 and more) only")
+        self.base_width = int(64 * bottleneck_width)
+        widths = [int(w * width) for w in (64, 128, 256, 512)]
+        self.inplanes = widths[0]
+        self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(block, widths[0], num_blocks[0], 1)
+        self.layer2 = self._make_layer(block, widths[1], num_blocks[1], 2)
+        self.layer3 = self._make_layer(block, widths[2], num_blocks[2], 2)
+        self.layer4 = self._make_layer(block, widths[3], num_blocks[3], 2)
+        self.num_features = widths[3] * block.expansion
+        self.fc = nn.Linear(self.num_features, num_classes)
+        for m in self.modules():  # torchvision's initialization
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def _make_layer(self, block, planes: int, n: int, stride: int) -> nn.Sequential:
+        layers = []
+        for s in [stride] + [1] * (n - 1):
+            downsample = None
+            if s != 1 or self.inplanes != planes * block.expansion:
+                downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, s, bias=False),
+                                           nn.BatchNorm2d(planes * block.expansion))
+            extra = {"base_width": self.base_width} if block is TvBottleneck else {}
+            layers.append(block(self.inplanes, planes, s, downsample, **extra))
+            self.inplanes = planes * block.expansion
+        return nn.Sequential(*layers)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.pre_activation_map(x))
+
+    def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's output before its final ReLU (torchvision's block forward, unrolled)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4[:-1](self.layer3(self.layer2(self.layer1(x))))
+        block = self.layer4[-1]
+        identity = x if block.downsample is None else block.downsample(x)
+        out = block.relu(block.bn1(block.conv1(x)))
+        if isinstance(block, TvBottleneck):
+            out = block.bn3(block.conv3(block.relu(block.bn2(block.conv2(out)))))
+        else:
+            out = block.bn2(block.conv2(out))
+        return out + identity
+
+    def classifier(self) -> nn.Linear:
+        return self.fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1))
+
+
+ARCHITECTURES = {"cifar_resnet": CifarResNet, "imagenet_resnet": ImageNetResNet}

@@ -5,38 +5,7 @@ import torch.nn.functional as F
 
 from ..objectives import Outputs
 from .meta import ModelMeta
-from .resnet import CifarResNet
-
-
-class TorchvisionBackbone(nn.Module):
-    """Adapts a torchvision ResNet to the `feature_map` / `classifier` interface."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.num_features = net.fc.in_features
-
-    def feature_map(self, x):
-        return F.relu(self.pre_activation_map(x))
-
-    def pre_activation_map(self, x):
-        """The last block's output before its final ReLU (torchvision's block forward, unrolled)."""
-        n = self.net
-        x = n.layer4[:-1](n.layer3(n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x))))))))
-        block = n.layer4[-1]
-        identity = x if block.downsample is None else block.downsample(x)
-        out = block.relu(block.bn1(block.conv1(x)))
-        if hasattr(block, "conv3"):  # Bottleneck
-            out = block.bn3(block.conv3(block.relu(block.bn2(block.conv2(out)))))
-        else:
-            out = block.bn2(block.conv2(out))
-        return out + identity
-
-    def classifier(self) -> nn.Linear:
-        return self.net.fc
-
-    def forward(self, x):
-        return self.net(x)
+from .resnet import ARCHITECTURES, CifarResNet, ImageNetResNet
 
 
 class FakeReLU(torch.autograd.Function):
@@ -58,11 +27,9 @@ class FakeReLU(torch.autograd.Function):
 def build_backbone(meta: ModelMeta) -> nn.Module:
     if meta.arch == "cifar_resnet":
         return CifarResNet(meta.depth, meta.num_classes, meta.width)
-    if meta.arch == "torchvision_resnet":
-        from torchvision.models import resnet
-        name = f"resnet{meta.depth}" if meta.width == 1 else f"wide_resnet{meta.depth}_{meta.width:g}"
-        return TorchvisionBackbone(getattr(resnet, name)(num_classes=meta.num_classes))
-    raise ValueError(f"unknown architecture {meta.arch!r}")
+    if meta.arch == "imagenet_resnet":
+        return ImageNetResNet(meta.depth, meta.num_classes, meta.width, meta.bottleneck_width)
+    raise ValueError(f"unknown architecture {meta.arch!r} (known: {', '.join(ARCHITECTURES)})")
 
 
 class RobustModel(nn.Module):

@@ -1,0 +1,94 @@
+// The result view of a mode: one image or a grid of them, previews while a job runs, and for the
+// chosen image its size, a download link and "Edit in". Images are shown at a comfortable size
+// (CSS), pixel-crisp only while tiny (display.js).
+import { classes } from '../store.js';
+import { pretty, scaleNicely } from '../display.js';
+import { h } from './dom.js';
+import { openInButtons } from './gallery.js';
+
+// The model's reading of image i of a result, for people ('' when it gave none).
+export function className(result, i) {
+  if (result?.class_names?.[i]) return pretty(result.class_names[i]);
+  const c = result?.classes?.[i];
+  if (c === undefined || c === null) return '';
+  return pretty(typeof c === 'number' ? (classes()[c] ?? String(c)) : String(c));
+}
+
+// "128 × 128 px · shown 3.3×": the true size, and the zoom when it is enlarged.
+function sizeCaption(img) {
+  const zoom = img.clientWidth && img.naturalWidth ? img.clientWidth / img.naturalWidth : 0;
+  const shown = zoom > 1.05 ? ` · shown ${Number(zoom.toFixed(zoom < 10 ? 1 : 0))}×` : '';
+  return `${img.naturalWidth} × ${img.naturalHeight} px${shown}`;
+}
+
+function figure(src, caption, i, alt) {
+  const img = scaleNicely(h('img', { src, alt: caption || alt }));
+  const size = h('small.true-size');
+  img.addEventListener('load', () => { size.textContent = sizeCaption(img); });
+  return h('figure', { dataset: { index: String(i) } }, img, h('figcaption', {}, caption ? h('span', {}, caption) : null, size));
+}
+
+export function resultView(options) { return new ResultView(options); }
+
+class ResultView {
+  constructor({ task, title = 'Result', empty = 'Your result appears here.', extraActions, except, grid = false }) {
+    Object.assign(this, { task, title, extraActions, except, grid, lastPreview: null });
+    this.body = h('div.result-body', {}, h('div.placeholder', {}, empty));
+    this.actions = h('div.result-actions');
+    this.el = h('section.result', { 'aria-label': title }, h('h3', {}, title), this.body, this.actions);
+  }
+
+  // Show images, with caption(i) under each; preview: the job still runs (no actions yet).
+  showAll(images, caption, { preview = false } = {}) {
+    this.body.classList.toggle('is-preview', preview);
+    this.body.classList.toggle('grid', this.grid && images.length > 1);
+    this.body.replaceChildren(...images.map((src, i) => figure(src, caption(i), i, this.title)));
+    if (this.grid) this.figures().forEach((f, i) => f.addEventListener('click', () => this.choose(i)));
+  }
+
+  figures() { return [...this.body.querySelectorAll('figure')]; }
+
+  // Image i becomes the one the actions (download, edit in...) apply to.
+  choose(i) {
+    this.figures().forEach((f) => f.classList.toggle('selected', f.dataset.index === String(i)));
+    const src = this.figures()[i]?.querySelector('img').src;
+    const many = this.grid && this.figures().length > 1;
+    this.actions.replaceChildren(...(src ? resultActions(src, i, many, this) : []));
+  }
+
+  preview(images, step) {
+    this.lastPreview = { images, step };
+    const caption = `Preview · step ${step ?? '…'}`;
+    const shown = this.body.classList.contains('is-preview') ? this.figures() : [];
+    if (shown.length === images.length) {  // swap the pictures in place: no layout jumps
+      shown.forEach((f, i) => { f.querySelector('img').src = images[i]; f.querySelector('figcaption span').textContent = caption; });
+      return;
+    }
+    this.showAll(images, () => caption, { preview: true });
+    this.actions.replaceChildren();
+  }
+
+  // After a stop: the last previews become results that can be downloaded or edited.
+  stopped() {
+    if (!this.lastPreview) return false;
+    const { images, step } = this.lastPreview;
+    this.showAll(images, () => `Stopped at step ${step ?? '?'}`);
+    this.choose(0);
+    this.lastPreview = null;
+    return true;
+  }
+
+  show(result) {
+    this.lastPreview = null;
+    const images = result.images || [];
+    this.showAll(images, (i) => className(result, i) && `Model sees: ${className(result, i)}`);
+    if (!images.length) this.body.replaceChildren(h('div.placeholder', {}, 'The job returned no images.'));
+    this.choose(0);
+  }
+}
+
+function resultActions(src, i, many, { task, extraActions, except }) {
+  const dl = h('a.button', { href: src, download: `robust-canvas-${task}-${i + 1}.png` }, '⬇ Download PNG');
+  return [...(many ? [h('p.hint', {}, 'Click an image to choose it.')] : []), dl,
+    ...(extraActions ? extraActions(src) : []), openInButtons(() => src, { except })];
+}
