@@ -1,4 +1,4 @@
-"""Task quality on CIFAR-10 test images, each figure beside a baseline from the same run.
+"""Task quality on the model's test images (../shared/data/<its dataset>), each figure beside a baseline from the same run.
 
     python -m bench.quality --model ID_OR_PATH --judge STANDARD_MODEL [--compare NONROBUST_MODEL] [--n 20]
 

@@ -117,7 +117,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     model = load(args.model, threads=args.threads)
     attacker = library_attacker(model, import_attacker_model(args.robustness))
-    x_all, y_all = test_images(max(args.batches))
+    x_all, y_all = test_images(max(args.batches), model=model)
     eps, step_size = 2.0, 0.25
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {model.meta.id}, "
           f"{args.steps} steps, L2 eps {eps}, step {step_size}")

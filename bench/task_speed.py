@@ -24,7 +24,7 @@ def _inputs(model, n: int) -> dict:
 
 
 RUNS = {
-    "generate": lambda m, i: tasks.generate(m, i["y"], len(i["y"])),
+    "generate": lambda m, i: tasks.generate(m, i["y"], 1),  # one sample per listed class
     "translate": lambda m, i: tasks.translate(m, i["x"], i["y"]),
     "inpaint": lambda m, i: tasks.inpaint(m, i["x"], i["hole"]),
     "superresolve": lambda m, i: tasks.superresolve(m, F.interpolate(i["x"], scale_factor=0.25, mode="area"), 4),
