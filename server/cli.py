@@ -1,6 +1,7 @@
 """`robust-canvas` command line: training, evaluation, models, the tasks and the server."""
 import argparse
 import json
+import logging
 import shlex
 import sys
 from dataclasses import fields
@@ -19,6 +20,7 @@ def _cache_dir() -> Path:
 
 def cmd_train(args) -> int:
     from .synthesis.training import train
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # the per-epoch log
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
     # --resume continues the same run to the same result: the command that reproduces it omits it.

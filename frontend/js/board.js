@@ -74,12 +74,10 @@ export class Board {
     ctx.imageSmoothingQuality = 'high';
     ctx.clearRect(0, 0, w, w);
     ctx.drawImage(this.image, 0, 0, w, w);
-    if (this.showMask !== false) {
-      ctx.save();
-      ctx.globalAlpha = 0.55;
-      ctx.drawImage(this.mask, 0, 0, w, w);
-      ctx.restore();
-    }
+    ctx.save();
+    ctx.globalAlpha = 0.55;
+    ctx.drawImage(this.mask, 0, 0, w, w);
+    ctx.restore();
     if (this.hover && this.tool.brush !== 'fill') this.drawCursor(ctx, w);
   }
 

@@ -20,11 +20,10 @@ from .objectives import Objective, class_score, masked_mse
 from .optimizer import Callback, Result
 from .problem import Problem, solve
 
-TASKS = ("generate", "translate", "inpaint", "superresolve", "sketch", "paint", "palette")
 MAX_STEPS = 5000
 MAX_BATCH = 1024
 DISPLAY_MAX = 8  # results are at most this many times the model's input size on their long side
-# Tuned on the default 32px model (docs/TASKS.md). A card without task_defaults gets these with
+# Tuned on the 32-px CIFAR-10 model (docs/TASKS.md). A card without task_defaults gets these with
 # eps and step size scaled by input_size/32: an L2 radius grows with sqrt(pixel count).
 REFERENCE_SIZE = 32
 REFERENCE_DEFAULTS = {

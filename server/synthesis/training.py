@@ -4,6 +4,7 @@ The adversary is the project's one primitive: `optimize` maximizing the cross-en
 an eps-ball. Runs on one process, or data-parallel under `torchrun` (gloo on CPU, nccl on GPU).
 """
 import json
+import logging
 import os
 import time
 from contextlib import nullcontext
@@ -21,6 +22,8 @@ from .models.meta import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Mod
 from .models.robust_model import RobustModel
 from .objectives import cross_entropy
 from .optimizer import frozen, optimize
+
+logger = logging.getLogger(__name__)  # one JSON line per epoch and one for the result (the CLI shows them)
 
 
 @dataclass
@@ -234,7 +237,7 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
         entry.update(test_clean_500=quick["clean"], test_robust_500_pgd5=quick["robust"]["acc"], elapsed_s=elapsed)
         log.append(entry)
         if d.main:
-            print(json.dumps(entry), flush=True)
+            logger.info(json.dumps(entry))
             _save_checkpoint(ckpt_path, model, opt, epoch + 1, elapsed, log, cfg)
         if d.world > 1:
             dist.barrier()
@@ -260,7 +263,7 @@ def _write_final(model: RobustModel, cfg: TrainConfig, result: dict, elapsed: fl
              if not k.endswith("num_batches_tracked")}
     save_file(state, str(out / f"{meta.id}.safetensors"))
     meta.save(out / f"{meta.id}.json")
-    print(json.dumps({"model": str(out / f"{meta.id}.safetensors"), **result}), flush=True)
+    logger.info(json.dumps({"model": str(out / f"{meta.id}.safetensors"), **result}))
 
 
 
