@@ -1,6 +1,7 @@
 """Shared by the bench scripts: model loading (shipped, file, or a training checkpoint), a model's
 test images (../shared/data/<its dataset>), masks and image grids.
 Run the scripts from the project root: `python -m bench.<name> ...`."""
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,17 @@ def load(path: str | None, seeds: str | None = None, threads: int | None = None)
     if seeds:
         model.seeds = SeedDistribution.load(Path(seeds))
     return model
+
+
+def timed(fn, repeats: int = 2) -> float:
+    """Best wall time of `repeats` calls of fn, after one warm-up call (allocations, oneDNN kernel choice)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
 
 
 def test_images(n: int, seed: int = 0, model=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,6 @@ imports (dill, pandas, cox) and make .cuda() a no-op on a CPU-only machine, for 
 import argparse
 import importlib.machinery
 import sys
-import time
 import types
 from contextlib import contextmanager
 
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import load, test_images
+from bench.common import load, test_images, timed
 from server.synthesis import class_score, optimize
 
 
@@ -86,16 +85,6 @@ def run_library(attacker, x, y, steps, step_size, eps, use_best=True, custom=Tru
 
 def run_ours(model, x, y, steps, step_size, eps, amp=False):
     return optimize(model, x, class_score(y), steps=steps, step_size=step_size, eps=eps, amp=amp).images
-
-
-def timed(fn, repeats: int = 2) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def matmul_gflops(n: int = 2048) -> float:

@@ -7,12 +7,11 @@ Inputs are random test images of each model's dataset (CIFAR-10 if it is not at 
 masks as in bench/quality.py. Each figure is the best of `--repeat` runs after a warm-up run.
 """
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
 
-from bench.common import disc_masks, load, square_masks
+from bench.common import disc_masks, load, square_masks, timed
 from server.synthesis import tasks
 
 
@@ -33,16 +32,6 @@ RUNS = {
 }
 
 
-def best_time(fn, repeat: int) -> float:
-    fn()  # warm-up: first-call allocations, oneDNN kernel selection
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="*", default=["cifar10-rn18h-l2", "imagenette-rn18w75-l2"])
@@ -59,8 +48,8 @@ def main(argv=None):
         cells = []
         for m in models:
             one, many = _inputs(m, 1), _inputs(m, args.batch)
-            t1 = best_time(lambda: run(m, one), args.repeat)
-            tb = best_time(lambda: run(m, many), args.repeat)
+            t1 = timed(lambda: run(m, one), args.repeat)
+            tb = timed(lambda: run(m, many), args.repeat)
             cells.append(f"{tasks.task_defaults(m, task)['steps']}, {t1:.2f} s, {tb / args.batch:.3f} s")
         print(f"| {task} | " + " | ".join(cells) + " |", flush=True)
 

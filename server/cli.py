@@ -10,6 +10,8 @@ from pathlib import Path
 from .cli_models import add_models_parser
 from .cli_serve import add_serve_parser
 from .cli_tasks import add_task_parsers
+from .synthesis.data import AUGMENTATIONS
+from .synthesis.models.resnet import ARCHITECTURES
 from .synthesis.training import TrainConfig
 
 
@@ -34,13 +36,13 @@ def add_train_parser(sub) -> None:
     p.add_argument("data_dir")
     p.add_argument("--out-dir", dest="out_dir")
     p.add_argument("--model-id", dest="model_id")
-    p.add_argument("--arch", choices=["cifar_resnet", "imagenet_resnet"],
+    p.add_argument("--arch", choices=list(ARCHITECTURES),
                    help="cifar_resnet: 3x3 stem, for 32-px images (default); imagenet_resnet: 7x7 stride-2 stem "
                         "and max-pool, torchvision's layout, for photographs at 128-224 px")
     p.add_argument("--depth", type=int, choices=[18, 34, 50])
     p.add_argument("--width", type=float, help="channel width multiplier (1.0 = standard ResNet)")
     p.add_argument("--input-size", dest="input_size", type=int)
-    p.add_argument("--augment", choices=["crop", "resized_crop"],
+    p.add_argument("--augment", choices=list(AUGMENTATIONS),
                    help="crop: shift and flip (default for cifar_resnet); resized_crop: random-resized crop "
                         "and flip (default for imagenet_resnet)")
     p.add_argument("--epochs", type=int)

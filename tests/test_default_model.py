@@ -3,13 +3,11 @@ classify real test images (where ../shared/data has them). The default is the 12
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from server.synthesis import load_model
-from server.synthesis.data import list_image_folder
+from server.synthesis.data import decode_image, list_image_folder
 from server.synthesis.models.loading import DEFAULT_MODEL_ID, local_model_ids, models_dir
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -50,13 +48,6 @@ def test_card_records_how_to_reproduce_it(model_id):
     assert set(card["task_defaults"]) >= {"generate", "translate", "inpaint", "superresolve", "sketch", "paint"}
 
 
-def _pixels(path: Path, size: int) -> torch.Tensor:
-    """As the training data loader reads a file: RGB, bicubic to size x size, in [0,1]."""
-    with Image.open(path) as im:
-        im = im.convert("RGB").resize((size, size), Image.BICUBIC) if im.size != (size, size) else im.convert("RGB")
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
-
-
 @pytest.mark.parametrize("model_id", SHIPPED)
 def test_shipped_model_classifies_real_test_images(model_id):
     dataset, _, size, _, clean, _ = SHIPPED[model_id]
@@ -66,7 +57,7 @@ def test_shipped_model_classifies_real_test_images(model_id):
     model = load_model(model_id, device="cpu")
     paths, labels, classes = list_image_folder(folder)
     first = [i for c in range(len(classes)) for i in [j for j, y in enumerate(labels) if y == c][:10]]
-    x = torch.stack([_pixels(paths[i], size) for i in first])
+    x = torch.stack([torch.from_numpy(decode_image(paths[i], size)) for i in first]).float() / 255
     y = torch.tensor([labels[i] for i in first])
     assert model.meta.classes == classes
     with torch.no_grad():

@@ -42,7 +42,8 @@ def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return paths, labels, classes
 
 
-def _decode(path: Path, size: int) -> np.ndarray:
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """(3,size,size) uint8: RGB, bicubic-resized when the file has another size."""
     with Image.open(path) as im:
         im = im.convert("RGB")
         if im.size != (size, size):
@@ -59,7 +60,7 @@ def load_image_folder(root: Path, size: int, cache_dir: Path | None = None) -> T
         data = torch.load(cache, weights_only=True)
         return TensorDataset(data["images"], data["labels"], classes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        arrays = list(pool.map(lambda p: _decode(p, size), paths))
+        arrays = list(pool.map(lambda p: decode_image(p, size), paths))
     images = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, size, size, dtype=torch.uint8)
     ds = TensorDataset(images, torch.tensor(labels, dtype=torch.long), classes)
     if cache:
