@@ -30,7 +30,7 @@ def _random_targets(y: torch.Tensor, num_classes: int, seed: int) -> torch.Tenso
 
 def gallery_generate(model, n, out):
     names = model.meta.classes
-    results = [tasks.generate(model, c, n, seed=c) for c in range(model.meta.num_classes)]
+    results = [tasks.run(model, "generate", class_=c, n=n, seed=c) for c in range(model.meta.num_classes)]
     save_grid([list(r.images) for r in results], out / "generate.png", scale=_scale(model), row_labels=names,
               captions=[r.class_names for r in results])
 
@@ -39,7 +39,7 @@ def gallery_translate(model, n, out):
     names = model.meta.classes
     x, y = test_images(n, seed=1, model=model)
     target = _random_targets(y, model.meta.num_classes, seed=1)
-    r = tasks.translate(model, x, target.tolist())
+    r = tasks.run(model, "translate", image=x, class_=target.tolist())
     save_grid([[a, b] for a, b in zip(x, r.images)], out / "translate.png", scale=_scale(model),
               titles=["source", "translated"], captions=[["", c] for c in r.class_names],
               row_labels=[f"{names[a]} > {names[b]}" for a, b in zip(y.tolist(), target.tolist())])
@@ -59,7 +59,7 @@ def gallery_superresolve(model, n, out, factor=4):
     x, y = test_images(n, seed=3, model=model)
     low = F.interpolate(x, scale_factor=1 / factor, mode="area")
     bicubic = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
-    r = tasks.superresolve(model, low, factor)
+    r = tasks.run(model, "superresolve", image=low, factor=factor)
     save_grid([[a, b, c, d] for a, b, c, d in zip(low, bicubic, r.images, x)], out / "superresolve.png", scale=_scale(model),
               titles=[f"input {low.shape[-1]}px", "bicubic", f"ours x{factor}", "original"],
               captions=[["", "", c, ""] for c in r.class_names],
@@ -69,7 +69,7 @@ def gallery_superresolve(model, n, out, factor=4):
 def gallery_sketch(model, n, out):
     x, y = test_images(n, seed=4, model=model)
     s = crude_sketch(x)
-    r = tasks.sketch_to_image(model, s, y.tolist())
+    r = tasks.run(model, "sketch", image=s, class_=y.tolist())
     save_grid([[a, b] for a, b in zip(s, r.images)], out / "sketch.png", scale=_scale(model), titles=["sketch", "result"],
               captions=[["", c] for c in r.class_names], row_labels=[model.meta.classes[c] for c in y.tolist()])
 
@@ -78,7 +78,7 @@ def gallery_paint(model, n, out):
     x, _ = test_images(n, seed=5, model=model)
     m = disc_masks(n, model.meta.input_size, seed=5)
     k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(5)).tolist()
-    r = tasks.paint_features(model, x, m, k)
+    r = tasks.run(model, "paint", image=x, mask=m, feature=k)
     shown = x * (1 - 0.5 * m) + 0.5 * m * torch.tensor([1.0, 0, 1])[:, None, None]
     save_grid([[a, b, c] for a, b, c in zip(x, shown, r.images)], out / "paint.png", scale=_scale(model),
               titles=["original", "stroke", "painted"], row_labels=[f"feature {i}" for i in k])

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.common import crude_sketch, disc_masks, load, square_masks, test_images
-from server.synthesis import tasks
+from server.synthesis import objectives, tasks
 
 
 @torch.no_grad()
@@ -42,7 +42,7 @@ def bench_generate(model, judge, n, settings):
     out = tasks.finish(model, p, tasks.solve(model, p))
     real, y_real = test_images(2000, seed=10, model=model)
     real = torch.cat([real[y_real == c][:n] for c in classes])
-    y = p.info["labels"]
+    y = torch.tensor(classes).repeat_interleave(n)
     return {"judge acc: generated": accuracy(judge, out.images, y), "judge acc: real test images": accuracy(judge, real, y),
             "judge acc: seeds alone": accuracy(judge, p.x0, y),
             "diversity (mean L2 within class): generated": diversity(out.images, y),
@@ -64,7 +64,7 @@ def bench_superresolve(model, judge, n, settings, factor=4):
     low = F.interpolate(x, scale_factor=1 / factor, mode="area")
     nearest = F.interpolate(low, scale_factor=factor, mode="nearest")
     bicubic = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
-    out = tasks.superresolve(model, low, factor, **settings).images
+    out = tasks.run(model, "superresolve", image=low, factor=factor, **settings).images
     return {"PSNR: nearest": psnr(nearest, x), "PSNR: bicubic": psnr(bicubic, x), "PSNR: ours": psnr(out, x),
             "judge acc: nearest": accuracy(judge, nearest, y), "judge acc: bicubic": accuracy(judge, bicubic, y),
             "judge acc: ours": accuracy(judge, out, y), "judge acc: originals": accuracy(judge, x, y),
@@ -80,7 +80,7 @@ def bench_translate(model, judge, n, settings, eps_scales=(0.25, 0.5, 1.0)):
     eps0 = settings.get("eps") or tasks.task_defaults(model, "translate")["eps"]
     rows = {"judge target rate: source images": accuracy(judge, x, target)}
     for s in eps_scales:
-        out = tasks.translate(model, x, target.tolist(), **{**settings, "eps": eps0 * s}).images
+        out = tasks.run(model, "translate", image=x, class_=target.tolist(), **{**settings, "eps": eps0 * s}).images
         moved = (out - x).flatten(1).norm(dim=1).mean().item()
         rows[f"judge target rate at eps {eps0 * s:.3g} (moved L2 {moved:.2f})"] = accuracy(judge, out, target)
     return rows
@@ -89,7 +89,7 @@ def bench_translate(model, judge, n, settings, eps_scales=(0.25, 0.5, 1.0)):
 def bench_sketch(model, judge, n, settings):
     x, y = test_images(n, seed=14, model=model)
     s = crude_sketch(x)
-    out = tasks.sketch_to_image(model, s, y.tolist(), **settings).images
+    out = tasks.run(model, "sketch", image=s, class_=y.tolist(), **settings).images
     return {"judge acc: sketches": accuracy(judge, s, y), "judge acc: results": accuracy(judge, out, y),
             "moved L2 from sketch": (out - s).flatten(1).norm(dim=1).mean().item()}
 
@@ -99,9 +99,9 @@ def bench_paint(model, judge, n, settings):
     x, _ = test_images(n, seed=15, model=model)
     m = disc_masks(n, model.meta.input_size, seed=15)
     k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(15))
-    out = tasks.paint_features(model, x, m, k.tolist(), **settings).images
+    out = tasks.run(model, "paint", image=x, mask=m, feature=k.tolist(), **settings).images
     change = (out - x).abs().mean(1, keepdim=True)
-    region = tasks.feature_in_region(k, m)
+    region = objectives.feature(k, m)
     with torch.no_grad():
         before, after = region(model.outputs(x)), region(model.outputs(out))
     return {"mean |change| inside stroke": ((change * m).sum() / m.sum()).item(),

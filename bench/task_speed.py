@@ -23,12 +23,12 @@ def _inputs(model, n: int) -> dict:
 
 
 RUNS = {
-    "generate": lambda m, i: tasks.generate(m, i["y"], 1),  # one sample per listed class
-    "translate": lambda m, i: tasks.translate(m, i["x"], i["y"]),
-    "inpaint": lambda m, i: tasks.inpaint(m, i["x"], i["hole"]),
-    "superresolve": lambda m, i: tasks.superresolve(m, F.interpolate(i["x"], scale_factor=0.25, mode="area"), 4),
-    "sketch": lambda m, i: tasks.sketch_to_image(m, i["x"], i["y"]),
-    "paint": lambda m, i: tasks.paint_features(m, i["x"], i["stroke"], list(range(len(i["y"])))),
+    "generate": lambda m, i: tasks.run(m, "generate", class_=i["y"], n=1),  # one sample per listed class
+    "translate": lambda m, i: tasks.run(m, "translate", image=i["x"], class_=i["y"]),
+    "inpaint": lambda m, i: tasks.run(m, "inpaint", image=i["x"], mask=i["hole"]),
+    "superresolve": lambda m, i: tasks.run(m, "superresolve", image=F.interpolate(i["x"], scale_factor=0.25, mode="area"), factor=4),
+    "sketch": lambda m, i: tasks.run(m, "sketch", image=i["x"], class_=i["y"]),
+    "paint": lambda m, i: tasks.run(m, "paint", image=i["x"], mask=i["stroke"], feature=list(range(len(i["y"])))),
 }
 
 

@@ -35,14 +35,21 @@ def check_out(out: str) -> Path:
     return p
 
 
-def write_images(images: torch.Tensor, out: str) -> list[Path]:
-    """One file per image: `out` itself for one image, else out-0.png, out-1.png, ..."""
+def write_images(images: torch.Tensor, out: str, recipe=None) -> list[Path]:
+    """One file per image: `out` itself for one image, else out-0.png, out-1.png, ...
+
+    PNGs carry the recipe (`robust-canvas rerun` reproduces them); JPEGs cannot.
+    """
+    from .synthesis.recipes import png_bytes
     p = check_out(out)
     p.parent.mkdir(parents=True, exist_ok=True)
     paths = [p] if len(images) == 1 else [p.with_name(f"{p.stem}-{i}{p.suffix}") for i in range(len(images))]
-    for im, path in zip(images, paths):
-        array = (im.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        Image.fromarray(array).save(path)
+    for i, (im, path) in enumerate(zip(images, paths)):
+        if path.suffix.lower() == ".png":
+            path.write_bytes(png_bytes(im, recipe, i))
+        else:
+            array = (im.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            Image.fromarray(array).save(path)
     return paths
 
 
@@ -57,39 +64,70 @@ def _progress_bar(task: str):
     return bar, callback
 
 
+def _solve_and_write(model, problem, task: str, out: str):
+    from .synthesis import tasks
+    bar, callback = _progress_bar(task)
+    try:
+        result = tasks.finish(model, problem, tasks.solve(model, problem, callback))
+    finally:
+        bar.close()
+    paths = write_images(result.images, out, result.recipe)
+    for path, name, score in zip(paths, result.class_names, result.scores):
+        print(f"{path}\t{name}\t{score:.4f}")
+    return result, paths
+
+
 def cmd_task(args) -> int:
     from .synthesis import tasks
     from .synthesis.models.loading import load_model
     check_out(args.out)  # before any work
+    spec = tasks.spec(args.command)
+    given = {f.arg: _read(f, getattr(args, f.arg)) for f in spec.fields}
+    for f, more in zip([f for f in spec.inputs if f.many], zip(*(getattr(args, "stroke", None) or []))):
+        given[f.arg] = [given[f.arg], *(_read(f, _parse(f, v)) for v in more)]  # extra strokes
     model = load_model(args.model)
-    problem = _build(args, model)
-    bar, callback = _progress_bar(args.command)
-    try:
-        out = tasks.finish(model, problem, tasks.solve(model, problem, callback))
-    finally:
-        bar.close()
-    for path, name, score in zip(write_images(out.images, args.out), out.class_names, out.scores):
-        print(f"{path}\t{name}\t{score:.4f}")
+    _solve_and_write(model, tasks.build(model, args.command, **given), args.command, args.out)
     return 0
 
 
-def _build(args, model):
+def cmd_rerun(args) -> int:
+    """Rerun a PNG's recipe and say whether the pixels came out the same."""
     from .synthesis import tasks
-    settings = {"steps": args.steps, "step_size": args.step_size, "eps": args.eps, "seed": args.seed}
-    if args.command == "generate":
-        return tasks.generate_problem(model, args.class_, args.n, **settings)
-    if args.command in ("translate", "sketch"):
-        build = tasks.translate_problem if args.command == "translate" else tasks.sketch_problem
-        return build(model, read_image(args.image), args.class_, **settings)
-    if args.command == "inpaint":
-        return tasks.inpaint_problem(model, read_image(args.image), read_image(args.mask, "L"), args.class_,
-                                     weight=args.weight, **settings)
-    if args.command == "superresolve":
-        return tasks.superresolve_problem(model, read_image(args.image), args.factor, args.class_, **settings)
-    strokes = [(args.mask, args.feature)] + [(m, _feature(f)) for m, f in args.stroke or []]
-    return tasks.paint_problem(model, read_image(args.image), [read_image(m, "L") for m, _ in strokes],
-                               [f for _, f in strokes], feature_weight=args.feature_weight,
-                               penalty_weight=args.penalty_weight, **settings)
+    from .synthesis.models.loading import load_model
+    from .synthesis.recipes import read_png_recipe
+    source = Path(args.image)
+    if not source.is_file():
+        raise FileNotFoundError(f"no such image file: {args.image}")
+    recipe, index = read_png_recipe(source.read_bytes())
+    out = args.out or str(source.with_name(f"{source.stem}-rerun.png"))
+    check_out(out)
+    model = load_model(args.model or recipe.model)
+    result, _ = _solve_and_write(model, tasks.rebuild(model, recipe), recipe.task, out)
+    if index >= len(result.images):
+        raise ValueError(f"the recipe makes {len(result.images)} images but this is image {index}")
+    before, after = read_image(str(source)), _as_8bit(result.images[index])
+    if before.shape == after.shape and torch.equal(before, after):
+        print(f"identical: {source} reproduced bit for bit ({recipe.task}, {recipe.model}, seed {recipe.seed})")
+        return 0
+    differ = "sizes differ" if before.shape != after.shape else \
+        f"{int((before != after).any(0).sum())} pixels differ, by at most {(before - after).abs().max() * 255:.0f}/255"
+    print(f"different: {differ} (another device or torch version?)")
+    return 1
+
+
+def _as_8bit(image: torch.Tensor) -> torch.Tensor:
+    return (image.clamp(0, 1) * 255).round() / 255
+
+
+def _read(f, value):
+    """File arguments to tensors: images as RGB, masks as grayscale."""
+    if value is None or f.kind not in ("image", "mask"):
+        return value
+    return read_image(value, "RGB" if f.kind == "image" else "L")
+
+
+def _parse(f, text: str):
+    return _feature(text) if f.kind == "feature" else text
 
 
 def _feature(text: str) -> int:
@@ -98,42 +136,43 @@ def _feature(text: str) -> int:
     return int(text)
 
 
-def _common(p, out: str) -> None:
-    p.add_argument("--model", help="shipped model id, weights file or pulled name (default: the default model)")
-    p.add_argument("--steps", type=int, help="optimizer steps (default: the model card's)")
-    p.add_argument("--step-size", dest="step_size", type=float)
-    p.add_argument("--eps", type=float, help="L2 radius around the start, in [0,1] pixel units")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=out, help=f"PNG or JPEG to write (default: {out})")
-    p.set_defaults(func=cmd_task)
+# ---- parsers, from the registry ----------------------------------------------------------------
+
+_CLI_TYPES = {"int": int, "float": float, "feature": _feature}
+_METAVARS = {"image": "IMAGE", "mask": "MASK", "class": "CLASS", "feature": "FEATURE"}
 
 
 def add_task_parsers(sub) -> None:
-    p = sub.add_parser("generate", help="sample images of a class")
-    p.add_argument("class_", metavar="CLASS", help="class name or index")
-    p.add_argument("-n", "--n", type=int, default=1, help="how many samples (files out-0.png, ...)")
-    _common(p, "generated.png")
-    for name, what in [("translate", "an image into another class"), ("sketch", "a drawing into a photo of a class")]:
-        p = sub.add_parser(name, help=f"turn {what}")
-        p.add_argument("image")
-        p.add_argument("class_", metavar="CLASS", help="target class name or index")
-        _common(p, f"{name}d.png" if name == "translate" else "sketch-result.png")
-    p = sub.add_parser("inpaint", help="fill the white region of MASK")
-    p.add_argument("image")
-    p.add_argument("mask", help="grayscale image of the same size, white = missing")
-    p.add_argument("--class", dest="class_", help="class to fill in (default: the model's guess)")
-    p.add_argument("--weight", type=float, help="penalty weight holding the known pixels")
-    _common(p, "inpainted.png")
-    p = sub.add_parser("superresolve", help="upsample an image by FACTOR")
-    p.add_argument("image")
-    p.add_argument("--factor", type=int, default=4)
-    p.add_argument("--class", dest="class_", help="class to enhance (default: the model's guess)")
-    _common(p, "superresolved.png")
-    p = sub.add_parser("paint", help="paint representation FEATURE into the white region of MASK")
-    p.add_argument("image")
-    p.add_argument("mask", help="grayscale image of the same size, white = brushed")
-    p.add_argument("feature", type=_feature, help="representation component index")
-    p.add_argument("--stroke", nargs=2, action="append", metavar=("MASK", "FEATURE"), help="another stroke")
-    p.add_argument("--feature-weight", dest="feature_weight", type=float)
-    p.add_argument("--penalty-weight", dest="penalty_weight", type=float)
-    _common(p, "painted.png")
+    from .synthesis.tasks import TASKS
+    for spec in TASKS.values():
+        p = sub.add_parser(spec.id, help=spec.summary, description=f"{spec.summary}; the result: {spec.result}.")
+        for f in spec.fields:
+            _add_field(p, spec, f)
+        many = [f for f in spec.inputs if f.many and f.kind in ("mask", "feature")]
+        if many:
+            p.add_argument("--stroke", nargs=len(many), action="append", metavar=tuple(_METAVARS[f.kind] for f in many),
+                           help="another " + " and ".join(f.name for f in many) + " (repeatable)")
+        p.add_argument("--model", help="shipped model id, weights file or pulled name (default: the default model)")
+        p.add_argument("--out", default=f"{spec.id}.png", help=f"PNG or JPEG to write (default: {spec.id}.png)")
+        p.set_defaults(func=cmd_task)
+    p = sub.add_parser("rerun", help="make a robust-canvas PNG again from its recipe, and compare the pixels")
+    p.add_argument("image", help="a PNG written by robust-canvas (CLI, API or canvas)")
+    p.add_argument("--model", help="where to load the recipe's model from (default: its id)")
+    p.add_argument("--out", help="where to write the rerun (default: IMAGE-rerun.png)")
+    p.set_defaults(func=cmd_rerun)
+
+
+def _add_field(p, spec, f) -> None:
+    from .synthesis.tasks import SETTINGS
+    help_text = f.help
+    if f.name in SETTINGS:
+        help_text += " (default: the model card's" + (", scaled with the result's size)" if f.name in spec.scaled else ")")
+    elif f.default is not None:
+        help_text += f" (default: {f.default})"
+    kind = _CLI_TYPES.get(f.kind)
+    if f.required:
+        nargs = "+" if f.many and f.kind == "class" else None
+        p.add_argument(f.arg, metavar=_METAVARS.get(f.kind, f.name.upper()), type=kind, nargs=nargs, help=help_text)
+    else:
+        flags = [f"--{f.name.replace('_', '-')}"] + (["-n"] if f.name == "n" else [])
+        p.add_argument(*flags, dest=f.arg, type=kind, default=f.default, help=help_text)

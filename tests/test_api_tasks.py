@@ -83,7 +83,7 @@ def test_sse_streams_every_step_previews_then_the_finished_job(client):
     job = started.json()
     assert job["status_url"] == f"/api/jobs/{job['id']}" and job["events_url"] == f"/api/jobs/{job['id']}/events"
     # the job starts once the stream listens
-    events = read_events(client, job["events_url"], on_open=lambda: client.delete(f"/api/jobs/{blocker['id']}"))
+    events = read_events(client, job["events_url"], on_open=lambda: client.post(f"/api/jobs/{blocker['id']}/cancel"))
     steps = [data["step"] for name, data in events if name == "progress"]
     assert steps == list(range(61)) and all(d["total"] == 60 for n, d in events if n == "progress")
     previews = [data for name, data in events if name == "preview"]
@@ -95,7 +95,7 @@ def test_sse_streams_every_step_previews_then_the_finished_job(client):
 def test_cancel_stops_a_running_job_within_a_step(client):
     job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
     assert wait_running(client, job["id"])["status"] == "running"
-    cancelling = client.delete(f"/api/jobs/{job['id']}")
+    cancelling = client.post(f"/api/jobs/{job['id']}/cancel")
     assert cancelling.status_code == 200
     final = wait_for(client, job["id"], timeout=10)
     assert final["status"] == "cancelled" and final["step"] <= cancelling.json()["step"] + 1
@@ -105,8 +105,8 @@ def test_cancel_stops_a_running_job_within_a_step(client):
 def test_cancel_a_queued_job_before_it_runs(client):
     blocker = client.post("/api/tasks/sketch", json={"image": picture(), "class": 1, "steps": 1000}).json()
     queued = client.post("/api/tasks/generate", json={"class": "cat"}).json()
-    assert client.delete(f"/api/jobs/{queued['id']}").json()["status"] == "cancelled"
-    client.delete(f"/api/jobs/{blocker['id']}")
+    assert client.post(f"/api/jobs/{queued['id']}/cancel").json()["status"] == "cancelled"
+    client.post(f"/api/jobs/{blocker['id']}/cancel")
     assert wait_for(client, queued["id"])["step"] == 0
 
 
@@ -121,7 +121,7 @@ def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results(cl
         wait_running(client, blocker["id"])
         jobs = [client.post("/api/tasks/sketch", json={"image": picture(seed=s), "class": c, "steps": 8}).json()
                 for s, c in ((1, "cat"), (2, "dog"))]
-        client.delete(f"/api/jobs/{blocker['id']}")
+        client.post(f"/api/jobs/{blocker['id']}/cancel")
         together = [wait_for(client, j["id"])["result"] for j in jobs]
     finally:
         manager.solver = solver
@@ -156,7 +156,7 @@ def test_health_answers_while_a_job_runs(client):
     job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
     wait_running(client, job["id"])
     assert client.get("/api/health").json()["running"] == 1   # answered while the job runs
-    client.delete(f"/api/jobs/{job['id']}")
+    client.post(f"/api/jobs/{job['id']}/cancel")
     wait_for(client, job["id"])
 
 

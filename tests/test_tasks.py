@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from server.synthesis import tasks
+from server.synthesis.objectives import class_score
 from server.synthesis.palette import feature_palette
 from server.synthesis.problem import solve, solve_batch
+from server.synthesis.models.meta import REFERENCE_TASK_DEFAULTS, ModelMeta
 from server.synthesis.seeds import SeedDistribution
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "cifar10-rn18h-l2.safetensors"
@@ -78,7 +80,7 @@ def test_inpaint_keeps_known_pixels(model):
 
 def test_paint_with_default_weights_leaves_the_rest_in_place(model):
     x, m = _image(), _mask()
-    out = tasks.paint_features(model, x, m, _live_feature(model), steps=8, step_size=0.3, eps=5.0).images
+    out = tasks.run(model, "paint", image=x, mask=m, feature=_live_feature(model), steps=8, step_size=0.3, eps=5.0).images
     change = (out - x).abs().mean(1)
     assert change[:, ~m.bool()].mean() < 0.01
     assert change[:, m.bool()].mean() > 5 * change[:, ~m.bool()].mean()
@@ -87,15 +89,15 @@ def test_paint_with_default_weights_leaves_the_rest_in_place(model):
 def test_paint_changes_the_region_more_than_the_rest(model):
     x, m = _image(), _mask()
     ks = [_live_feature(model, 0), _live_feature(model, 1)]
-    out = tasks.paint_features(model, x, m, ks, steps=8, step_size=0.3, eps=5.0, feature_weight=10.0)
+    out = tasks.run(model, "paint", image=x, mask=m, feature=ks, steps=8, step_size=0.3, eps=5.0, feature_weight=10.0)
     change = (out.images - x).abs().mean(1)
     assert (change[:, m.bool()].mean() > 2 * change[:, ~m.bool()].mean())
 
 
 def test_same_seed_same_samples_and_samples_differ(model):
-    a = tasks.generate(model, "cat", 3, seed=5, **FAST).images
-    assert torch.equal(a, tasks.generate(model, 3, 3, seed=5, **FAST).images)
-    assert not torch.equal(a, tasks.generate(model, "cat", 3, seed=6, **FAST).images)
+    a = tasks.run(model, "generate", class_="cat", n=3, seed=5, **FAST).images
+    assert torch.equal(a, tasks.run(model, "generate", class_=3, n=3, seed=5, **FAST).images)
+    assert not torch.equal(a, tasks.run(model, "generate", class_="cat", n=3, seed=6, **FAST).images)
     p = tasks.generate_problem(model, "cat", 6, steps=20)
     samples = tasks.solve(model, p).images
     # samples of one class do not collapse onto one image: they stay about as far apart as their seeds
@@ -103,14 +105,17 @@ def test_same_seed_same_samples_and_samples_differ(model):
 
 
 def test_generate_several_classes_and_labels(model):
-    p = tasks.generate_problem(model, ["cat", "dog", 0], 2, **FAST)
-    assert p.info["labels"].tolist() == [3, 3, 5, 5, 0, 0] and len(p) == 6
+    p = tasks.build(model, "generate", class_=["cat", "dog", 0], n=2, **FAST)
+    with torch.no_grad():
+        scores = p.objective(model.outputs(p.x0))
+        expected = class_score(torch.tensor([3, 3, 5, 5, 0, 0]))(model.outputs(p.x0))
+    assert len(p) == 6 and torch.equal(scores, expected)
 
 
 def test_batch_equals_separate(model):
     x = _image(3)
-    together = tasks.translate(model, x, ["dog", "cat", "ship"], **FAST).images
-    apart = torch.cat([tasks.translate(model, x[i], c, **FAST).images for i, c in enumerate(["dog", "cat", "ship"])])
+    together = tasks.run(model, "translate", image=x, class_=["dog", "cat", "ship"], **FAST).images
+    apart = torch.cat([tasks.run(model, "translate", image=x[i], class_=c, **FAST).images for i, c in enumerate(["dog", "cat", "ship"])])
     assert torch.allclose(together, apart, atol=1e-5)
     problems = [tasks.inpaint_problem(model, x[i:i + 1], _mask(), 2, **FAST) for i in range(2)]
     batched = solve_batch(model, problems)
@@ -119,28 +124,30 @@ def test_batch_equals_separate(model):
 
 
 def test_display_size_keeps_the_aspect_ratio(model):
-    assert tasks.translate(model, _image(1, 40, 60), "dog", **FAST).images.shape == (1, 3, 40, 60)
-    assert tasks.translate(model, _image(1, 16, 8), "dog", **FAST).images.shape == (1, 3, 32, 16)
-    assert tasks.translate(model, _image(1, 1000, 500), "dog", **FAST).images.shape == (1, 3, 256, 128)
-    assert tasks.superresolve(model, _image(1, 8, 6), 4, **FAST).images.shape == (1, 3, 32, 24)
+    assert tasks.run(model, "translate", image=_image(1, 40, 60), class_="dog", **FAST).images.shape == (1, 3, 40, 60)
+    assert tasks.run(model, "translate", image=_image(1, 16, 8), class_="dog", **FAST).images.shape == (1, 3, 32, 16)
+    assert tasks.run(model, "translate", image=_image(1, 1000, 500), class_="dog", **FAST).images.shape == (1, 3, 256, 128)
+    assert tasks.run(model, "superresolve", image=_image(1, 8, 6), factor=4, **FAST).images.shape == (1, 3, 32, 24)
     x = _image(1, 40, 60)
     m = torch.zeros(40, 60)
     m[:10] = 1
-    assert tasks.inpaint(model, x, m, **FAST).images.shape == (1, 3, 40, 60)
+    assert tasks.run(model, "inpaint", image=x, mask=m, **FAST).images.shape == (1, 3, 40, 60)
 
 
 def test_several_strokes(model):
     m1, m2 = torch.zeros(32, 32), torch.zeros(32, 32)
     m1[:8], m2[-8:] = 1, 1
-    out = tasks.paint_features(model, _image(1), [m1, m2], [1, 2], **FAST)
+    out = tasks.run(model, "paint", image=_image(1), mask=[m1, m2], feature=[1, 2], **FAST)
     assert out.images.shape == (1, 3, 32, 32)
 
 
 def test_card_defaults_override_the_fallback(model):
-    assert tasks.task_defaults(model, "generate")["steps"] == tasks.REFERENCE_DEFAULTS["generate"]["steps"]
-    model.meta.task_defaults = {"generate": {"steps": 7}}
+    reference = REFERENCE_TASK_DEFAULTS["generate"]
+    assert tasks.task_defaults(model, "generate")["steps"] == reference["steps"]
+    meta = ModelMeta.from_dict({**model.meta.to_dict(), "task_defaults": {"generate": {"steps": 7}}})
+    model.meta = meta
     p = tasks.generate_problem(model, 0)
-    assert p.steps == 7 and p.eps == tasks.REFERENCE_DEFAULTS["generate"]["eps"]
+    assert p.steps == 7 and p.eps == reference["eps"]
     assert tasks.generate_problem(model, 0, steps=3).steps == 3
 
 
@@ -200,11 +207,11 @@ def test_shipped_models_do_each_task(model_id):
     from server.synthesis import load_model
     model = load_model(model_id, device="cpu")
     size, names = model.meta.input_size, model.meta.classes
-    out = tasks.generate(model, list(range(10)), 1, steps=20)
+    out = tasks.run(model, "generate", class_=list(range(10)), steps=20)
     assert sum(a == b for a, b in zip(out.classes, range(10))) >= 8
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.4
-    assert tasks.translate(model, x, names[7], steps=30).class_names == [names[7]]
-    assert tasks.sketch_to_image(model, x, names[8], steps=30).class_names == [names[8]]
+    assert tasks.run(model, "translate", image=x, class_=names[7], steps=30).class_names == [names[7]]
+    assert tasks.run(model, "sketch", image=x, class_=names[8], steps=30).class_names == [names[8]]
 
 
 def test_every_task_runs_on_a_robustness_library_checkpoint(tmp_path):
@@ -212,8 +219,6 @@ def test_every_task_runs_on_a_robustness_library_checkpoint(tmp_path):
     from server.synthesis import load_model
     from server.synthesis.models.meta import CIFAR_MEAN, CIFAR_STD
     from server.synthesis.models.resnet import CifarResNet
-    from server.synthesis.tasks import (generate, inpaint, paint_features, sketch_to_image, superresolve,
-                                        translate)
     from tests.test_checkpoints import randomize_batchnorm, robustness_checkpoint
 
     torch.manual_seed(0)
@@ -225,9 +230,11 @@ def test_every_task_runs_on_a_robustness_library_checkpoint(tmp_path):
     mask = torch.zeros(32, 32)
     mask[8:24, 8:24] = 1
     few = {"steps": 3}
-    outputs = [generate(model, "cat", 2, **few), translate(model, image, "dog", **few),
-               inpaint(model, image, mask, "ship", **few), superresolve(model, image[:, :16, :16], 2, **few),
-               sketch_to_image(model, image, "horse", **few), paint_features(model, image, mask, 3, step_size=0.02, **few)]
+    inputs = {"generate": {"class_": "cat", "n": 2}, "translate": {"image": image, "class_": "dog"},
+              "inpaint": {"image": image, "mask": mask, "class_": "ship"},
+              "superresolve": {"image": image[:, :16, :16], "factor": 2}, "sketch": {"image": image, "class_": "horse"},
+              "paint": {"image": image, "mask": mask, "feature": 3, "step_size": 0.02}}
+    outputs = [tasks.run(model, task, **given, **few) for task, given in inputs.items()]
     for out in outputs:
         assert out.images.shape[1:] == (3, 32, 32) and out.trace.shape[1] == 4
         assert (out.trace[:, -1] > out.trace[:, 0]).all(), out.trace  # every objective climbed

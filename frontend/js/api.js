@@ -68,7 +68,7 @@ export const health = () => request('GET', '/health');
 export const models = () => request('GET', '/models');
 export const features = (modelId) => request('GET', `/models/${encodeURIComponent(modelId)}/features`);
 export const job = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
-export const cancel = (id) => request('DELETE', `/jobs/${encodeURIComponent(id)}`);
+export const cancel = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
 export const startTask = (task, body) => request('POST', `/tasks/${task}`, body);
 
 // Follow a job: Server-Sent Events, falling back to polling GET /jobs/{id}.

@@ -16,6 +16,7 @@ from .deps import AppState, require_token
 from .jobs import JobManager, QueueFull
 from .logs import log
 from .problems import FieldError
+from .responses import errors
 from .routes import health as health_routes, jobs as job_routes, models as model_routes, tasks as task_routes
 from .settings import Settings
 
@@ -71,8 +72,10 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
     _add_error_handlers(app)
     api = APIRouter(prefix="/api")
     api.include_router(health_routes.router)
-    for router in (model_routes.router, task_routes.router, job_routes.router):
-        api.include_router(router, dependencies=[Depends(require_token)])
+    # The token check (and its security scheme in the OpenAPI schema) only where a token is set.
+    guarded = {"dependencies": [Depends(require_token)], "responses": errors(401, 403)} if settings.token else {}
+    for router in (model_routes.router, task_routes.tasks_router(settings), job_routes.router):
+        api.include_router(router, **guarded)
     app.include_router(api)
     if settings.frontend_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
@@ -107,9 +110,26 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
-        # FastAPI's default, minus the echoed input (it may be a megabyte of base64)
-        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in e.errors()]
+        # FastAPI's format, in our words, minus the echoed input (it may be a megabyte of base64)
+        errors = [{"loc": list(err["loc"]), "msg": _message(err), "type": err["type"]} for err in e.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+
+_LIMITS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "at least"),
+           "greater_than": ("gt", "above"), "less_than": ("lt", "below")}
+
+
+def _message(err: dict) -> str:
+    """Pydantic's message, led by the field's name (the canvas shows it as it is)."""
+    name = str(err["loc"][-1]) if len(err["loc"]) > 1 else "the body"
+    if err["type"] in _LIMITS:
+        key, words = _LIMITS[err["type"]]
+        return f"{name} must be {words} {err.get('ctx', {}).get(key)}"
+    if err["type"] == "missing":
+        return f"{name} is required"
+    if err["type"] == "extra_forbidden":
+        return f"{name}: no such field for this request"
+    return f"{name}: {err['msg']}"
 
 
 class BodyLimit:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..synthesis.recipes import Recipe, png_bytes
+
 FORMATS = ("PNG", "JPEG")
 
 
@@ -74,16 +76,13 @@ def _base64_bytes(data: str, field: str) -> bytes:
         raise ImageError(field, "broken base64 data") from None
 
 
-def encode_png(image: torch.Tensor) -> str:
-    """(3,H,W) in [0,1] -> a PNG data URL."""
-    array = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+def encode_png(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0) -> str:
+    """(3,H,W) in [0,1] -> a PNG data URL, carrying the recipe when given (see recipes.py)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, recipe, index)).decode()
 
 
-def encode_pngs(images: torch.Tensor) -> list[str]:
-    return [encode_png(image) for image in images]
+def encode_pngs(images: torch.Tensor, recipe: Recipe | None = None) -> list[str]:
+    return [encode_png(image, recipe, i) for i, image in enumerate(images)]
 
 
 def thumbnail(image: torch.Tensor, size: int) -> torch.Tensor:

@@ -51,6 +51,7 @@ class Job:
 
     def __post_init__(self):
         self.total = self.problem.steps
+        self.recipe = self.problem.recipe
         self.device = str(self.model.device)
         self.key = (self.task, self.model_id, self.problem.batch_key)   # equal keys can share a batch
 
@@ -60,7 +61,7 @@ class Job:
 
     def view(self) -> dict:
         return {"id": self.id, "task": self.task, "model": self.model_id, "status": self.status, "step": self.step,
-                "total": self.total, "result": self.result, "error": self.error}
+                "total": self.total, "result": self.result, "error": self.error, "recipe": self.recipe.to_json()}
 
 
 class JobManager:
@@ -205,7 +206,7 @@ class JobManager:
         job.step = result.steps_done
         height, width = out.images.shape[2:]
         self._end(job, "done", result={
-            "images": encode_pngs(out.images), "classes": out.classes, "class_names": out.class_names,
+            "images": encode_pngs(out.images, out.recipe), "classes": out.classes, "class_names": out.class_names,
             "scores": [s if math.isfinite(s) else None for s in out.scores], "width": width, "height": height})
 
     def _callback(self, job: Job):

@@ -1,13 +1,15 @@
-"""A task request -> the library's Problem, with every error naming the request field at fault."""
+"""Task requests, derived from the library's task registry: one request model per task, and the
+request -> Problem step, with every error naming the request field at fault."""
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
 from ..synthesis import tasks
 from ..synthesis.problem import Problem
 from .images import ImageError, decode_image, decode_mask
-from .schemas import TaskRequest
 from .settings import Settings
 
-BODY_FIELDS = ("model", "class", "image", "mask", "feature", "factor", "n", "steps", "step_size", "eps", "seed")
-# Library argument names that the request spells differently.
-REQUEST_FIELDS = {"sketch": "image"}
+_TYPES = {"image": str, "mask": str, "class": str | int, "feature": int, "int": int, "float": float}
+_FORMATS = {"image": "PNG or JPEG, as a data URL or bare base64",
+            "mask": "PNG: white and opaque marks the region"}
 
 
 class FieldError(ValueError):
@@ -19,88 +21,80 @@ class FieldError(ValueError):
         self.message = message
 
 
-def request_field(error: tasks.TaskInputError) -> str | None:
-    """The request field a library input error names, or None for arguments the API does not expose."""
-    name = REQUEST_FIELDS.get(error.field, error.field)
-    return name if name in BODY_FIELDS else None
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def build_problem(task: str, model, req: TaskRequest, settings: Settings) -> Problem:
-    """Decode the images, check the server's limits, and let the library validate the rest."""
-    _check_limits(req, settings)
+def request_models(settings: Settings) -> dict[str, type[BaseModel]]:
+    """task id -> its request body model, with this server's limits in the schema."""
+    return {task: _request_model(spec, settings) for task, spec in tasks.TASKS.items()}
+
+
+def _request_model(spec: tasks.TaskSpec, settings: Settings) -> type[BaseModel]:
+    fields = {"model": (str | None, Field(None, description="model id; default: the server's default model"))}
+    for f in spec.fields:
+        fields[f.arg] = _pydantic_field(spec, f, settings)
+    name = "".join(part.title() for part in spec.id.split("_")) + "Request"
+    return create_model(name, __base__=_Request, __doc__=f"{spec.summary[0].upper()}{spec.summary[1:]}: "
+                        f"{spec.result}.", **fields)
+
+
+def _pydantic_field(spec: tasks.TaskSpec, f: tasks.Field, settings: Settings):
+    kind = _TYPES[f.kind]
+    annotation = kind | list[kind] if f.many else kind
+    maximum = _server_maximum(f, settings)
+    cast = int if f.kind == "int" else float
+    limits = {} if f.many else {("gt" if f.positive else "ge"): f.minimum, "le": maximum}
+    limits = {k: cast(v) for k, v in limits.items() if v is not None}
+    help_text = f.help + (f" ({_FORMATS[f.kind]})" if f.kind in _FORMATS else "")
+    if f.many:
+        help_text += "; a list for several at once"
+    if f.name in tasks.SETTINGS:
+        help_text += "; default: the model card's task_defaults"
+        if f.name in spec.scaled:
+            help_text += ", scaled by the result's side / the model's input size"
+    if f.required:
+        return annotation, Field(..., alias=f.name, description=help_text, **limits)
+    return annotation | None, Field(f.default, alias=f.name, description=help_text, **limits)
+
+
+def _server_maximum(f: tasks.Field, settings: Settings):
+    """This server's own limits where they are tighter than the library's."""
+    if f.name == "steps":
+        return min(f.maximum, settings.max_steps)
+    if f.name == "n":
+        return min(f.maximum, settings.max_n)
+    return f.maximum
+
+
+def build_problem(task: str, model, body: BaseModel, settings: Settings) -> Problem:
+    """Decode the images and let the library validate and build the rest."""
+    spec = tasks.spec(task)
     try:
-        return BUILDERS[task](model, req, settings)
+        given = {f.arg: _decoded(f, getattr(body, f.arg), settings) for f in spec.fields}
+        return tasks.build(model, task, **given)
     except ImageError as e:
         raise FieldError(e.field, e.message) from None
-    except FieldError:
-        raise
     except tasks.TaskInputError as e:
-        raise FieldError(request_field(e), str(e)) from None
+        named = e.field in {f.name for f in spec.fields} | {"model"}
+        raise FieldError(e.field if named else None, str(e)) from None
     except ValueError as e:
         raise FieldError(None, str(e)) from None
 
 
-def _check_limits(req: TaskRequest, settings: Settings) -> None:
-    if req.steps is not None and req.steps > settings.max_steps:
-        raise FieldError("steps", f"steps must be at most {settings.max_steps} on this server, got {req.steps}")
-    if req.n is not None and not 1 <= req.n <= settings.max_n:
-        raise FieldError("n", f"n must be from 1 to {settings.max_n} on this server, got {req.n}")
+def rebuild_problem(model, recipe) -> Problem:
+    try:
+        return tasks.rebuild(model, recipe)
+    except ValueError as e:  # a recipe that names a field the task lacks, or another model's card
+        raise FieldError("png", f"the recipe cannot be rerun here: {e}") from None
 
 
-def _required(req: TaskRequest, name: str, task: str):
-    value = getattr(req, "class_" if name == "class" else name)
-    if value is None or value == "":
-        raise FieldError(name, f"{name} is required for {task}")
-    return value
-
-
-def _image(req: TaskRequest, task: str, settings: Settings):
-    return decode_image(_required(req, "image", task), "image", settings.max_image_pixels)
-
-
-def _mask(req: TaskRequest, task: str, settings: Settings):
-    return decode_mask(_required(req, "mask", task), "mask", settings.max_image_pixels)
-
-
-def _optimizer(req: TaskRequest) -> dict:
-    return {"steps": req.steps, "step_size": req.step_size, "eps": req.eps, "seed": req.seed}
-
-
-def _generate(model, req, settings):
-    return tasks.generate_problem(model, _required(req, "class", "generate"), req.n or 1, **_optimizer(req))
-
-
-def _translate(model, req, settings):
-    class_ = _required(req, "class", "translate")
-    return tasks.translate_problem(model, _image(req, "translate", settings), class_, **_optimizer(req))
-
-
-def _sketch(model, req, settings):
-    class_ = _required(req, "class", "sketch")
-    return tasks.sketch_problem(model, _image(req, "sketch", settings), class_, **_optimizer(req))
-
-
-def _inpaint(model, req, settings):
-    image, mask = _image(req, "inpaint", settings), _mask(req, "inpaint", settings)
-    return tasks.inpaint_problem(model, image, mask, _class_or_auto(req), **_optimizer(req))
-
-
-def _superresolve(model, req, settings):
-    factor = 4 if req.factor is None else req.factor
-    return tasks.superresolve_problem(model, _image(req, "superresolve", settings), factor, _class_or_auto(req),
-                                      **_optimizer(req))
-
-
-def _paint(model, req, settings):
-    feature = _required(req, "feature", "paint")
-    image, mask = _image(req, "paint", settings), _mask(req, "paint", settings)
-    return tasks.paint_problem(model, image, mask, feature, **_optimizer(req))
-
-
-def _class_or_auto(req: TaskRequest):
-    """Inpaint and super-resolution default to the class the model sees."""
-    return None if req.class_ in (None, "") else req.class_
-
-
-BUILDERS = {"generate": _generate, "translate": _translate, "sketch": _sketch, "inpaint": _inpaint,
-            "superresolve": _superresolve, "paint": _paint}
+def _decoded(f: tasks.Field, value, settings: Settings):
+    if f.kind == "class" and value == "":  # the canvas's "automatic"
+        return None
+    if value is None or f.kind not in ("image", "mask"):
+        return value
+    decode = decode_image if f.kind == "image" else decode_mask
+    if isinstance(value, list):
+        return [decode(v, f.name, settings.max_image_pixels) for v in value]
+    return decode(value, f.name, settings.max_image_pixels)

@@ -3,26 +3,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["generate", "translate", "inpaint", "superresolve", "sketch", "paint"]
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
-class TaskRequest(BaseModel):
-    """Inputs of every task; each task reads the fields it needs (see docs/API.md)."""
-    model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"example": {"class": "dog", "n": 2, "steps": 20}})
+class RerunRequest(BaseModel):
+    """A PNG made by robust-canvas (the API, the CLI or the canvas): its recipe is run again."""
+    model_config = ConfigDict(extra="forbid")
 
-    model: str | None = Field(None, description="model id; default: the server's default model")
-    class_: str | int | None = Field(None, alias="class", description="class name or index")
-    image: str | None = Field(None, description="PNG or JPEG, as a data URL or bare base64")
-    mask: str | None = Field(None, description="PNG: white and opaque marks the region")
-    feature: int | None = Field(None, description="feature index for paint (see /api/models/{id}/features)")
-    factor: int | None = Field(None, description="superresolve upsampling factor, 2 to 8")
-    n: int | None = Field(None, description="generate: images per request")
-    steps: int | None = None
-    step_size: float | None = None
-    eps: float | None = None
-    seed: int = Field(0, ge=0, le=2**63 - 1)
+    png: str = Field(..., description="the PNG, as a data URL or bare base64, with its robust-canvas text chunks")
 
 
 class JobCreated(BaseModel):
@@ -32,7 +20,7 @@ class JobCreated(BaseModel):
 
 
 class TaskResult(BaseModel):
-    images: list[str]            # PNG data URLs
+    images: list[str]            # PNG data URLs, each carrying the job's recipe (see docs/API.md)
     classes: list[int]           # the model's prediction on each result
     class_names: list[str]
     scores: list[float]          # final objective per image
@@ -49,6 +37,8 @@ class JobView(BaseModel):
     total: int
     result: TaskResult | None = None
     error: str | None = None
+    recipe: dict = Field(description="what reproduces the result: task, model and card hash, seed, every "
+                                     "effective setting, and the inputs (images as references)")
 
 
 class ModelCard(BaseModel):
@@ -62,7 +52,45 @@ class ModelCard(BaseModel):
     robust_accuracy: dict | None = Field(None, description="{norm, eps, steps, acc} of the measured attack")
     num_features: int
     default: bool
-    task_defaults: dict[str, dict]
+    task_defaults: dict[str, dict] = Field(description="effective default settings per task (super-resolution's "
+                                                       "step_size and eps for a result at input_size; they scale "
+                                                       "with the result's side)")
+    card_hash: str
+
+
+class TaskField(BaseModel):
+    name: str
+    kind: Literal["image", "mask", "class", "feature", "int", "float"]
+    help: str
+    required: bool
+    default: int | float | str | None
+    minimum: float | None
+    maximum: float | None
+    positive: bool
+    many: bool
+    setting: bool = Field(description="a setting whose default is in the model card's task_defaults")
+
+
+class TaskInfo(BaseModel):
+    id: str
+    summary: str
+    result: str
+    fields: list[TaskField]
+    scaled: list[str] = Field(description="settings whose defaults scale with the result's side / input size")
+
+
+class Error(BaseModel):
+    detail: str
+
+
+class FieldErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    detail: list[FieldErrorItem]
 
 
 class Feature(BaseModel):

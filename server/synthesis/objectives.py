@@ -71,17 +71,25 @@ def cross_entropy(y) -> Objective:
     return Objective(lambda o: F.cross_entropy(o.logits, _labels(y, o), reduction="none"), "cross_entropy(y)")
 
 
-def feature(k: int, region: torch.Tensor | None = None) -> Objective:
-    """Component k of the representation: pooled, or averaged over `region` (N or 1,1,H,W in [0,1])."""
-    if region is None:
-        return Objective(lambda o: o.features[:, k], f"feature({k})")
+def feature(k, region: torch.Tensor | None = None) -> Objective:
+    """Component k of the representation, pooled or averaged over `region` (N or 1,1,H,W in [0,1]).
 
+    k is an int, or a tensor with one component per example.
+    """
     def in_region(o: Outputs) -> torch.Tensor:
+        fmap = _components(o.feature_map, k)
         weights = F.adaptive_avg_pool2d(region.to(o.x), o.feature_map.shape[-2:])[:, 0]
-        fmap = o.feature_map[:, k]
         return (fmap * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1e-6)
 
-    return Objective(in_region, f"feature({k}, region)")
+    name = f"feature({k if isinstance(k, int) else 'k'}{', region' if region is not None else ''})"
+    return Objective(in_region if region is not None else lambda o: _components(o.features, k), name)
+
+
+def _components(t: torch.Tensor, k) -> torch.Tensor:
+    """t[:, k] for an int k; t[i, k[i]] for a tensor of one index per example."""
+    if isinstance(k, int):
+        return t[:, k]
+    return t[torch.arange(t.shape[0], device=t.device), k.to(t.device)]
 
 
 def masked_mse(reference: torch.Tensor, mask: torch.Tensor | None = None) -> Objective:
@@ -94,3 +102,15 @@ def masked_mse(reference: torch.Tensor, mask: torch.Tensor | None = None) -> Obj
         return (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
 
     return Objective(mse, "masked_mse" if mask is not None else "mse")
+
+
+def _slice_outputs(o: Outputs, sl: slice) -> Outputs:
+    return Outputs(x=o.x[sl], logits=o.logits[sl], features=o.features[sl], feature_map=o.feature_map[sl])
+
+
+def stacked(objectives: list[Objective], sizes: list[int]) -> Objective:
+    """One objective over a concatenated batch: objective i scores its own slice (batched jobs)."""
+    bounds = torch.tensor([0] + sizes).cumsum(0).tolist()
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    return Objective(lambda o: torch.cat([obj(_slice_outputs(o, sl)) for obj, sl in zip(objectives, slices)]),
+                     " | ".join(obj.description for obj in objectives))

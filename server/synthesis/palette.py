@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from .models.loading import models_dir
 from .models.registry import cache_dir
 from .problem import Problem, solve
-from .tasks import feature_in_region, task_settings
+from .objectives import feature
+from .tasks import task_settings
 
 CHUNK = 64  # swatches per optimizer run: bounds memory, costs nothing in speed on a CPU
 VERSION = 2  # part of the cache key: bump when swatches are computed differently (2: FakeReLU gradients)
@@ -35,7 +36,7 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
     size = size or model.meta.input_size
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 8 * model.meta.input_size:
         raise ValueError(f"palette size must be an integer from 8 to {8 * model.meta.input_size}, got {size!r}")
-    s = task_settings(model, "palette", steps, step_size, eps)
+    s = task_settings(model, "palette", {"steps": steps, "step_size": step_size, "eps": eps})
     path = palette_path(model, size, s)
     if path.exists():
         return load_file(str(path))["palette"].float()
@@ -50,7 +51,7 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
 
 def _swatches(model, ks: torch.Tensor, size: int, s: dict, stop: threading.Event | None) -> torch.Tensor:
     x0 = torch.full((len(ks), 3, size, size), 0.5, device=model.device)
-    problem = Problem(x0=x0, objective=feature_in_region(ks), steps=s["steps"], step_size=float(s["step_size"]),
+    problem = Problem(x0=x0, objective=feature(ks), steps=s["steps"], step_size=float(s["step_size"]),
                       eps=float(s["eps"]))
     result = solve(model, problem, callback=(lambda _: stop.is_set()) if stop else None)
     if result.stopped:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .objectives import Objective, Outputs
+from .objectives import Objective, stacked
 from .optimizer import Callback, Progress, Result, optimize, random_start_point
+from .recipes import Recipe
 from .steps import make_step
 
 
@@ -24,7 +25,9 @@ class Problem:
     random_start: bool = False
     seed: int = 0
     amp: bool = False                 # bfloat16 autocast (see optimize)
-    info: dict = field(default_factory=dict)   # task-specific extras for the caller (e.g. classes)
+    display_size: tuple[int, int] | None = None   # tasks: the size results are shown at
+    settings: dict = field(default_factory=dict)  # tasks: every effective setting, weights included
+    recipe: "Recipe | None" = None    # tasks.build: what reproduces the result (recipes.py)
 
     @property
     def batch_key(self) -> tuple:
@@ -40,18 +43,6 @@ def solve(model, problem: Problem, callback: Callback | None = None) -> Result:
     return optimize(model, problem.x0, problem.objective, steps=problem.steps, step_size=problem.step_size,
                     eps=problem.eps, constraint=problem.constraint, center=problem.center,
                     random_start=problem.random_start, seed=problem.seed, callback=callback, amp=problem.amp)
-
-
-def _slice_outputs(o: Outputs, sl: slice) -> Outputs:
-    return Outputs(x=o.x[sl], logits=o.logits[sl], features=o.features[sl], feature_map=o.feature_map[sl])
-
-
-def stack_objectives(objectives: list[Objective], sizes: list[int]) -> Objective:
-    """One objective over a concatenated batch: objective i scores its own slice."""
-    bounds = torch.tensor([0] + sizes).cumsum(0).tolist()
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    return Objective(lambda o: torch.cat([obj(_slice_outputs(o, sl)) for obj, sl in zip(objectives, slices)]),
-                     " | ".join(obj.description for obj in objectives))
 
 
 def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None] | None = None) -> list[Result]:
@@ -84,7 +75,7 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
 
     first = problems[0]
     combined = replace(first, x0=x0, center=center, random_start=False,
-                       objective=stack_objectives([p.objective for p in problems], sizes))
+                       objective=stacked([p.objective for p in problems], sizes))
     result = solve(model, combined, fan_out)
     return [Result(images=result.images[sl], trace=result.trace[sl], steps_done=stopped_at.get(i, result.steps_done),
                    stopped=i in stopped_at) for i, sl in enumerate(slices)]

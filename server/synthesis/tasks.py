@@ -1,41 +1,36 @@
 """The six tasks of Santurkar et al. (2019), each a seed plus an objective for the one optimizer.
 
-A task is `<task>_problem(...) -> Problem` (what to solve), `solve` / `solve_batch` (problem.py),
-then `finish(model, problem, result) -> TaskOutput` (display-ready images); the plain functions
-`generate`, `translate`, ... chain the three.
+`TASKS` is the one registry: for each task its id, builder, inputs (name, kind, limits, help),
+settings (whose defaults the model card holds) and result. The API's request schemas, the CLI's
+sub-commands and the server's dispatch are all derived from it; adding a task is adding an entry.
+
+    problem = tasks.build(model, "inpaint", image=x, mask=m)     # validated, with its recipe
+    out = tasks.finish(model, problem, solve(model, problem))     # display-ready images
+    out = tasks.run(model, "generate", class_="dog", n=4)         # the two in one
 
 Images are float (N,3,H,W) or (3,H,W) in [0,1] of any size. Tasks that work at the model's
 resolution resize them to input_size x input_size (squashing the aspect ratio); `finish` resizes
 results back to the original aspect ratio, the long side clamped to [input_size, 8*input_size].
 Super-resolution instead runs the model at the upsampled size (the ResNet pools adaptively).
 Masks are (N,1,H,W), (1,H,W) or (H,W) in [0,1] at the image's size; 1 marks the region.
-Defaults come from `model.meta.task_defaults[task]` (see `task_defaults`).
+The input named `class` everywhere else is `class_` in Python.
 """
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from .objectives import Objective, class_score, masked_mse
+from . import objectives
+from .objectives import class_score, masked_mse
 from .optimizer import Callback, Result
 from .problem import Problem, solve
+from .recipes import Recipe, card_hash
 
 MAX_STEPS = 5000
 MAX_BATCH = 1024
+MAX_FACTOR = 8
 DISPLAY_MAX = 8  # results are at most this many times the model's input size on their long side
-# Tuned on the 32-px CIFAR-10 model (docs/TASKS.md). A card without task_defaults gets these with
-# eps and step size scaled by input_size/32: an L2 radius grows with sqrt(pixel count).
-REFERENCE_SIZE = 32
-REFERENCE_DEFAULTS = {
-    "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0},
-    "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0},
-    "inpaint": {"steps": 150, "step_size": 0.05, "eps": 3.0, "penalty_weight": 50.0},
-    "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0},
-    "sketch": {"steps": 100, "step_size": 0.3, "eps": 10.0},
-    "paint": {"steps": 60, "step_size": 0.2, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0},
-    "palette": {"steps": 16, "step_size": 0.5, "eps": 8.0},
-}
-_SCALED = ("step_size", "eps")
 
 
 class TaskInputError(ValueError):
@@ -54,33 +49,129 @@ class TaskOutput:
     scores: list[float]       # final objective per image
     trace: torch.Tensor       # (N, steps_done + 1) objective per step
     stopped: bool             # the callback asked to stop early
+    recipe: Recipe            # what made these images: rerunning it gives the same pixels
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """One input or setting of a task, under the one name the library, API, CLI and canvas use."""
+
+    name: str
+    kind: str                      # image | mask | class | feature | int | float
+    help: str
+    required: bool = False
+    default: Any = None            # None and not required: automatic (help says how) or the card's
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False         # strictly above `minimum`
+    many: bool = False             # the library and the API also take a list (paint: one per stroke)
+
+    @property
+    def arg(self) -> str:
+        """The Python keyword (`class` is reserved)."""
+        return "class_" if self.name == "class" else self.name
+
+
+# Settings: defaults come from the model card's task_defaults (see task_defaults).
+SETTINGS = {f.name: f for f in (
+    Field("steps", "int", "optimizer steps; more is slower and goes further", minimum=0, maximum=MAX_STEPS),
+    Field("step_size", "float", "length of each normalized gradient step, in [0,1] pixel units (L2)",
+          minimum=0, positive=True),
+    Field("eps", "float", "L2 radius around the start that the result stays within, in [0,1] pixel units",
+          minimum=0),
+    Field("penalty_weight", "float", "weight of the penalty holding the pixels outside the region", minimum=0),
+    Field("feature_weight", "float", "weight of the feature being painted", minimum=0),
+)}
+SEED = Field("seed", "int", "random seed: the same seed gives the same result", default=0, minimum=0,
+             maximum=2**63 - 1)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    summary: str
+    build: Callable[..., Problem]        # (model, *inputs, *settings, seed) -> Problem
+    inputs: tuple[Field, ...]
+    settings: tuple[str, ...]            # names in SETTINGS
+    result: str                          # what comes out, for the docs
+    scaled: tuple[str, ...] = ()         # settings whose default scales with the result's side / input size
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return (*self.inputs, *(SETTINGS[name] for name in self.settings), SEED)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+def spec(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise TaskInputError("task", f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+def build(model, task: str, **given) -> Problem:
+    """The task's Problem from inputs and settings by their registry names (`class_` for class).
+
+    Unknown names and missing required inputs raise TaskInputError naming the field.
+    """
+    s = spec(task)
+    by_arg = {f.arg: f for f in s.fields}
+    for name in given:
+        if name not in by_arg:
+            raise TaskInputError(name, f"{task} takes no {name!r}; it takes {', '.join(f.name for f in s.fields)}")
+    for f in s.inputs:
+        if f.required and given.get(f.arg) is None:
+            raise TaskInputError(f.name, f"{f.name} is required for {task}")
+    args = {f.arg: given[f.arg] if given.get(f.arg) is not None else f.default for f in s.fields}
+    problem = s.build(model, **args)
+    problem.recipe = Recipe(task=task, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
+                            settings=problem.settings, inputs={f.name: args[f.arg] for f in s.inputs})
+    return problem
+
+
+def run(model, task: str, *, callback: Callback | None = None, **given) -> TaskOutput:
+    problem = build(model, task, **given)
+    return finish(model, problem, solve(model, problem, callback))
 
 
 # ---- defaults and validation -------------------------------------------------------------------
 
-def task_defaults(model, task: str) -> dict:
-    """The card's settings for `task`, completed from the size-scaled reference table."""
-    if task not in REFERENCE_DEFAULTS:
-        raise TaskInputError("task", f"unknown task {task!r}; choose one of {list(REFERENCE_DEFAULTS)}")
-    scale = model.meta.input_size / REFERENCE_SIZE
-    fallback = {k: v * scale if k in _SCALED else v for k, v in REFERENCE_DEFAULTS[task].items()}
-    return {**fallback, **(model.meta.task_defaults or {}).get(task, {})}
+def task_defaults(model, task: str, scale: float = 1.0) -> dict:
+    """The effective default settings of a task (or "palette"): the model card's task_defaults.
+
+    Settings in the task's `scaled` are multiplied by `scale` (super-resolution: result side /
+    input size); `/api/models` reports them at scale 1.
+    """
+    if task != "palette":
+        spec(task)
+    scaled = TASKS[task].scaled if task in TASKS else ()
+    return {k: v * scale if k in scaled else v for k, v in model.meta.task_defaults[task].items()}
 
 
-def task_settings(model, task: str, steps=None, step_size=None, eps=None, **weights) -> dict:
-    """Defaults overridden by the given (non-None) values, validated."""
-    given = {"steps": steps, "step_size": step_size, "eps": eps, **weights}
-    s = {**task_defaults(model, task), **{k: v for k, v in given.items() if v is not None}}
-    if isinstance(s["steps"], bool) or int(s["steps"]) != s["steps"] or not 0 <= s["steps"] <= MAX_STEPS:
-        raise TaskInputError("steps", f"steps must be an integer from 0 to {MAX_STEPS}, got {s['steps']!r}")
+def task_settings(model, task: str, given: dict, scale: float = 1.0) -> dict:
+    """Defaults overridden by the given (non-None) values, validated against the registry."""
+    s = {**task_defaults(model, task, scale), **{k: v for k, v in given.items() if v is not None}}
+    for name, value in s.items():
+        check_number(SETTINGS[name], value)
     s["steps"] = int(s["steps"])
-    for k in ("step_size", "eps", *weights):
-        if not (isinstance(s[k], (int, float)) and 0 <= s[k] < float("inf")):
-            raise TaskInputError(k, f"{k} must be a finite non-negative number, got {s[k]!r}")
-    if s["step_size"] <= 0:
-        raise TaskInputError("step_size", f"step_size must be positive, got {s['step_size']!r}")
     return s
 
+
+def check_number(f: Field, value) -> None:
+    """An int or float field's value against its limits; TaskInputError names the field."""
+    integral = f.kind == "int"
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+    ok = ok and abs(value) != float("inf") and (not integral or int(value) == value)
+    ok = ok and (f.minimum is None or (value > f.minimum if f.positive else value >= f.minimum))
+    ok = ok and (f.maximum is None or value <= f.maximum)
+    if not ok:
+        what = "an integer" if integral else "a finite number"
+        low = "" if f.minimum is None else f" {'above' if f.positive else 'from'} {f.minimum:g}"
+        high = "" if f.maximum is None else f" {'up ' if f.minimum is None else ''}to {f.maximum:g}"
+        raise TaskInputError(f.name, f"{f.name} must be {what}{low}{high}, got {value!r}")
 
 def resolve_class(model, name_or_index) -> int:
     """A class index, a class name (case-insensitive) or a digit string -> the class index."""
@@ -182,21 +273,21 @@ def _predict(model, x: torch.Tensor) -> torch.Tensor:
     return model(x.to(model.device)).argmax(1).cpu()
 
 
-def _problem(x0, objective, s: dict, seed: int, info: dict, center=None) -> Problem:
+def _problem(x0, objective, s: dict, seed: int, display_size, center=None) -> Problem:
     return Problem(x0=x0, objective=objective, steps=s["steps"], step_size=float(s["step_size"]),
-                   eps=float(s["eps"]), constraint="l2", center=center, seed=seed, info=info)
+                   eps=float(s["eps"]), constraint="l2", center=center, seed=seed, display_size=display_size,
+                   settings=s)
 
 
-# ---- problems -----------------------------------------------------------------------------------
+# ---- problems: one builder per task, called by `build` with every registry field ----------------
 
 def generate_problem(model, class_, n: int = 1, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
     """n samples per class: class-conditional Gaussian seeds, then class maximization."""
     if model.seeds is None:
         raise TaskInputError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
                          "run `robust-canvas fit-seeds` to fit one from its training images")
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
-        raise TaskInputError("n", f"n must be an integer from 1 to {MAX_BATCH}, got {n!r}")
-    s = task_settings(model, "generate", steps, step_size, eps)
+    check_number(GENERATE_N, n)
+    s = task_settings(model, "generate", {"steps": steps, "step_size": step_size, "eps": eps})
     wanted = class_ if isinstance(class_, (list, tuple, torch.Tensor)) else [class_]
     classes = _labels(model, wanted, len(wanted)).tolist()
     if len(classes) * n > MAX_BATCH:
@@ -205,31 +296,30 @@ def generate_problem(model, class_, n: int = 1, *, steps=None, step_size=None, e
     size = model.meta.input_size
     x0 = torch.cat([model.seeds.sample(c, n, size, gen) for c in classes]).to(model.device)
     labels = torch.tensor(classes).repeat_interleave(n)
-    return _problem(x0, class_score(labels), s, seed, {"task": "generate", "labels": labels,
-                                                       "display_size": (size, size)})
+    return _problem(x0, class_score(labels), s, seed, (size, size))
 
 
 def _class_in_ball(model, task: str, image, class_, steps, step_size, eps, seed) -> Problem:
     """Maximize a class in an L2 ball around the (resized) image: translation and sketches."""
-    x, _, display = _prepare(model, image, "sketch" if task == "sketch" else "image")
+    x, _, display = _prepare(model, image)
     labels = _labels(model, class_, len(x))
-    s = task_settings(model, task, steps, step_size, eps)
-    return _problem(x, class_score(labels), s, seed, {"task": task, "labels": labels, "display_size": display})
+    s = task_settings(model, task, {"steps": steps, "step_size": step_size, "eps": eps})
+    return _problem(x, class_score(labels), s, seed, display)
 
 
-def translate_problem(model, image, target_class, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
+def translate_problem(model, image, class_, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
     """Image-to-image translation: the target class, within eps of the source."""
-    return _class_in_ball(model, "translate", image, target_class, steps, step_size, eps, seed)
+    return _class_in_ball(model, "translate", image, class_, steps, step_size, eps, seed)
 
 
-def sketch_problem(model, sketch, class_, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
+def sketch_problem(model, image, class_, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
     """Sketch-to-image: the class, starting from and centred on the drawing."""
-    return _class_in_ball(model, "sketch", sketch, class_, steps, step_size, eps, seed)
+    return _class_in_ball(model, "sketch", image, class_, steps, step_size, eps, seed)
 
 
-def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=None, eps=None, weight=None,
+def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=None, eps=None, penalty_weight=None,
                     seed: int = 0) -> Problem:
-    """Fill the masked region: class score minus weight * distance to the known pixels.
+    """Fill the masked region: class score minus penalty_weight * distance to the known pixels.
 
     The region starts as the image's mean colour over the known pixels; the class is given,
     or the model's prediction on that damaged image.
@@ -240,10 +330,10 @@ def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=No
     colour = (x * keep).sum((2, 3), keepdim=True) / keep.sum((2, 3), keepdim=True).clamp_min(1e-6)
     x0 = x * keep + colour * m
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
-    s = task_settings(model, "inpaint", steps, step_size, eps, penalty_weight=weight)
+    s = task_settings(model, "inpaint", {"steps": steps, "step_size": step_size, "eps": eps,
+                                         "penalty_weight": penalty_weight})
     objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, keep)
-    return _problem(x0, objective, s, seed, {"task": "inpaint", "labels": labels, "mask": m.cpu(),
-                                             "original": x.cpu(), "display_size": display})
+    return _problem(x0, objective, s, seed, display)
 
 
 def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=None, step_size=None, eps=None,
@@ -253,8 +343,7 @@ def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=No
     Default eps and step size scale with the output's side relative to the model's input size.
     """
     x = _as_images(image)
-    if isinstance(factor, bool) or not isinstance(factor, int) or not 2 <= factor <= 8:
-        raise TaskInputError("factor", f"factor must be an integer from 2 to 8, got {factor!r}")
+    check_number(SUPERRESOLVE_FACTOR, factor)
     out = (x.shape[2] * factor, x.shape[3] * factor)
     size = model.meta.input_size
     if max(out) > DISPLAY_MAX * size:
@@ -262,12 +351,9 @@ def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=No
                              "pixels a side for this model: downscale the image or use a smaller factor")
     x0 = F.interpolate(x, scale_factor=factor, mode="nearest").to(model.device)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
-    scale = (out[0] * out[1]) ** 0.5 / size
-    d = task_defaults(model, "superresolve")
-    s = task_settings(model, "superresolve", steps, step_size if step_size is not None else d["step_size"] * scale,
-                  eps if eps is not None else d["eps"] * scale)
-    return _problem(x0, class_score(labels), s, seed, {"task": "superresolve", "labels": labels,
-                                                       "display_size": out})
+    s = task_settings(model, "superresolve", {"steps": steps, "step_size": step_size, "eps": eps},
+                      scale=(out[0] * out[1]) ** 0.5 / size)
+    return _problem(x0, class_score(labels), s, seed, out)
 
 
 def paint_problem(model, image, mask, feature, *, steps=None, step_size=None, eps=None, feature_weight=None,
@@ -283,33 +369,51 @@ def paint_problem(model, image, mask, feature, *, steps=None, step_size=None, ep
         raise TaskInputError("feature", "several strokes need as many features as masks")
     if not strokes:
         raise TaskInputError("mask", "paint needs at least one stroke")
-    s = task_settings(model, "paint", steps, step_size, eps, feature_weight=feature_weight, penalty_weight=penalty_weight)
+    s = task_settings(model, "paint", {"steps": steps, "step_size": step_size, "eps": eps,
+                                       "feature_weight": feature_weight, "penalty_weight": penalty_weight})
     outside = torch.ones_like(x[:, :1])
     objective = None
     for stroke_mask, k in strokes:
         region = _prepare_mask(model, stroke_mask, x, hw)
         outside = outside * (1 - region)
-        term = s["feature_weight"] * feature_in_region(_features(model, k, len(x)), region)
+        term = s["feature_weight"] * objectives.feature(_features(model, k, len(x)), region)
         objective = term if objective is None else objective + term
     objective = objective - s["penalty_weight"] * masked_mse(x, outside)
-    return _problem(x, objective, s, seed, {"task": "paint", "display_size": display})
+    return _problem(x, objective, s, seed, display)
 
 
-def feature_in_region(ks: torch.Tensor, region: torch.Tensor | None = None) -> Objective:
-    """Component ks[i] of example i's representation: pooled, or averaged over region i."""
-    def fn(o):
-        rows = torch.arange(len(ks), device=o.x.device)
-        if region is None:
-            return o.features[rows, ks.to(o.x.device)]
-        weights = F.adaptive_avg_pool2d(region.to(o.x), o.feature_map.shape[-2:])[:, 0]
-        fmap = o.feature_map[rows, ks.to(o.x.device)]
-        return (fmap * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1e-6)
+# ---- the entries -------------------------------------------------------------------------------
 
-    return Objective(fn, "feature(k, region)" if region is not None else "feature(k)")
+IMAGE = Field("image", "image", "the picture to work on (any size; resized to the model's input size)",
+              required=True)
+GENERATE_N = Field("n", "int", "how many samples of each class", default=1, minimum=1, maximum=MAX_BATCH)
+SUPERRESOLVE_FACTOR = Field("factor", "int", "upsampling factor", default=4, minimum=2, maximum=MAX_FACTOR)
+AUTO_CLASS = Field("class", "class", "class name or index (default: the model's own guess)")
+STEPS_IN_BALL = ("steps", "step_size", "eps")
 
-
-PROBLEMS = {"generate": generate_problem, "translate": translate_problem, "inpaint": inpaint_problem,
-            "superresolve": superresolve_problem, "sketch": sketch_problem, "paint": paint_problem}
+TASKS = {t.id: t for t in (
+    TaskSpec("generate", "sample images of a class", generate_problem,
+             (Field("class", "class", "class name or index", required=True, many=True), GENERATE_N),
+             STEPS_IN_BALL, "n images per class at the model's input size"),
+    TaskSpec("translate", "turn an image into another class", translate_problem,
+             (IMAGE, Field("class", "class", "target class name or index", required=True)),
+             STEPS_IN_BALL, "one image, the source's aspect ratio"),
+    TaskSpec("inpaint", "fill the masked region of an image", inpaint_problem,
+             (IMAGE, Field("mask", "mask", "the region to fill: white (1) = missing", required=True), AUTO_CLASS),
+             (*STEPS_IN_BALL, "penalty_weight"), "one image, the source's aspect ratio"),
+    TaskSpec("superresolve", "upsample an image and add detail of its class", superresolve_problem,
+             (IMAGE, SUPERRESOLVE_FACTOR, AUTO_CLASS), STEPS_IN_BALL,
+             "one image, factor times the source's size", scaled=("step_size", "eps")),
+    TaskSpec("sketch", "turn a drawing into a picture of a class", sketch_problem,
+             (Field("image", "image", "the drawing", required=True),
+              Field("class", "class", "class name or index", required=True)),
+             STEPS_IN_BALL, "one image, the drawing's aspect ratio"),
+    TaskSpec("paint", "paint a representation feature into a brushed region", paint_problem,
+             (IMAGE, Field("mask", "mask", "the brushed region: white (1) = paint here", required=True, many=True),
+              Field("feature", "feature", "representation component to paint (see the model's palette)",
+                    required=True, many=True)),
+             (*STEPS_IN_BALL, "feature_weight", "penalty_weight"), "one image, the source's aspect ratio"),
+)}
 
 
 # ---- results ------------------------------------------------------------------------------------
@@ -317,47 +421,27 @@ PROBLEMS = {"generate": generate_problem, "translate": translate_problem, "inpai
 def finish(model, problem: Problem, result: Result) -> TaskOutput:
     """Results at display size, with the model's verdict on each."""
     classes = _predict(model, result.images).tolist()
-    return TaskOutput(images=_resize(result.images.detach().float().cpu(), problem.info["display_size"]),
+    return TaskOutput(images=_resize(result.images.detach().float().cpu(), problem.display_size),
                       classes=classes, class_names=[model.meta.classes[c] for c in classes],
-                      scores=result.trace[:, -1].tolist(), trace=result.trace.cpu(), stopped=result.stopped)
+                      scores=result.trace[:, -1].tolist(), trace=result.trace.cpu(), stopped=result.stopped,
+                      recipe=problem.recipe)
 
 
-def _run(model, problem: Problem, callback: Callback | None) -> TaskOutput:
+def rebuild(model, recipe: Recipe) -> Problem:
+    """The recipe's Problem again; solving it gives the same pixels on the same device."""
+    if recipe.model != model.meta.id or recipe.card != card_hash(model.meta):
+        raise TaskInputError("model", f"the image was made by model {recipe.model!r} (card {recipe.card}), "
+                             f"not by {model.meta.id!r} (card {card_hash(model.meta)})")
+    s = spec(recipe.task)
+    names = {f.name: f for f in s.fields}
+    unknown = set(recipe.inputs) | set(recipe.settings)
+    unknown -= set(names)
+    if unknown:
+        raise TaskInputError("recipe", f"the recipe has fields {recipe.task} does not take: {sorted(unknown)}")
+    given = {names[name].arg: value for name, value in {**recipe.inputs, **recipe.settings}.items()}
+    return build(model, recipe.task, seed=recipe.seed, **given)
+
+
+def rerun(model, recipe: Recipe, callback: Callback | None = None) -> TaskOutput:
+    problem = rebuild(model, recipe)
     return finish(model, problem, solve(model, problem, callback))
-
-
-def generate(model, class_, n: int = 1, *, steps=None, step_size=None, eps=None, seed: int = 0,
-             callback: Callback | None = None) -> TaskOutput:
-    return _run(model, generate_problem(model, class_, n, steps=steps, step_size=step_size, eps=eps, seed=seed),
-                callback)
-
-
-def translate(model, image, target_class, *, steps=None, step_size=None, eps=None, seed: int = 0,
-              callback: Callback | None = None) -> TaskOutput:
-    return _run(model, translate_problem(model, image, target_class, steps=steps, step_size=step_size, eps=eps,
-                                         seed=seed), callback)
-
-
-def inpaint(model, image, mask, class_=None, *, steps=None, step_size=None, eps=None, weight=None, seed: int = 0,
-            callback: Callback | None = None) -> TaskOutput:
-    return _run(model, inpaint_problem(model, image, mask, class_, steps=steps, step_size=step_size, eps=eps,
-                                       weight=weight, seed=seed), callback)
-
-
-def superresolve(model, image, factor: int = 4, class_=None, *, steps=None, step_size=None, eps=None,
-                 seed: int = 0, callback: Callback | None = None) -> TaskOutput:
-    return _run(model, superresolve_problem(model, image, factor, class_, steps=steps, step_size=step_size, eps=eps,
-                                            seed=seed), callback)
-
-
-def sketch_to_image(model, sketch, class_, *, steps=None, step_size=None, eps=None, seed: int = 0,
-                    callback: Callback | None = None) -> TaskOutput:
-    return _run(model, sketch_problem(model, sketch, class_, steps=steps, step_size=step_size, eps=eps, seed=seed),
-                callback)
-
-
-def paint_features(model, image, mask, feature, *, steps=None, step_size=None, eps=None, feature_weight=None,
-                   penalty_weight=None, seed: int = 0, callback: Callback | None = None) -> TaskOutput:
-    return _run(model, paint_problem(model, image, mask, feature, steps=steps, step_size=step_size, eps=eps,
-                                     feature_weight=feature_weight, penalty_weight=penalty_weight, seed=seed),
-                callback)

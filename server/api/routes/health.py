@@ -3,6 +3,7 @@ import torch
 from fastapi import APIRouter
 
 from ..deps import StateDep
+from ..responses import errors
 from ..schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -14,7 +15,7 @@ def describe_device(device: torch.device) -> str:
     return str(device)
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=errors(503))
 def health(state: StateDep) -> Health:
     devices = dict.fromkeys(describe_device(m.device) for m in state.models.values())
     return Health(status="ok", device=", ".join(devices), models=list(state.models),

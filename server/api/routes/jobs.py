@@ -1,4 +1,7 @@
-"""GET /api/jobs/{id}, its Server-Sent Events, and DELETE to cancel it."""
+"""GET /api/jobs/{id}, its Server-Sent Events, and POST /api/jobs/{id}/cancel.
+
+Cancelling keeps the job readable (status "cancelled") until it expires like any finished job.
+"""
 import asyncio
 import json
 import time
@@ -8,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from ..deps import StateDep
 from ..jobs import Job
+from ..responses import errors
 from ..schemas import JobView
 
 router = APIRouter(tags=["jobs"])
@@ -22,14 +26,15 @@ def _job(state, job_id: str) -> Job:
     return job
 
 
-@router.get("/jobs/{job_id}", response_model=JobView)
+@router.get("/jobs/{job_id}", response_model=JobView, responses=errors(404, 503))
 def get_job(job_id: str, state: StateDep) -> dict:
     return _job(state, job_id).view()
 
 
-@router.delete("/jobs/{job_id}", response_model=JobView)
+@router.post("/jobs/{job_id}/cancel", response_model=JobView, responses=errors(404, 503))
 def cancel_job(job_id: str, state: StateDep) -> dict:
-    """A queued job is cancelled at once; a running one within one optimizer step."""
+    """A queued job is cancelled at once, a running one within one optimizer step; a finished job
+    is left as it is. The job stays readable (GET) until it expires."""
     _job(state, job_id)
     return state.manager.cancel(job_id).view()
 
@@ -66,8 +71,9 @@ async def job_events(job: Job):
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "progress, preview, then done / failed / cancelled with the job"}})
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                             "description": "progress, preview, then done / failed / cancelled with the job"},
+                       **errors(404, 503)})
 def job_event_stream(job_id: str, state: StateDep) -> StreamingResponse:
     return StreamingResponse(job_events(_job(state, job_id)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -5,9 +5,11 @@ from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from ...synthesis.palette import PaletteCancelled, feature_palette
-from ...synthesis.tasks import PROBLEMS, task_defaults
+from ...synthesis.recipes import card_hash
+from ...synthesis.tasks import TASKS, task_defaults
 from ..deps import AppState, StateDep, find_model
 from ..images import encode_png, thumbnail
+from ..responses import errors
 from ..schemas import Feature, ModelCard
 
 router = APIRouter(tags=["models"])
@@ -19,10 +21,11 @@ def model_card(model_id: str, model, default: bool) -> ModelCard:
     return ModelCard(id=model_id, dataset=m.dataset, classes=list(m.classes), input_size=m.input_size, norm=m.norm,
                      eps=m.eps, accuracy=accuracy.get("clean"), robust_accuracy=accuracy.get("robust"),
                      num_features=m.num_features, default=default,
-                     task_defaults={task: task_defaults(model, task) for task in PROBLEMS})
+                     task_defaults={task: task_defaults(model, task) for task in TASKS},
+                     card_hash=card_hash(m))
 
 
-@router.get("/models", response_model=list[ModelCard])
+@router.get("/models", response_model=list[ModelCard], responses=errors(503))
 def models(state: StateDep) -> list[ModelCard]:
     return [model_card(i, m, i == state.default_model_id) for i, m in state.models.items()]
 
@@ -32,7 +35,7 @@ def _palette(model, size: int, stop) -> list[dict]:
     return [{"index": k, "thumbnail": encode_png(thumbnail(s, size))} for k, s in enumerate(swatches)]
 
 
-@router.get("/models/{model_id}/features", response_model=list[Feature])
+@router.get("/models/{model_id}/features", response_model=list[Feature], responses=errors(404, 503))
 async def features(model_id: str, state: StateDep) -> list[dict]:
     """One swatch per feature; computed in the background at start-up, or by the first call."""
     try:

@@ -1,31 +1,96 @@
-"""POST /api/tasks/{task}: validate and build the job's problem now, then queue it."""
-from fastapi import APIRouter, Request
+"""POST /api/tasks/{task} for every task of the registry, GET /api/tasks, and POST /api/rerun.
+
+A request builds and validates the job's Problem now, then queues it.
+"""
+import base64
+import binascii
+
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import StateDep, find_model
+from ...synthesis import tasks
+from ...synthesis.recipes import RecipeError, read_png_recipe
+from ..deps import AppState, StateDep, find_model
 from ..jobs import Job
-from ..problems import FieldError, build_problem
-from ..schemas import JobCreated, JobView, Task, TaskRequest
+from ..problems import FieldError, build_problem, rebuild_problem, request_models
+from ..responses import errors
+from ..schemas import JobCreated, JobView, RerunRequest, TaskInfo
+from ..settings import Settings
 
-router = APIRouter(tags=["tasks"])
+STARTED = {200: {"model": JobView, "description": "with ?wait=true: the finished job"},
+           **errors(400, 413, 422, 429, 503)}
 
 
-@router.post("/tasks/{task}", status_code=202, response_model=JobCreated,
-             responses={200: {"model": JobView, "description": "with ?wait=true: the finished job"},
-                        422: {"description": "a field is invalid; `detail[0].loc` names it"},
-                        429: {"description": "the queue is full; see Retry-After"}})
-async def start_task(task: Task, body: TaskRequest, state: StateDep, request: Request, wait: bool = False):
-    """Start a job. Answers at once with its URLs, or with `?wait=true` once it has finished."""
-    try:
-        model_id, model = find_model(state, body.model)
-    except LookupError as e:
-        raise FieldError("model", str(e)) from None
-    # Building decodes images and may run the model (inpaint's automatic class): off the event loop.
-    problem = await run_in_threadpool(build_problem, task, model, body, state.settings)
-    job = state.manager.submit(Job(task=task, model_id=model_id, model=model, problem=problem))
+def task_info(spec: tasks.TaskSpec) -> TaskInfo:
+    return TaskInfo(id=spec.id, summary=spec.summary, result=spec.result, scaled=list(spec.scaled), fields=[
+        {"name": f.name, "kind": f.kind, "help": f.help, "required": f.required, "default": f.default,
+         "minimum": f.minimum, "maximum": f.maximum, "positive": f.positive, "many": f.many,
+         "setting": f.name in tasks.SETTINGS} for f in spec.fields])
+
+
+def tasks_router(settings: Settings) -> APIRouter:
+    """One route per task, each with its own request schema (with this server's limits)."""
+    router = APIRouter(tags=["tasks"])
+
+    @router.get("/tasks", response_model=list[TaskInfo], responses=errors(503))
+    def list_tasks(state: StateDep) -> list[TaskInfo]:
+        """Every task with its inputs and settings; defaults per model are in /api/models."""
+        return [task_info(spec) for spec in tasks.TASKS.values()]
+
+    for task, body_model in request_models(settings).items():
+        router.add_api_route(f"/tasks/{task}", _start_route(task, body_model), methods=["POST"],
+                             status_code=202, response_model=JobCreated, responses=STARTED,
+                             name=f"start_{task}", summary=f"Start a job: {tasks.TASKS[task].summary}",
+                             description=f"{tasks.TASKS[task].summary[0].upper()}{tasks.TASKS[task].summary[1:]}. "
+                                         "Answers at once with the job's URLs, or with `?wait=true` once it has "
+                                         "finished.")
+
+    @router.post("/tasks/{task}", include_in_schema=False)
+    def unknown_task(task: str):
+        raise HTTPException(404, f"no task {task!r}: the tasks are {', '.join(tasks.TASKS)}")
+
+    @router.post("/rerun", status_code=202, response_model=JobCreated, responses=STARTED)
+    async def rerun(body: RerunRequest, state: StateDep, request: Request, wait: bool = False):
+        """Run a robust-canvas PNG's recipe again: the same task, model, seed, settings and inputs."""
+        recipe = _recipe(body.png)
+        try:
+            model_id, model = find_model(state, recipe.model)
+        except LookupError as e:
+            raise FieldError("png", f"the image was made by {e}") from None
+        problem = await run_in_threadpool(rebuild_problem, model, recipe)
+        return await _submit(state, request, Job(task=recipe.task, model_id=model_id, model=model, problem=problem),
+                             wait)
+
+    return router
+
+
+def _start_route(task: str, body_model):
+    async def start(body: body_model, state: StateDep, request: Request, wait: bool = False):
+        try:
+            model_id, model = find_model(state, body.model)
+        except LookupError as e:
+            raise FieldError("model", str(e)) from None
+        # Building decodes images and may run the model (inpaint's automatic class): off the event loop.
+        problem = await run_in_threadpool(build_problem, task, model, body, state.settings)
+        return await _submit(state, request, Job(task=task, model_id=model_id, model=model, problem=problem), wait)
+
+    return start
+
+
+async def _submit(state: AppState, request: Request, job: Job, wait: bool):
+    job = state.manager.submit(job)
     if wait:
         await state.manager.wait(job)
         return JSONResponse(job.view(), status_code=200)
     base = str(request.url_for("get_job", job_id=job.id).path)
     return JobCreated(id=job.id, status_url=base, events_url=f"{base}/events")
+
+
+def _recipe(png: str):
+    data = png.partition(",")[2] if png.startswith("data:") else png
+    try:
+        return read_png_recipe(base64.b64decode("".join(data.split()), validate=True))[0]
+    except (binascii.Error, ValueError) as e:  # RecipeError is a ValueError
+        message = str(e) if isinstance(e, RecipeError) else "broken base64 data"
+        raise FieldError("png", message) from None

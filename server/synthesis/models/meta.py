@@ -10,6 +10,27 @@ RESTRICTED_IMAGENET_CLASSES = ["dog", "cat", "frog", "turtle", "bird", "primate"
 RESTRICTED_IMAGENET_MEAN, RESTRICTED_IMAGENET_STD = (0.4717, 0.4499, 0.3837), (0.2600, 0.2516, 0.2575)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
+# The task settings tuned on the 32-px CIFAR-10 model (docs/TASKS.md). A card is completed from
+# them when it lacks a task (imported checkpoints, new trainings): eps and step size scaled by
+# input_size/32, since an L2 radius grows with the square root of the pixel count.
+REFERENCE_SIZE = 32
+REFERENCE_TASK_DEFAULTS = {
+    "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0},
+    "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0},
+    "inpaint": {"steps": 150, "step_size": 0.05, "eps": 3.0, "penalty_weight": 50.0},
+    "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0},
+    "sketch": {"steps": 100, "step_size": 0.3, "eps": 10.0},
+    "paint": {"steps": 60, "step_size": 0.2, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0},
+    "palette": {"steps": 16, "step_size": 0.5, "eps": 8.0},
+}
+_SIZE_SCALED = ("step_size", "eps")
+
+
+def reference_task_defaults(input_size: int) -> dict:
+    scale = input_size / REFERENCE_SIZE
+    return {task: {k: v * scale if k in _SIZE_SCALED else v for k, v in settings.items()}
+            for task, settings in REFERENCE_TASK_DEFAULTS.items()}
+
 
 @dataclass
 class ModelMeta:
@@ -27,9 +48,17 @@ class ModelMeta:
     norm: str | None = None    # the threat model it was trained against: 'l2', 'linf' or None
     eps: float = 0.0
     accuracy: dict = field(default_factory=dict)       # {"clean": .., "robust": {"norm","eps","steps","acc"}}
-    task_defaults: dict = field(default_factory=dict)  # per task: steps, step_size, eps, weights
+    task_defaults: dict = field(default_factory=dict)  # per task: steps, step_size, eps, weights (completed)
     training: dict = field(default_factory=dict)       # command, time, config
     source: str = ""
+
+    def __setattr__(self, name, value):
+        # task_defaults always holds every task's settings: the card's where it has them, else the
+        # size-scaled reference (input_size is set before it: fields are assigned in order).
+        if name == "task_defaults":
+            reference = reference_task_defaults(self.input_size)
+            value = {task: {**reference[task], **value.get(task, {})} for task in reference}
+        super().__setattr__(name, value)
 
     @property
     def num_classes(self) -> int:

@@ -4,6 +4,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..objectives import Outputs
+from ..seeds import SeedDistribution
 from .meta import ModelMeta
 from .resnet import ARCHITECTURES, CifarResNet, ImageNetResNet
 
@@ -33,19 +34,24 @@ def build_backbone(meta: ModelMeta) -> nn.Module:
 
 
 class RobustModel(nn.Module):
-    """(N,3,H,W) images in [0,1] -> logits; `.features`, `.feature_map`, `.meta` as documented."""
+    """(N,3,H,W) images in [0,1] -> logits; `.features`, `.feature_map`, `.meta` as documented.
 
-    def __init__(self, backbone: nn.Module, meta: ModelMeta):
+    `seeds` is the class-conditional seed distribution that generation starts from (None: the
+    model cannot generate); loaders find it beside the weights.
+    """
+
+    def __init__(self, backbone: nn.Module, meta: ModelMeta, seeds: SeedDistribution | None = None):
         super().__init__()
         self.backbone = backbone
         self.meta = meta
+        self.seeds = seeds
         self.register_buffer("mean", torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1))
         meta.num_features = backbone.num_features
 
     @classmethod
-    def from_meta(cls, meta: ModelMeta) -> "RobustModel":
-        return cls(build_backbone(meta), meta)
+    def from_meta(cls, meta: ModelMeta, seeds: SeedDistribution | None = None) -> "RobustModel":
+        return cls(build_backbone(meta), meta, seeds)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

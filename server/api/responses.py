@@ -1,0 +1,17 @@
+"""The error answers a route can give, for the OpenAPI schema (each with its body model)."""
+from .schemas import Error, ValidationErrors
+
+_ERRORS = {
+    400: (Error, "the body could not be read (not JSON, or cut short)"),
+    401: (Error, "this server needs a token and none was sent"),
+    403: (Error, "the token was refused"),
+    404: (Error, "no such job or model"),
+    413: (Error, "the request body is larger than the server's limit"),
+    422: (ValidationErrors, "a field is invalid; `detail[0].loc` names it"),
+    429: (Error, "the job queue is full; retry after the Retry-After header's seconds"),
+    503: (Error, "the server is still loading its models, or shutting down"),
+}
+
+
+def errors(*codes: int) -> dict:
+    return {code: {"model": _ERRORS[code][0], "description": _ERRORS[code][1]} for code in codes}
