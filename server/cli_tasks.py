@@ -35,20 +35,22 @@ def check_out(out: str) -> Path:
     return p
 
 
-def write_images(images: torch.Tensor, out: str, recipe=None) -> list[Path]:
+def write_images(images: torch.Tensor, out: str, recipe=None, index: int | None = None) -> list[Path]:
     """One file per image: `out` itself for one image, else out-0.png, out-1.png, ...
 
-    PNGs carry the recipe (`robust-canvas rerun` reproduces them); JPEGs cannot.
+    PNGs carry the recipe (`robust-canvas rerun` reproduces them); JPEGs cannot. `index`: write
+    only that image of the batch, to `out`.
     """
     from .synthesis.recipes import png_bytes
     p = check_out(out)
     p.parent.mkdir(parents=True, exist_ok=True)
-    paths = [p] if len(images) == 1 else [p.with_name(f"{p.stem}-{i}{p.suffix}") for i in range(len(images))]
-    for i, (im, path) in enumerate(zip(images, paths)):
+    indices = range(len(images)) if index is None else [index]
+    paths = [p] if len(indices) == 1 else [p.with_name(f"{p.stem}-{i}{p.suffix}") for i in indices]
+    for i, path in zip(indices, paths):
         if path.suffix.lower() == ".png":
-            path.write_bytes(png_bytes(im, recipe, i))
+            path.write_bytes(png_bytes(images[i], recipe, i))
         else:
-            array = (im.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            array = (images[i].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             Image.fromarray(array).save(path)
     return paths
 
@@ -64,17 +66,18 @@ def _progress_bar(task: str):
     return bar, callback
 
 
-def _solve_and_write(model, problem, task: str, out: str):
+def _solve(model, problem, task: str):
     from .synthesis import tasks
     bar, callback = _progress_bar(task)
     try:
-        result = tasks.finish(model, problem, tasks.solve(model, problem, callback))
+        return tasks.finish(model, problem, tasks.solve(model, problem, callback))
     finally:
         bar.close()
-    paths = write_images(result.images, out, result.recipe)
-    for path, name, score in zip(paths, result.class_names, result.scores):
-        print(f"{path}\t{name}\t{score:.4f}")
-    return result, paths
+
+
+def _report(paths, result, indices) -> None:
+    for path, i in zip(paths, indices):
+        print(f"{path}\t{result.class_names[i]}\t{result.scores[i]:.4f}")
 
 
 def cmd_task(args) -> int:
@@ -86,7 +89,8 @@ def cmd_task(args) -> int:
     for f, more in zip([f for f in spec.inputs if f.many], zip(*(getattr(args, "stroke", None) or []))):
         given[f.arg] = [given[f.arg], *(_read(f, _parse(f, v)) for v in more)]  # extra strokes
     model = load_model(args.model)
-    _solve_and_write(model, tasks.build(model, args.command, **given), args.command, args.out)
+    result = _solve(model, tasks.build(model, args.command, **given), args.command)
+    _report(write_images(result.images, args.out, result.recipe), result, range(len(result.images)))
     return 0
 
 
@@ -102,9 +106,10 @@ def cmd_rerun(args) -> int:
     out = args.out or str(source.with_name(f"{source.stem}-rerun.png"))
     check_out(out)
     model = load_model(args.model or recipe.model)
-    result, _ = _solve_and_write(model, tasks.rebuild(model, recipe), recipe.task, out)
+    result = _solve(model, tasks.rebuild(model, recipe), recipe.task)
     if index >= len(result.images):
         raise ValueError(f"the recipe makes {len(result.images)} images but this is image {index}")
+    _report(write_images(result.images, out, result.recipe, index), result, [index])
     before, after = read_image(str(source)), _as_8bit(result.images[index])
     if before.shape == after.shape and torch.equal(before, after):
         print(f"identical: {source} reproduced bit for bit ({recipe.task}, {recipe.model}, seed {recipe.seed})")

@@ -23,7 +23,7 @@ class TaskResult(BaseModel):
     images: list[str]            # PNG data URLs, each carrying the job's recipe (see docs/API.md)
     classes: list[int]           # the model's prediction on each result
     class_names: list[str]
-    scores: list[float]          # final objective per image
+    scores: list[float | None]   # final objective per image; null where it is not finite
     width: int
     height: int
 

@@ -15,6 +15,9 @@ from ..responses import errors
 from ..schemas import JobView
 
 router = APIRouter(tags=["jobs"])
+# One event of the stream: its name, and its data (JSON: {step, total}, a preview, or the job).
+SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"enum": ["progress", "preview", "done", "failed", "cancelled"]}, "data": {"type": "string"}}}
 POLL_S = 0.05
 KEEPALIVE_S = 15.0
 
@@ -71,7 +74,7 @@ async def job_events(job: Job):
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+            responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
                              "description": "progress, preview, then done / failed / cancelled with the job"},
                        **errors(404, 503)})
 def job_event_stream(job_id: str, state: StateDep) -> StreamingResponse:
