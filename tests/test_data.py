@@ -41,3 +41,30 @@ def test_resized_crop_zooms_in():
 def test_unknown_augmentation_is_a_clear_error():
     with pytest.raises(ValueError, match="resized_crop"):
         augment(_batch(), torch.Generator(), "rotate")
+
+
+def test_the_decoded_folder_cache_is_never_seen_half_written(tmp_path, monkeypatch):
+    """Data-parallel ranks decode the same folder at once: the cache appears whole or not at all."""
+    import numpy as np
+    from PIL import Image
+
+    from server.synthesis import data
+    for name in ("red", "blue"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / name / "a.png")
+    real_save = torch.save
+
+    def crash_mid_write(obj, path):
+        real_save(obj, path)
+        with open(path, "r+b") as f:      # a truncated file, as a reader would see it mid-write
+            f.truncate(10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_mid_write)
+    with pytest.raises(OSError):
+        data.load_image_folder(tmp_path / "images", 8, tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("*.pt"))      # nothing a second rank could half-read
+    monkeypatch.setattr(torch, "save", real_save)
+    first = data.load_image_folder(tmp_path / "images", 8, tmp_path / "cache")
+    again = data.load_image_folder(tmp_path / "images", 8, tmp_path / "cache")   # from the cache
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1 and torch.equal(first.images, again.images)

@@ -63,9 +63,11 @@ def load_image_folder(root: Path, size: int, cache_dir: Path | None = None) -> T
         arrays = list(pool.map(lambda p: decode_image(p, size), paths))
     images = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, size, size, dtype=torch.uint8)
     ds = TensorDataset(images, torch.tensor(labels, dtype=torch.long), classes)
-    if cache:
+    if cache:  # atomic: data-parallel ranks decode the same folder at once, and one may read it mid-write
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": ds.images, "labels": ds.labels}, cache)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        torch.save({"images": ds.images, "labels": ds.labels}, tmp)
+        tmp.replace(cache)
     return ds
 
 
