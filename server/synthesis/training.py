@@ -276,5 +276,4 @@ def load_training_checkpoint(path: Path) -> RobustModel:
     classes = sorted(d.name for d in (Path(cfg.data_dir) / "train").iterdir() if d.is_dir())
     model = build_model(cfg, classes)
     model.load_state_dict(state["model"])
-    model.seeds = None
     return model.eval()
