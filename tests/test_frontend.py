@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.frontend_harness import browser, chromium_path, serve
@@ -91,14 +92,14 @@ def upload_png(section, color=(200, 80, 40), size=48):
         {"name": "photo.png", "mimeType": "image/png", "buffer": png_bytes(color, size)})
 
 
-def drop_png(page, target, color=(200, 80, 40), size=48):
-    """Drop a PNG file onto `target` as a file manager would."""
-    transfer = page.evaluate_handle("""b64 => {
+def drop_png(page, target, color=(200, 80, 40), size=48, data=None, name="dropped.png"):
+    """Drop a PNG file (`data`, else a plain one of `color`) onto `target` as a file manager would."""
+    transfer = page.evaluate_handle("""([b64, name]) => {
         const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
         const dt = new DataTransfer();
-        dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+        dt.items.add(new File([bytes], name, {type: 'image/png'}));
         return dt;
-    }""", base64.b64encode(png_bytes(color, size)).decode())
+    }""", [base64.b64encode(data or png_bytes(color, size)).decode(), name])
     target.dispatch_event("drop", {"dataTransfer": transfer})
 
 
@@ -351,6 +352,178 @@ def test_drag_a_gallery_image_onto_a_canvas(page):
     page.locator("#gallery .thumb img").first.drag_to(inpaint.locator(".stage"))
     inpaint.locator(".stage-hint").wait_for(state="hidden")
     assert page.errors == []
+
+
+# ---- the task registry and recipes: settings from GET /api/tasks, results that reproduce themselves -----
+
+MODES = ("sketch", "paint", "inpaint", "superresolve", "translate", "generate")
+
+
+def registry(page):
+    return {t["id"]: t for t in page.request.get(f"{page.base}/api/tasks").json()}
+
+
+def card(page, model_id=None):
+    cards = page.request.get(f"{page.base}/api/models").json()
+    return next(c for c in cards if c["id"] == model_id or (model_id is None and c["default"]))
+
+
+def js_number(value):
+    """A number as the page writes it (String(Number(x.toPrecision(6))))."""
+    return f"{value:.6g}"
+
+
+def advanced_inputs(section):
+    return section.locator("details.advanced input").evaluate_all(
+        "els => els.map((e) => ({name: e.name, placeholder: e.placeholder, min: e.min, step: e.step, title: e.title}))")
+
+
+def test_advanced_settings_agree_with_the_task_registry(page):
+    """The canvas's settings are the library's: each mode shows its task's setting fields (and the
+    seed) from /api/tasks, with the model card's effective defaults as placeholders."""
+    tasks, defaults = registry(page), card(page)["task_defaults"]
+    open_mode(page, "sketch")
+    for mode in MODES:
+        page.click(f"#tab-{mode}")
+        section = page.locator(f"#mode-{mode}")
+        settings = [f for f in tasks[mode]["fields"] if f["setting"]]
+        seed = next(f for f in tasks[mode]["fields"] if f["name"] == "seed")
+        shown = {i["name"]: i for i in advanced_inputs(section)}
+        expected = [f["name"] for f in settings] + ([] if mode == "generate" else ["seed"])
+        assert list(shown) == expected, mode
+        scale = 4 if mode == "superresolve" else 1  # no picture yet: a full-size one, at the default 4x
+        for f in (*settings, *([seed] if mode != "generate" else [])):
+            value = defaults[mode][f["name"]] if f["setting"] else f["default"]
+            value *= scale if f["name"] in tasks[mode]["scaled"] else 1
+            assert shown[f["name"]]["placeholder"] == js_number(value), (mode, f["name"])
+            assert float(shown[f["name"]]["min"]) == f["minimum"] and shown[f["name"]]["title"] == f["help"]
+            assert shown[f["name"]]["step"] == ("1" if f["kind"] == "int" else "any")
+        section.locator("details.advanced summary").click()
+        assert section.locator("details.advanced .hint", has_text=settings[0]["help"]).count() == 1
+    expect(page.locator("#mode-generate input[name=seed]")).to_have_count(1)  # its seed is a main control
+    # another model: its card's defaults
+    pick_model(page, PHOTO)
+    other = card(page, PHOTO)["task_defaults"]["inpaint"]
+    shown = {i["name"]: i["placeholder"] for i in advanced_inputs(page.locator("#mode-inpaint"))}
+    assert shown["penalty_weight"] == js_number(other["penalty_weight"]) and shown["steps"] == js_number(other["steps"])
+    assert page.errors == []
+
+
+def test_superresolve_defaults_scale_with_the_result(page):
+    section = open_mode(page, "superresolve")
+    base, scaled = card(page)["task_defaults"]["superresolve"], registry(page)["superresolve"]["scaled"]
+    assert set(scaled) == {"step_size", "eps"}
+
+    def expect_scale(k):
+        for name in scaled:
+            expect(section.locator(f"details.advanced input[name={name}]")).to_have_attribute(
+                "placeholder", js_number(base[name] * k))
+        expect(section.locator("details.advanced input[name=steps]")).to_have_attribute("placeholder", js_number(base["steps"]))
+    expect_scale(4)
+    upload_png(section, size=16)  # 16 px x 4 on a 32-px model
+    expect_scale(2)
+    section.locator("select[name=factor]").select_option("8")
+    expect_scale(4)
+    assert page.errors == []
+
+
+def test_a_setting_the_server_refuses_is_marked(page):
+    section = open_mode(page, "inpaint")
+    drop_png(page, section.locator(".stage"), color=(40, 160, 90))
+    section.locator(".stage-hint").wait_for(state="hidden")
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.5)])
+    set_advanced(section, penalty_weight=-1)
+    section.locator("[data-action=go]").click()
+    expect(section.locator(".error")).to_contain_text("penalty_weight")
+    expect(section.locator("input[name=penalty_weight]")).to_have_attribute("aria-invalid", "true")
+    expect(section.locator("input[name=steps]")).not_to_have_attribute("aria-invalid", "true")
+
+
+def pixels(png):
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def made_in_sketch(page):
+    """A sketch result with non-default settings, downloaded: (file name, the PNG's bytes)."""
+    section = open_mode(page, "sketch")
+    draw(page, section.locator("canvas"), [(0.2, 0.2), (0.8, 0.3), (0.5, 0.8)])
+    set_advanced(section, steps=3, seed=7, eps=2.5)
+    section.locator("[data-action=go]").click()
+    wait_done(section)
+    settings = card(page)["task_defaults"]["sketch"]
+    expect(section.locator(".made-with")).to_have_text(
+        f"Made with tiny · seed 7 · steps 3 · step size {js_number(settings['step_size'])} · eps 2.5")
+    link = section.locator(".result-actions a[download]")
+    with page.expect_download() as download:
+        link.click()
+    data = open(download.value.path(), "rb").read()
+    assert data == base64.b64decode(link.get_attribute("href").split(",", 1)[1]), "the server's PNG, byte for byte"
+    return download.value.suggested_filename, data
+
+
+def test_a_downloaded_result_reruns_to_the_same_pixels(page):
+    name, data = made_in_sketch(page)
+    assert name == "robust-canvas-sketch-1.png"
+    job = page.request.post(f"{page.base}/api/rerun?wait=true", data={"png": base64.b64encode(data).decode()}).json()
+    assert job["status"] == "done" and job["task"] == "sketch"
+    assert job["recipe"]["seed"] == 7 and job["recipe"]["settings"]["steps"] == 3 and job["recipe"]["settings"]["eps"] == 2.5
+    assert np.array_equal(pixels(base64.b64decode(job["result"]["images"][0].split(",", 1)[1])), pixels(data))
+
+
+def reload_in(page, mode):
+    """The mode on a freshly loaded page (a new hash alone keeps the page and its results)."""
+    section = open_mode(page, mode)
+    page.reload()
+    page.wait_for_selector("#model option", state="attached")
+    return section
+
+
+def test_dropping_a_result_reproduces_it_in_its_mode(page):
+    name, data = made_in_sketch(page)
+    reruns = []
+    page.on("request", lambda r: r.url.endswith("/api/rerun") and reruns.append(r))
+    # dropped on another mode's image target: the sketch mode reproduces it
+    translate = reload_in(page, "translate")
+    drop_png(page, translate.locator(".source-view"), data=data, name=name)
+    expect(page.locator("#mode-sketch")).to_be_visible()
+    assert page.url.endswith("#sketch")
+    section = page.locator("#mode-sketch")
+    expect(section.locator(".result-note")).to_have_text(f"Reproduced from {name}")
+    img = wait_done(section).first
+    assert np.array_equal(pixels(base64.b64decode(img.get_attribute("src").split(",", 1)[1])), pixels(data))
+    expect(section.locator(".made-with")).to_contain_text("seed 7 · steps 3")
+    expect(translate.locator(".source-view img")).to_be_hidden()  # reproduced, not loaded as a picture
+    # dropped where no image goes (generate), and a plain picture still loads where one goes
+    generate = reload_in(page, "generate")
+    drop_png(page, generate, data=data, name=name)
+    expect(page.locator("#mode-sketch .result-note")).to_have_text(f"Reproduced from {name}")
+    wait_done(page.locator("#mode-sketch"))
+    # the header's "Rerun a PNG…" button, from any mode
+    reload_in(page, "paint")
+    page.locator(".rerun-picker input[type=file]").set_input_files({"name": name, "mimeType": "image/png", "buffer": data})
+    expect(page.locator("#mode-sketch .result-note")).to_have_text(f"Reproduced from {name}")
+    wait_done(page.locator("#mode-sketch"))
+    assert len(reruns) == 3
+    generate = open_mode(page, "generate")
+    drop_png(page, generate)
+    expect(page.locator("#banner")).to_contain_text("dropped.png has no robust-canvas recipe")
+    translate = open_mode(page, "translate")
+    drop_png(page, translate.locator(".source-view"))
+    expect(translate.locator(".source-view img")).to_be_visible()
+    assert len(reruns) == 3, "a picture without a recipe never goes to /api/rerun"
+    assert page.errors == []
+
+
+def test_a_recipe_the_server_cannot_run_falls_back_to_a_picture(page):
+    from server.synthesis.recipes import Recipe, png_bytes as recipe_png
+    foreign = recipe_png(torch.rand(3, 24, 24), Recipe(task="translate", model="elsewhere", card="0" * 16, seed=0,
+                                                       settings={}, inputs={}))
+    section = open_mode(page, "translate")
+    drop_png(page, section.locator(".source-view"), data=foreign, name="foreign.png")
+    expect(section.locator(".error")).to_contain_text("Could not reproduce foreign.png (the image was made by")
+    expect(section.locator(".error")).to_contain_text("it is used as a picture instead")
+    expect(section.locator(".source-view img")).to_be_visible()
+    assert len(page.errors) == 1 and "422" in page.errors[0]  # the browser logs the refused request
 
 
 # ---- models of other sizes: the 128-px photo model's size, and the undo history's byte bound ------

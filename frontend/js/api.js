@@ -66,13 +66,17 @@ async function request(method, path, body) {
 
 export const health = () => request('GET', '/health');
 export const models = () => request('GET', '/models');
+export const tasks = () => request('GET', '/tasks');
 export const features = (modelId) => request('GET', `/models/${encodeURIComponent(modelId)}/features`);
 export const job = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
 export const cancel = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
 export const startTask = (task, body) => request('POST', `/tasks/${task}`, body);
+// png: a data URL of a robust-canvas PNG; its recipe runs again (422 naming `png` when it has none).
+export const rerun = (png) => request('POST', '/rerun', { png });
 
 // Follow a job: Server-Sent Events, falling back to polling GET /jobs/{id}.
-// handlers: {progress({step,total}), preview({step,images}), done(result), failed(msg), cancelled()}
+// handlers: {progress({step,total}), preview({step,images}), done(job), failed(msg), cancelled()};
+// done gets the finished job ({task, result, recipe, ...}).
 // Returns a function that stops watching.
 export function watch(started, handlers) {
   let closed = false, es = null, timer = null;
@@ -91,7 +95,7 @@ export function watch(started, handlers) {
     try {
       const j = await job(started.id);
       if (j.total) handlers.progress?.({ step: j.step, total: j.total });
-      if (j.status === 'done') return finish('done', j.result);
+      if (j.status === 'done') return finish('done', j);
       if (j.status === 'failed') return finish('failed', j.error || 'The job failed.');
       if (j.status === 'cancelled') return finish('cancelled');
     } catch (err) {
@@ -104,7 +108,7 @@ export function watch(started, handlers) {
     es = new EventSource(eventsUrl(started));
     es.addEventListener('progress', (e) => handlers.progress?.(parse(e)));
     es.addEventListener('preview', (e) => handlers.preview?.(parse(e)));
-    es.addEventListener('done', (e) => finish('done', parse(e).result ?? parse(e)));
+    es.addEventListener('done', (e) => finish('done', parse(e)));
     es.addEventListener('failed', (e) => finish('failed', parse(e).error || 'The job failed.'));
     es.addEventListener('cancelled', () => finish('cancelled'));
     es.onerror = () => { es.close(); es = null; if (!closed) poll(); };

@@ -1,9 +1,11 @@
-// Start-up: header (mode tabs, model selector, settings), modes, gallery, keyboard shortcuts.
+// Start-up: header (mode tabs, model selector, rerun, settings), modes, gallery, keyboard
+// shortcuts, and robust-canvas PNGs dropped on the page.
 import * as api from './api.js';
 import { on } from './bus.js';
-import { state, setModels, setModel } from './store.js';
+import { state, setModels, setModel, setTasks } from './store.js';
 import { h } from './ui/dom.js';
 import { galleryStrip } from './ui/gallery.js';
+import { rerunButton, rerunDrops } from './ui/rerun.js';
 import * as sketch from './modes/sketch.js';
 import * as paint from './modes/paint.js';
 import * as inpaint from './modes/inpaint.js';
@@ -55,16 +57,23 @@ function buildSettings() {
   input.addEventListener('change', () => { api.token.set(input.value.trim()); loadModels(); });
 }
 
+// A message for the whole page (null hides it).
+function banner(message) {
+  const el = document.getElementById('banner');
+  el.textContent = message || '';
+  el.hidden = !message;
+}
+
+// The task registry comes first: the modes' settings are built from it, their defaults from the card.
 async function loadModels() {
-  const banner = document.getElementById('banner');
   try {
-    const [list, health] = await Promise.all([api.models(), api.health().catch(() => null)]);
-    banner.hidden = true;
+    const [registry, list, health] = await Promise.all([api.tasks(), api.models(), api.health().catch(() => null)]);
+    banner(null);
+    setTasks(registry);
     setModels(list);
     document.getElementById('device').textContent = health?.device ? `running on ${health.device}` : '';
   } catch (err) {
-    banner.textContent = `Could not load the models: ${err.message}`;
-    banner.hidden = false;
+    banner(`Could not load the models: ${err.message}`);
   }
 }
 
@@ -88,10 +97,17 @@ buildTabs();
 buildModelPicker();
 buildSettings();
 galleryStrip(document.getElementById('gallery'));
+document.querySelector('.header-tools').prepend(rerunButton(banner));
+rerunDrops(banner);
 on('open', ({ mode, image }) => {
   location.hash = `#${mode}`;
   show(mode);
   byId[mode].openImage(image);
+});
+on('rerun', ({ task }) => {  // the mode's run panel follows the job (ui/run.js); show it
+  banner(null);
+  location.hash = `#${task}`;
+  show(task);
 });
 window.addEventListener('hashchange', () => show(location.hash.slice(1)));
 document.addEventListener('keydown', shortcuts);

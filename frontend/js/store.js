@@ -1,4 +1,5 @@
-// App state shared by the views: the model list, the chosen model, and the gallery of results.
+// App state shared by the views: the task registry, the model list, the chosen model, and the
+// gallery of results.
 import { emit } from './bus.js';
 
 const GALLERY_KEY = 'robust-canvas-gallery';
@@ -6,7 +7,13 @@ const GALLERY_MAX = 24;
 // Only a model the user picked is remembered; otherwise the page opens on the server's default.
 const MODEL_KEY = 'robust-canvas-model-choice';
 
-export const state = { models: [], card: null, gallery: loadGallery() };
+export const state = { tasks: {}, models: [], card: null, gallery: loadGallery() };
+
+// list: GET /api/tasks; kept by task id.
+export function setTasks(list) {
+  state.tasks = Object.fromEntries(list.map((t) => [t.id, t]));
+  emit('tasks', state.tasks);
+}
 
 export function setModels(list) {
   state.models = list;

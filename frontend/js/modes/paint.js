@@ -109,7 +109,7 @@ async function randomStart(button, run) {
     if (state.card) body.model = state.card.id;
     const job = await api.startTask('generate', body);
     await new Promise((resolve, reject) => api.watch(job, {
-      done: (r) => (r?.images?.[0] ? resolve(board.load(r.images[0])) : reject(new Error('no image'))),
+      done: (j) => (j.result?.images?.[0] ? resolve(board.load(j.result.images[0])) : reject(new Error('no image'))),
       failed: (m) => reject(new Error(m)), cancelled: () => resolve(),
     }));
   } catch (err) {

@@ -15,14 +15,22 @@ let view;
 const sentSide = (img) => Math.min(inputSize(), img.naturalWidth, img.naturalHeight);
 
 export function mount(section) {
-  view = sourceView('Upload a small image, drop one here, or pick one from the gallery.', { sentSide });
-  let run;
+  let run, advanced;
+  view = sourceView('Upload a small image, drop one here, or pick one from the gallery.',
+    { sentSide, onLoad: () => advanced.refresh() });
   const source = imageSource((src) => view.set(src), { dropTarget: view.el, onError: (m) => run.showError(m) });
   const factor = h('select', { name: 'factor' }, [2, 4, 8].map((f) => h('option', { value: String(f), selected: f === 4 }, `${f}×`)));
+  // The step size and radius defaults grow with the result: its side / the model's input size.
+  const scale = () => {
+    const side = view.get()?.naturalWidth ? sentSide(view.get()) : inputSize();  // no image yet: a big one
+    return (side * Number(factor.value)) / inputSize();
+  };
+  advanced = advancedSettings(id, { scale });
+  factor.addEventListener('change', () => advanced.refresh());
   const cls = classPicker({ label: 'Sharpen it as', auto: 'What the model sees (automatic)' });
   const result = resultView({ task: id, title: 'Upscaled', empty: 'Choose a factor and press “Upscale”.' });
   run = runPanel({
-    task: id, goLabel: 'Upscale', advanced: advancedSettings(id),
+    task: id, goLabel: 'Upscale', advanced,
     build: () => {
       if (!view.get()) throw new UserError('Load an image first.');
       const body = { image: squareDataURL(view.get(), sentSide(view.get())), factor: Number(factor.value) };

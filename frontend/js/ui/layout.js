@@ -25,8 +25,8 @@ export function stage(hint) {
 }
 
 // A view of a source image (translate, upscale), pixel-crisp while it is tiny. sentSide(img):
-// the side of the square the mode sends, for the caption.
-export function sourceView(empty, { sentSide = () => inputSize() } = {}) {
+// the side of the square the mode sends, for the caption; onLoad(): a new picture is shown.
+export function sourceView(empty, { sentSide = () => inputSize(), onLoad = () => {} } = {}) {
   const img = scaleNicely(h('img', { alt: 'Source image', hidden: true }));
   const size = h('small.true-size');
   const placeholder = h('div.placeholder', {}, empty);
@@ -36,6 +36,7 @@ export function sourceView(empty, { sentSide = () => inputSize() } = {}) {
     size.textContent = `${img.naturalWidth} × ${img.naturalHeight} px${same ? '' : ` · the model gets ${n} × ${n} (centre square)`}`;
   };
   img.addEventListener('load', caption);
+  img.addEventListener('load', onLoad);
   on('model', caption);
   const el = h('figure.source-view', {}, placeholder, img, h('figcaption', {}, size));
   return {

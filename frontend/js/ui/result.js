@@ -1,6 +1,6 @@
-// The result view of a mode: one image or a grid of them, previews while a job runs, and for the
-// chosen image its size, a download link and "Edit in". Images are shown at a comfortable size
-// (CSS), pixel-crisp only while tiny (display.js).
+// The result view of a mode: one image or a grid of them, previews while a job runs, what made
+// them (the job's recipe), and for the chosen image its size, a download link and "Edit in".
+// Images are shown at a comfortable size (CSS), pixel-crisp only while tiny (display.js).
 import { classes } from '../store.js';
 import { pretty, scaleNicely } from '../display.js';
 import { h } from './dom.js';
@@ -35,11 +35,21 @@ class ResultView {
     Object.assign(this, { task, title, extraActions, except, grid, lastPreview: null });
     this.body = h('div.result-body', {}, h('div.placeholder', {}, empty));
     this.actions = h('div.result-actions');
-    this.el = h('section.result', { 'aria-label': title }, h('h3', {}, title), this.body, this.actions);
+    this.noteEl = h('p.result-note', { hidden: true });
+    this.madeWith = h('p.made-with', { hidden: true });
+    this.el = h('section.result', { 'aria-label': title }, h('h3', {}, title), this.noteEl, this.body,
+      this.madeWith, this.actions);
+  }
+
+  // A line above the images ('' hides it), e.g. where a reproduced result came from.
+  note(text) {
+    this.noteEl.textContent = text;
+    this.noteEl.hidden = !text;
   }
 
   // Show images, with caption(i) under each; preview: the job still runs (no actions yet).
   showAll(images, caption, { preview = false } = {}) {
+    this.madeWith.hidden = true;
     this.body.classList.toggle('is-preview', preview);
     this.body.classList.toggle('grid', this.grid && images.length > 1);
     this.body.replaceChildren(...images.map((src, i) => figure(src, caption(i), i, this.title)));
@@ -78,16 +88,29 @@ class ResultView {
     return true;
   }
 
-  show(result) {
+  // recipe: the finished job's recipe, shown as a "Made with" line.
+  show(result, recipe = null) {
     this.lastPreview = null;
     const images = result.images || [];
     this.showAll(images, (i) => className(result, i) && `Model sees: ${className(result, i)}`);
     if (!images.length) this.body.replaceChildren(h('div.placeholder', {}, 'The job returned no images.'));
     this.choose(0);
+    if (recipe) this.madeWith.replaceChildren(...madeWith(recipe));
+    this.madeWith.hidden = !recipe || !images.length;
   }
 }
 
+// "Made with tiny · seed 0 · steps 8 · step size 0.5 · eps 30": the model, seed and every
+// effective setting (defaults included), as the downloaded PNG's recipe has them.
+function madeWith(recipe) {
+  const number = (v) => (typeof v === 'number' ? String(Number(v.toPrecision(4))) : String(v));
+  const settings = Object.entries(recipe.settings || {}).map(([k, v]) => `${k.replace(/_/g, ' ')} ${number(v)}`);
+  const items = [`seed ${recipe.seed}`, ...settings].map((s) => ` · ${s.replace(/ /g, '\u00a0')}`);  // wrap between items only
+  return ['Made with ', h('b', {}, recipe.model), items.join('')];
+}
+
 function resultActions(src, i, many, { task, extraActions, except }) {
+  // The server's PNG as it came (a data URL): its text chunks carry the recipe that reruns it.
   const dl = h('a.button', { href: src, download: `robust-canvas-${task}-${i + 1}.png` }, '⬇ Download PNG');
   return [...(many ? [h('p.hint', {}, 'Click an image to choose it.')] : []), dl,
     ...(extraActions ? extraActions(src) : []), openInButtons(() => src, { except })];

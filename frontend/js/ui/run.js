@@ -1,6 +1,8 @@
 // Running a task: the Go/Stop buttons, progress bar and in-place errors. Previews and results
-// go to a result view (result.js).
+// go to a result view (result.js). A reproduced PNG's job (the 'rerun' event, ui/rerun.js) is
+// followed by the mode of its task in the same way.
 import * as api from '../api.js';
+import { on } from '../bus.js';
 import { state, addToGallery } from '../store.js';
 import { h } from './dom.js';
 import { className } from './result.js';
@@ -16,7 +18,7 @@ export function runPanel(options) {
 
 class Runner {
   constructor({ task, goLabel, build, advanced, result, onDone }) {
-    Object.assign(this, { task, build, advanced, view: result, onDone, job: null, lastStep: null });
+    Object.assign(this, { task, build, advanced, view: result, onDone, job: null, lastStep: null, reproducing: false });
     this.go = h('button.primary.go', { type: 'button', dataset: { action: 'go' }, onclick: () => this.start() }, goLabel);
     this.stopBtn = h('button.stop', { type: 'button', dataset: { action: 'stop' }, disabled: true, onclick: () => this.stop() }, 'Stop');
     this.bar = h('progress', { max: '1', value: '0', 'aria-label': 'Progress' });
@@ -24,6 +26,7 @@ class Runner {
     this.error = h('div.error', { role: 'alert', hidden: true });
     this.el = h('div.run', {}, advanced?.el, h('div.run-buttons', {}, this.go, this.stopBtn),
       h('div.progress-row', {}, this.bar, this.status), this.error);
+    on('rerun', ({ task: t, started, name }) => t === task && this.follow(started, `Reproduced from ${name}`));
   }
 
   setRunning(running) {
@@ -71,17 +74,40 @@ class Runner {
     this.setRunning(true);
     this.bar.removeAttribute('value');  // indeterminate until the first progress event
     this.status.textContent = 'Sending…';
+    let started;
     try {
-      this.job = await api.startTask(this.task, body);
+      started = await api.startTask(this.task, body);
     } catch (err) {
       this.markInvalid(err.field);
       this.showError(err.message);
       this.bar.value = 0;
       return this.end('Not started.');
     }
+    this.reproducing = false;
+    this.view?.note('');
+    this.watch(started);
+  }
+
+  // A job started elsewhere (a reproduced PNG), followed as if started here; note says from what.
+  follow(started, note) {
+    if (this.go.disabled) {  // one job at a time here: the newcomer goes
+      api.cancel(started.id).catch(() => {});
+      return this.showError('A job is running here: stop it first, then drop the PNG again.');
+    }
+    this.showError('');
+    this.markInvalid(null);
+    this.setRunning(true);
+    this.bar.removeAttribute('value');
+    this.reproducing = true;
+    this.view?.note(note);
+    this.watch(started);
+  }
+
+  watch(started) {
+    this.job = started;
     this.status.textContent = 'Queued…';
     this.lastStep = null;
-    api.watch(this.job, this.handlers());
+    api.watch(started, this.handlers());
   }
 
   handlers() {
@@ -91,7 +117,7 @@ class Runner {
         const images = p.images || (p.image ? [p.image] : []);  // the contract sends `images`
         if (images.length) this.view?.preview(images, p.step ?? this.lastStep);
       },
-      done: (result) => this.done(result || { images: [] }),
+      done: (job) => this.done(job),
       failed: (msg) => { this.showError(sentence(msg)); this.end('Failed.'); },
       cancelled: () => this.end(this.view?.stopped() ? 'Stopped; the last preview is kept.' : 'Stopped.'),
     };
@@ -105,10 +131,12 @@ class Runner {
     this.status.textContent = `Step ${step} of ${total}`;
   }
 
-  done(result) {
+  // job: the finished job, with its result and the recipe that made it.
+  done(job) {
+    const result = job.result || { images: [] };
     this.bar.value = this.bar.max;
-    this.view?.show(result);
-    this.onDone?.(result);
+    this.view?.show(result, job.recipe);
+    if (!this.reproducing) this.onDone?.(result);  // e.g. paint's canvas keeps the user's own work
     addToGallery((result.images || []).map((image, i) => ({ image, task: this.task, label: `${this.task}: ${className(result, i)}` })));
     this.end('Done.');
   }

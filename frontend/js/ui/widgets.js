@@ -4,6 +4,7 @@ import { state, classes } from '../store.js';
 import { pretty } from '../display.js';
 import { h, field, nextId } from './dom.js';
 import { pickFromGallery } from './gallery.js';
+import { reproduceOr } from './rerun.js';
 
 export const SWATCHES = ['#1f2937', '#ffffff', '#9ca3af', '#7c3f1d', '#dc2626', '#f97316', '#facc15',
   '#84cc16', '#15803d', '#38bdf8', '#1d4ed8', '#7c3aed', '#ec4899', '#fde2c4'];
@@ -25,32 +26,38 @@ export function classPicker({ label = 'Class', auto = null, initial = null } = {
   return { el: field(label, select), select, value: () => select.value };
 }
 
-// ---- advanced settings (steps, eps, step size, seed) -------------------------------------------
-const ADVANCED = [
-  ['steps', 'Steps', 'How many gradient steps; more is slower and stronger.', '1'],
-  ['eps', 'ε (radius)', 'How far the result may move from the start image (L2).', 'any'],
-  ['step_size', 'Step size', 'Size of each gradient step.', 'any'],
-  ['seed', 'Seed', 'Same seed, same result.', '1'],
-];
-
-// omit: names shown elsewhere in the mode (generate has its own seed field).
-export function advancedSettings(task, { omit = [] } = {}) {
-  const inputs = {};
-  const shown = ADVANCED.filter(([name]) => !omit.includes(name));
-  const grid = h('div.advanced-grid', {}, shown.map(([name, label, hint, step]) => {
-    inputs[name] = h('input', { type: 'number', name, min: '0', step, inputmode: 'decimal', title: hint });
-    return field(label, inputs[name]);
-  }));
+// ---- advanced settings: the task's settings and seed, from the registry (GET /api/tasks) ------
+// omit: names shown elsewhere in the mode (generate has its own seed field). scale(): the factor
+// of the task's `scaled` settings (super-resolution: result side / input size); call refresh()
+// when it changes.
+export function advancedSettings(task, { omit = [], scale = () => 1 } = {}) {
+  let shown = [], inputs = {};
+  const grid = h('div.advanced-grid');
   const el = h('details.advanced', {}, h('summary', {}, 'Advanced settings'),
-    h('p.hint', {}, 'Leave blank to use the model’s tuned defaults.'), grid);
-  const placeholders = () => {
-    const d = state.card?.task_defaults?.[task] || {};
-    for (const [name] of shown) inputs[name].placeholder = d[name] ?? (name === 'seed' ? '0' : 'default');
+    h('p.hint', {}, 'Leave blank to use the model’s tuned defaults (shown greyed).'), grid);
+  const render = () => {
+    const typed = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value]));
+    shown = (state.tasks[task]?.fields || []).filter((f) => (f.setting || f.name === 'seed') && !omit.includes(f.name));
+    inputs = Object.fromEntries(shown.map((f) => [f.name, numberInput(f, typed[f.name])]));
+    grid.replaceChildren(...shown.map((f) => settingRow(f, inputs[f.name])));
+    refresh();
   };
-  placeholders();
-  on('model', placeholders);
+  // Placeholders: what the server will use when the input is left blank.
+  const refresh = () => {
+    const defaults = state.card?.task_defaults?.[task] || {};
+    const scaled = state.tasks[task]?.scaled || [];
+    for (const f of shown) {
+      const value = f.setting ? defaults[f.name] : f.default;
+      inputs[f.name].placeholder = typeof value !== 'number' ? 'default'
+        : String(scaled.includes(f.name) ? Number((value * scale()).toPrecision(6)) : value);
+    }
+  };
+  render();
+  on('tasks', render);
+  on('model', refresh);
   return {
     el,
+    refresh,
     values() {
       const out = {};
       for (const [name, input] of Object.entries(inputs)) {
@@ -65,6 +72,21 @@ export function advancedSettings(task, { omit = [] } = {}) {
       return true;
     },
   };
+}
+
+// An input for an int or float field, with the field's limits.
+function numberInput(f, value = '') {
+  const int = f.kind === 'int';
+  return h('input', {
+    type: 'number', name: f.name, value, inputmode: int ? 'numeric' : 'decimal', step: int ? '1' : 'any',
+    min: f.minimum ?? undefined, max: f.maximum ?? undefined, title: f.help,
+  });
+}
+
+// "step_size" -> "Step size", with the registry's help beside it.
+function settingRow(f, input) {
+  const label = f.name.charAt(0).toUpperCase() + f.name.slice(1).replace(/_/g, ' ');
+  return h('label.setting', {}, h('span.field-label', {}, label), input, h('small.hint', {}, f.help));
 }
 
 // ---- brush toolbar -----------------------------------------------------------------------------
@@ -140,6 +162,7 @@ function historyButtons(board, onClear) {
 }
 
 // ---- image source: file picker, drag and drop, gallery -----------------------------------------
+// A dropped robust-canvas PNG is reproduced (ui/rerun.js); any other picture becomes the image.
 export function imageSource(onImage, { dropTarget = null, onError = () => {} } = {}) {
   const file = h('input', { type: 'file', accept: 'image/*', hidden: true });
   const read = (f) => {
@@ -156,12 +179,13 @@ export function imageSource(onImage, { dropTarget = null, onError = () => {} } =
   for (const t of [el, dropTarget].filter(Boolean)) {
     t.addEventListener('dragover', (e) => { e.preventDefault(); t.classList.add('dragging'); });
     t.addEventListener('dragleave', () => t.classList.remove('dragging'));
-    t.addEventListener('drop', (e) => {
+    t.addEventListener('drop', async (e) => {
       e.preventDefault();
       t.classList.remove('dragging');
       const url = e.dataTransfer.getData('application/x-robust-canvas');
       if (url) return onImage(url, 'gallery image');
-      read(e.dataTransfer.files[0]);
+      const f = e.dataTransfer.files[0];
+      if (!(await reproduceOr(f, onError))) read(f);
     });
   }
   return { el };
