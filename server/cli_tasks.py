@@ -5,6 +5,7 @@ and results written as PNG or JPEG by the suffix of --out. Errors are ValueError
 which `robust-canvas` prints as `robust-canvas: error: ...`.
 """
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -61,6 +62,8 @@ def cmd_task(args) -> int:
     from .synthesis import tasks
     from .synthesis.models.loading import load_model
     check_out(args.out)  # before any work
+    if args.server:
+        return _remote_task(args)
     model = load_model(args.model)
     problem = _build(args, model)
     bar, callback = _progress_bar(args.command)
@@ -70,6 +73,20 @@ def cmd_task(args) -> int:
         bar.close()
     for path, name, score in zip(write_images(out.images, args.out), out.class_names, out.scores):
         print(f"{path}\t{name}\t{score:.4f}")
+    return 0
+
+
+def _remote_task(args) -> int:
+    from .cli_remote import request_body, run_remote
+    bar, callback = _progress_bar(args.command)
+    try:
+        job = run_remote(args.server, args.token, args.command, request_body(args),
+                         lambda step, total: callback(SimpleNamespace(step=step, total=total)))
+    finally:
+        bar.close()
+    for path, name, score in zip(write_images(job.tensors(), args.out), job.result["class_names"],
+                                 job.result["scores"]):
+        print(f"{path}\t{name}\t{float('nan') if score is None else score:.4f}")
     return 0
 
 
@@ -105,6 +122,8 @@ def _common(p, out: str) -> None:
     p.add_argument("--eps", type=float, help="L2 radius around the start, in [0,1] pixel units")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=out, help=f"PNG or JPEG to write (default: {out})")
+    p.add_argument("--server", metavar="URL", help="run the task on this Robust Canvas server instead of here")
+    p.add_argument("--token", help="the server's bearer token (with --server)")
     p.set_defaults(func=cmd_task)
 
 

@@ -23,7 +23,8 @@ async def start_task(task: Task, body: TaskRequest, state: StateDep, request: Re
         raise FieldError("model", str(e)) from None
     # Building decodes images and may run the model (inpaint's automatic class): off the event loop.
     problem = await run_in_threadpool(build_problem, task, model, body, state.settings)
-    job = state.manager.submit(Job(task=task, model_id=model_id, model=model, problem=problem))
+    job = state.manager.submit(Job(task=task, model_id=model_id, model=model, problem=problem,
+                                   request=body.model_dump(by_alias=True)))
     if wait:
         await state.manager.wait(job)
         return JSONResponse(job.view(), status_code=200)
