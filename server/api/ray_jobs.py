@@ -33,8 +33,7 @@ from .schemas import TaskRequest
 from .settings import Settings
 
 STORE_NAME = "job-store"
-POLL_S = 0.05          # a front end waiting for a job re-reads it this often
-TAKE_WAIT_S = 1.0      # an idle worker's request for work waits this long for one to arrive
+LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (a front end) returns after this
 ATTEMPTS = 2           # a job whose worker dies runs once more, then fails
 VIEW_FIELDS = ("id", "task", "model", "status", "step", "total", "result", "error", "preview")
 
@@ -53,7 +52,8 @@ class JobStore:
         self.workers: dict[str, object] = {}   # name -> handle, while alive
         self.pids: dict[str, int] = {}
         self.count, self.stopping, self.seconds_per_batch = 0, False, 1.0
-        self.changed = asyncio.Event()
+        self.solved = {"batches": 0, "jobs": 0}
+        self.changed, self.ended = asyncio.Event(), asyncio.Event()   # pulsed: a job was queued / ended
 
     async def start(self, owner: str) -> str:
         """Start the workers, once: returns the owner (the front end that created the store)."""
@@ -97,6 +97,13 @@ class JobStore:
             job["cancel"] = True
         return await self.get(job_id)
 
+    async def wait(self, job_id: str) -> dict | None:
+        """The job once it has ended, or as it is after LONG_POLL_S."""
+        deadline = time.monotonic() + LONG_POLL_S
+        while (job := self.jobs.get(job_id)) and job["status"] not in TERMINAL and time.monotonic() < deadline:
+            await _until(self.ended, deadline)
+        return await self.get(job_id)
+
     async def counts(self) -> tuple[int, int]:
         return len(self.queue), sum(j["status"] == "running" for j in self.jobs.values())
 
@@ -112,17 +119,14 @@ class JobStore:
     # ---- workers ------------------------------------------------------------------------------
 
     async def take(self, worker: str, pid: int) -> list[dict] | None:
-        """The next batch for this worker ([] when none came within TAKE_WAIT_S; None: stop)."""
+        """The next batch for this worker ([] when none came within LONG_POLL_S; None: stop)."""
         self.pids[worker] = pid
-        deadline = time.monotonic() + TAKE_WAIT_S
+        deadline = time.monotonic() + LONG_POLL_S
         while not self.stopping:
             batch = self._take_batch(worker)
             if batch or time.monotonic() >= deadline:
                 return batch
-            try:
-                await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
-                pass
+            await _until(self.changed, deadline)
         return None
 
     async def progress(self, worker: str, job_ids: list[str], step: int) -> list[str]:
@@ -160,8 +164,14 @@ class JobStore:
             if job:
                 self._end(job, "failed", error=error)
 
-    async def batch_done(self, seconds: float) -> None:
+    async def batch_done(self, seconds: float, jobs: int) -> None:
         self.seconds_per_batch = 0.8 * self.seconds_per_batch + 0.2 * seconds
+        self.solved["batches"] += 1
+        self.solved["jobs"] += jobs
+
+    async def stats(self) -> dict:
+        """Batches solved and the jobs in them, since the start (bench/bench_load.py reads it)."""
+        return dict(self.solved)
 
     # ---- supervision --------------------------------------------------------------------------
 
@@ -219,6 +229,7 @@ class JobStore:
 
     def _end(self, job: dict, status: str, *, error: str | None = None, result: dict | None = None) -> None:
         job.update(status=status, error=error, result=result, finished=time.monotonic(), request=None)
+        _pulse(self.ended)
         log("job_" + status, id=job["id"], task=job["task"], model=job["model"], step=job["step"],
             total=job["total"], worker=job["worker"], attempts=job["attempts"],
             seconds=job["finished"] - (job["started"] or job["created"]), **({"error": error} if error else {}))
@@ -229,9 +240,21 @@ class JobStore:
             del self.jobs[job_id]
 
     def _pulse(self) -> None:
-        """Wake every worker waiting in `take`."""
-        self.changed.set()
-        self.changed.clear()
+        _pulse(self.changed)
+
+
+def _pulse(event: asyncio.Event) -> None:
+    """Wake every coroutine waiting on the event now (and none later)."""
+    event.set()
+    event.clear()
+
+
+async def _until(event: asyncio.Event, deadline: float) -> None:
+    """Until the event is pulsed or the deadline passes."""
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        pass
 
 
 @ray.remote
@@ -268,19 +291,31 @@ class ModelWorker:
             ray.get(self.store.fail.remote(self.name, ids, f"the job failed: {type(e).__name__}: {e}"))
             return
         ray.get([self.store.finish.remote(self.name, *d) for d in done])
-        self.store.batch_done.remote(time.monotonic() - started)
+        self.store.batch_done.remote(time.monotonic() - started, len(batch))
 
     def _callbacks(self, ids: list[str]) -> list:
-        """One callback per job; the first to see a step reports it for the batch in one call."""
+        """One callback per job; the first to see a step reports it for the batch in one call.
+
+        The report does not wait for the store's answer (which jobs to stop): it is read at a later
+        step, once it has come, so a step never waits on the network, and a cancellation takes
+        effect one or two steps later. Steps reported while an answer is outstanding are skipped.
+        """
         stopped: set[str] = set()
-        seen = {"step": -1}
+        seen = {"step": -1, "answer": None}
+
+        def report(step: int) -> None:
+            answer = seen["answer"]
+            if answer is not None and ray.wait([answer], timeout=0)[0]:
+                stopped.update(ray.get(answer))
+                answer = None
+            if answer is None:
+                answer = self.store.progress.remote(self.name, [i for i in ids if i not in stopped], step)
+            seen.update(step=step, answer=answer)
 
         def callback(job_id: str):
             def on_step(progress) -> bool:
                 if progress.step != seen["step"]:
-                    seen["step"] = progress.step
-                    alive = [i for i in ids if i not in stopped]
-                    stopped.update(ray.get(self.store.progress.remote(self.name, alive, progress.step)))
+                    report(progress.step)
                 preview = preview_view(progress, self.settings)
                 if preview and job_id not in stopped:
                     self.store.preview.remote(self.name, job_id, preview)
@@ -382,11 +417,10 @@ class RayJobManager:
     async def wait(self, job: RayJob) -> None:
         """Until the job has ended (it is updated in place)."""
         while not job.terminal:
-            await asyncio.sleep(POLL_S)
-            latest = await self.latest(job)
-            if latest is job:   # expired: nothing more will change
+            state = await self.store.wait.remote(job.id)
+            if state is None:   # expired: nothing more will change
                 return
-            job.__dict__.update(latest.__dict__)
+            job.__dict__.update(state)
 
     def queued(self) -> int:
         return ray.get(self.store.counts.remote())[0]
