@@ -136,7 +136,9 @@ def main(argv=None) -> None:
     if args.ray:
         import ray
         # Logical CPUs for both Ray servers at once (each is idle while the other is measured).
-        ray.init(num_cpus=3 * cpus, include_dashboard=False, log_to_driver=False)
+        # Workers at niceness 0 like the embedded server's thread (a local Ray's default is 15).
+        ray.init(num_cpus=3 * cpus, include_dashboard=False, log_to_driver=False,
+                 _system_config={"worker_niceness": 0})
     print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client, "
           f"{cpus} threads")
     body = {"class": 0, "steps": args.steps, "image": random_png(model.meta.input_size, 0)}

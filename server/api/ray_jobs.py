@@ -363,7 +363,9 @@ class RayJobManager:
     def start(self, devices: list[str]) -> None:
         if not ray.is_initialized():
             address = None if self.settings.ray == "auto" else self.settings.ray
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            # A local Ray runs its workers at niceness 15; here they are the server's work, not a side job.
+            system = {"worker_niceness": 0} if address is None else None
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, _system_config=system)
             self.started_ray = True
         token = uuid.uuid4().hex
         # A store on a cluster we joined is detached: it outlives this front end, for the others.
