@@ -10,10 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /app
 # Dependencies first (a layer that survives code changes): everything in pyproject.toml but
-# torch/torchvision, which the base image already has for its CUDA version.
+# torch/torchvision, which the base image already has for its CUDA version, plus the optional
+# extras named in EXTRAS (e.g. --build-arg EXTRAS=ray for a Ray cluster's image, docs/DEPLOY.md).
+ARG EXTRAS=""
 COPY pyproject.toml README.md* ./
-RUN python -c "import re, tomllib; \
-deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+RUN EXTRAS="$EXTRAS" python -c "import os, re, tomllib; \
+project = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+deps = project['dependencies'] + [d for e in os.environ['EXTRAS'].split(',') if e for d in project['optional-dependencies'][e]]; \
 print('\n'.join(d for d in deps if re.split(r'[<>=!~ \[]', d)[0] not in ('torch', 'torchvision')))" \
     > /tmp/requirements.txt && pip install -r /tmp/requirements.txt
 

@@ -7,6 +7,11 @@ Serves the app with uvicorn in a thread (real HTTP on 127.0.0.1), loads the mode
 for each setting runs `clients` threads that each post `--jobs` jobs with ?wait=true one after
 another. Latency is from the request to the finished job; "batch" is the mean number of jobs
 per optimizer call. Batching off is the same server with max_batch=1.
+
+`--ray` compares the embedded server with Ray model workers instead (batching on): one worker
+with every core, and two workers with half the cores each, on a local Ray (docs/DEPLOY.md). The
+three servers run side by side and the settings take turns for each client count, so that load
+from elsewhere on the machine falls on all of them alike.
 """
 import argparse
 import base64
@@ -15,7 +20,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import httpx
 import numpy as np
@@ -74,25 +79,41 @@ def client_loop(url: str, body: dict, jobs: int, task: str) -> list[float]:
     return latencies
 
 
-def measure(model_id, model, args, batching: bool, clients: int) -> dict:
-    settings = Settings(max_batch=16 if batching else 1, max_queue=4 * max(args.clients), max_steps=max(args.steps, 1))
-    app = create_app(settings, models={model_id: model})
-    body = {"class": 0, "steps": args.steps, "image": random_png(model.meta.input_size, 0)}
-    with serve(app) as url:
-        manager = app.state.core.manager
-        sizes, solver = [], manager.solver
-        manager.solver = lambda m, problems, callbacks: sizes.append(len(problems)) or solver(m, problems, callbacks)
-        client_loop(url, body, 1, args.task)  # warm-up
-        sizes.clear()
-        started = time.perf_counter()
-        with ThreadPoolExecutor(clients) as pool:
-            runs = list(pool.map(lambda _: client_loop(url, body, args.jobs, args.task), range(clients)))
-        wall = time.perf_counter() - started
+def batch_counter(app):
+    """A function returning (optimizer runs, jobs in them) so far, for the app's manager."""
+    manager = app.state.core.manager
+    if hasattr(manager, "store"):  # Ray: the job store counts the batches its workers report
+        import ray
+        return lambda: tuple(ray.get(manager.store.stats.remote()).values())
+    sizes, solver = [], manager.solver
+    manager.solver = lambda m, problems, callbacks: sizes.append(len(problems)) or solver(m, problems, callbacks)
+    return lambda: (len(sizes), sum(sizes))
+
+
+def measure(url: str, counter, body: dict, args, clients: int) -> dict:
+    runs_before, jobs_before = counter()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        runs = list(pool.map(lambda _: client_loop(url, body, args.jobs, args.task), range(clients)))
+    wall = time.perf_counter() - started
+    runs_after, jobs_after = counter()
     latencies = sorted(x for run in runs for x in run)
-    return {"batching": "on" if batching else "off", "clients": clients, "jobs": len(latencies),
-            "jobs_s": len(latencies) / wall, "p50": 1000 * statistics.median(latencies),
+    return {"clients": clients, "jobs": len(latencies), "jobs_s": len(latencies) / wall,
+            "p50": 1000 * statistics.median(latencies),
             "p95": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-            "batch": statistics.mean(sizes) if sizes else 0.0}
+            "batch": (jobs_after - jobs_before) / max(1, runs_after - runs_before)}
+
+
+def server_settings(args, cpus: int) -> dict[str, Settings]:
+    """The servers to compare, by name."""
+    common = {"max_queue": 4 * max(args.clients), "max_steps": max(args.steps, 1), "warm_palettes": False}
+    if not args.ray:
+        return {"on": Settings(max_batch=16, **common), "off": Settings(max_batch=1, **common)}
+    ray = {"ray": "auto", "max_batch": 16, **common}
+    return {"embedded": Settings(max_batch=16, **common),
+            "ray, 1 worker": Settings(ray_workers=1, ray_cpus_per_worker=cpus, ray_namespace="bench-1", **ray),
+            "ray, 2 workers": Settings(ray_workers=2, ray_cpus_per_worker=max(1, cpus // 2),
+                                       ray_namespace="bench-2", **ray)}
 
 
 def main(argv=None) -> None:
@@ -105,18 +126,35 @@ def main(argv=None) -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--jobs", type=int, default=8, help="jobs per client")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--ray", action="store_true", help="embedded vs Ray with 1 and 2 model workers (CPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     model = tiny_model().to(args.device or "cpu") if args.tiny else load_model(args.model, device=args.device)
     model_id = model.meta.id
-    print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client")
-    print(f"{'batching':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'batch':>6}")
-    for batching in (True, False):
+    cpus = torch.get_num_threads()
+    if args.ray:
+        import ray
+        # Logical CPUs for both Ray servers at once (each is idle while the other is measured).
+        # Workers at niceness 0 like the embedded server's thread (a local Ray's default is 15).
+        ray.init(num_cpus=3 * cpus, include_dashboard=False, log_to_driver=False,
+                 _system_config={"worker_niceness": 0})
+    print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client, "
+          f"{cpus} threads")
+    body = {"class": 0, "steps": args.steps, "image": random_png(model.meta.input_size, 0)}
+    with ExitStack() as stack:
+        servers = {}
+        for name, settings in server_settings(args, cpus).items():
+            app = create_app(settings, models={model_id: model})
+            url = stack.enter_context(serve(app))
+            client_loop(url, body, 1, args.task)  # warm-up (and Ray's workers are up)
+            servers[name] = (url, batch_counter(app))
+        print(f"{'server':>14} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'batch':>6}")
         for clients in args.clients:
-            r = measure(model_id, model, args, batching, clients)
-            print(f"{r['batching']:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} {r['p50']:>8.0f} "
-                  f"{r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
+            for name, (url, counter) in servers.items():
+                r = measure(url, counter, body, args, clients)
+                print(f"{name:>14} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} {r['p50']:>8.0f} "
+                      f"{r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ def cmd_serve(args) -> int:
     from .api.app import create_app, load_models
     from .api.settings import Settings
     settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
-                                 token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None)
+                                 token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
+                                 ray=args.ray, ray_workers=args.ray_workers)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     models = load_models(settings)  # before serving: a bad model is a usage error, not a crash at start-up
     uvicorn.run(create_app(settings, models=models), host=args.host, port=args.port, log_level=args.log_level)
@@ -28,5 +29,10 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /api (also ROBUST_CANVAS_TOKEN)")
     p.add_argument("--cors-origin", dest="cors_origin", action="append", metavar="ORIGIN",
                    help="allow browser calls from this origin (repeatable); CORS is off by default")
+    p.add_argument("--ray", metavar="auto|ADDRESS",
+                   help="solve jobs on Ray model workers (pip install 'robust-canvas[ray]'): 'auto' starts a local "
+                        "Ray, an address (ray://host:10001 or host:6379) joins a cluster; see docs/DEPLOY.md")
+    p.add_argument("--ray-workers", dest="ray_workers", type=int,
+                   help="model workers (default: one per GPU of the cluster, else one per CPU core)")
     p.add_argument("--log-level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_serve)

@@ -4,7 +4,9 @@ Images and masks are read with PIL (any format it knows; masks as grayscale, whi
 and results written as PNG or JPEG by the suffix of --out. Errors are ValueError / FileNotFoundError,
 which `robust-canvas` prints as `robust-canvas: error: ...`.
 """
+import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -45,7 +47,7 @@ def write_images(images: torch.Tensor, out: str, recipe=None, index: int | None 
     p = check_out(out)
     p.parent.mkdir(parents=True, exist_ok=True)
     indices = range(len(images)) if index is None else [index]
-    paths = [p] if len(indices) == 1 else [p.with_name(f"{p.stem}-{i}{p.suffix}") for i in indices]
+    paths = [p] if index is not None else _numbered(p, len(images))
     for i, path in zip(indices, paths):
         if path.suffix.lower() == ".png":
             path.write_bytes(png_bytes(images[i], recipe, i))
@@ -53,6 +55,10 @@ def write_images(images: torch.Tensor, out: str, recipe=None, index: int | None 
             array = (images[i].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             Image.fromarray(array).save(path)
     return paths
+
+
+def _numbered(p: Path, n: int) -> list[Path]:
+    return [p] if n == 1 else [p.with_name(f"{p.stem}-{i}{p.suffix}") for i in range(n)]
 
 
 def _progress_bar(task: str):
@@ -85,12 +91,34 @@ def cmd_task(args) -> int:
     from .synthesis.models.loading import load_model
     check_out(args.out)  # before any work
     spec = tasks.spec(args.command)
+    if args.server:
+        return _remote_task(spec, args)
     given = {f.arg: _read(f, getattr(args, f.arg)) for f in spec.fields}
     for f, more in zip([f for f in spec.inputs if f.many], zip(*(getattr(args, "stroke", None) or []))):
         given[f.arg] = [given[f.arg], *(_read(f, _parse(f, v)) for v in more)]  # extra strokes
     model = load_model(args.model)
     result = _solve(model, tasks.build(model, args.command, **given), args.command)
     _report(write_images(result.images, args.out, result.recipe), result, range(len(result.images)))
+    return 0
+
+
+def _remote_task(spec, args) -> int:
+    """The task on a server: its PNGs are written as it made them (recipe included)."""
+    from .cli_remote import request_body, run_remote
+    bar, callback = _progress_bar(args.command)
+    try:
+        job = run_remote(args.server, args.token, args.command, request_body(spec, args),
+                         lambda step, total: callback(SimpleNamespace(step=step, total=total)))
+    finally:
+        bar.close()
+    paths = _numbered(check_out(args.out), len(job.result["images"]))
+    for path, png, name, score in zip(paths, job.pngs(), job.result["class_names"], job.result["scores"]):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".png":
+            path.write_bytes(png)
+        else:
+            Image.open(io.BytesIO(png)).convert("RGB").save(path)
+        print(f"{path}\t{name}\t{float('nan') if score is None else score:.4f}")
     return 0
 
 
@@ -159,6 +187,8 @@ def add_task_parsers(sub) -> None:
                            help="another " + " and ".join(f.name for f in many) + " (repeatable)")
         p.add_argument("--model", help="shipped model id, weights file or pulled name (default: the default model)")
         p.add_argument("--out", default=f"{spec.id}.png", help=f"PNG or JPEG to write (default: {spec.id}.png)")
+        p.add_argument("--server", metavar="URL", help="run the task on this Robust Canvas server instead of here")
+        p.add_argument("--token", help="the server's bearer token (with --server)")
         p.set_defaults(func=cmd_task)
     p = sub.add_parser("rerun", help="make a robust-canvas PNG again from its recipe, and compare the pixels")
     p.add_argument("image", help="a PNG written by robust-canvas (CLI, API or canvas)")

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ..synthesis.models.loading import load_model, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
 from .deps import AppState, require_token
-from .jobs import JobManager, QueueFull
+from .jobs import QueueFull, make_manager
 from .logs import log
 from .problems import FieldError
 from .responses import errors
@@ -51,8 +51,8 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
         if not served:
             raise ValueError("no models to serve")
         served = {model_id: _freeze(m) for model_id, m in served.items()}
-        manager = JobManager(settings)
-        manager.start([str(m.device) for m in served.values()])
+        manager = make_manager(settings, served)
+        await run_in_threadpool(manager.start, [str(m.device) for m in served.values()])
         app.state.core = AppState(settings, served, manager)
         warming = asyncio.create_task(model_routes.warm_palettes(app.state.core)) if settings.warm_palettes else None
         log("server_ready", models=",".join(served), devices=",".join({str(m.device) for m in served.values()}))

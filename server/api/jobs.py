@@ -5,6 +5,10 @@ oldest queued job plus every other queued job with the same (task, model, proble
 up to `max_batch`, and solves them in one `solve_batch` call; each job's callback reports its
 progress and stops it on cancellation or time-out. Any error fails the batch's jobs, never the
 worker.
+
+That is the embedded implementation, the default: threads in the server process. `ray_jobs.py`
+is the other one (model workers as Ray actors, job state in a shared actor); both offer the same
+methods, and `make_manager` picks one from the settings. `JobManager` needs no Ray.
 """
 import asyncio
 import math
@@ -62,6 +66,30 @@ class Job:
     def view(self) -> dict:
         return {"id": self.id, "task": self.task, "model": self.model_id, "status": self.status, "step": self.step,
                 "total": self.total, "result": self.result, "error": self.error, "recipe": self.recipe.to_json()}
+
+
+def make_manager(settings: Settings, models: dict):
+    """The embedded manager, or with `settings.ray` the Ray one (Ray is imported only then)."""
+    if not settings.ray:
+        return JobManager(settings)
+    from .ray_jobs import RayJobManager
+    return RayJobManager(settings, models)
+
+
+def result_view(model, problem: Problem, result) -> dict:
+    """A finished job's `result`: PNG data URLs at display size and the model's verdict."""
+    out = finish(model, problem, result)
+    height, width = out.images.shape[2:]
+    return {"images": encode_pngs(out.images, out.recipe), "classes": out.classes, "class_names": out.class_names,
+            "scores": [s if math.isfinite(s) else None for s in out.scores], "width": width, "height": height}
+
+
+def preview_view(progress, settings: Settings) -> dict | None:
+    """The preview to publish at this step, or None between previews."""
+    if progress.step % settings.preview_every or not 0 < progress.step < progress.total:
+        return None
+    images = encode_pngs(progress.x[: settings.preview_max_images])
+    return {"step": progress.step, "total": progress.total, "image": images[0], "images": images}
 
 
 class JobManager:
@@ -147,6 +175,10 @@ class JobManager:
             job.waiters.append(wake)
         await ended
 
+    async def latest(self, job: Job) -> Job:
+        """The job as it is now (a live object here; a fresh copy from the Ray job store)."""
+        return job
+
     def queued(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
@@ -199,18 +231,15 @@ class JobManager:
         if job.terminal:  # cancelled or timed out mid-batch
             return
         try:
-            out = finish(model, job.problem, result)
+            view = result_view(model, job.problem, result)
         except Exception as e:  # noqa: BLE001
             self._end(job, "failed", error=f"the job failed: {type(e).__name__}: {e}")
             return
         job.step = result.steps_done
-        height, width = out.images.shape[2:]
-        self._end(job, "done", result={
-            "images": encode_pngs(out.images, out.recipe), "classes": out.classes, "class_names": out.class_names,
-            "scores": [s if math.isfinite(s) else None for s in out.scores], "width": width, "height": height})
+        self._end(job, "done", result=view)
 
     def _callback(self, job: Job):
-        limit, every = self.settings.job_timeout_s, self.settings.preview_every
+        limit = self.settings.job_timeout_s
 
         def on_step(progress) -> bool:
             job.step = progress.step
@@ -221,9 +250,7 @@ class JobManager:
                 self._end(job, "failed", error=f"the job ran past the time limit of {limit:g} s "
                                                f"(step {progress.step} of {progress.total}): ask for fewer steps")
                 return True
-            if progress.step % every == 0 and 0 < progress.step < progress.total:
-                images = encode_pngs(progress.x[: self.settings.preview_max_images])
-                job.preview = {"step": progress.step, "total": progress.total, "image": images[0], "images": images}
+            job.preview = preview_view(progress, self.settings) or job.preview
             return False
 
         return on_step

@@ -46,12 +46,13 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def job_events(job: Job):
+async def job_events(job: Job, manager):
     """`progress` for every step, `preview` when there is a new one, then the final event."""
     # A listener from the queue on hears every step; a late one starts at the current step.
     sent_step = -1 if job.status == "queued" else None
     sent_preview, last_sent = None, time.monotonic()
     while True:
+        job = await manager.latest(job)
         status, step, preview = job.status, job.step, job.preview
         chunks = []
         if status != "queued" and step != sent_step:
@@ -78,5 +79,5 @@ async def job_events(job: Job):
                              "description": "progress, preview, then done / failed / cancelled with the job"},
                        **errors(404, 503)})
 def job_event_stream(job_id: str, state: StateDep) -> StreamingResponse:
-    return StreamingResponse(job_events(_job(state, job_id)), media_type="text/event-stream",
+    return StreamingResponse(job_events(_job(state, job_id), state.manager), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,142 @@
+"""The server with its jobs on Ray model workers: a local Ray with two CPU workers and tiny models.
+
+Jobs spread over the workers, a killed worker loses no job, cancellation reaches the worker,
+two front ends serve the same jobs, and results equal the embedded server's for the same seed.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from tests.api_support import api_client, picture, read_events, square_mask, tiny_with_seeds, wait_for, wait_running
+from tests.conftest import make_tiny_model
+
+ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[test]' (or '.[ray]')")
+
+NAMESPACE = "robust-canvas-test"
+LONG = {"class": "cat", "steps": 1000, "eps": 100.0}          # a job that runs for seconds, never batched
+
+
+def models():
+    return {"tiny": tiny_with_seeds(), "plain": make_tiny_model(1)}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(local_ray):
+    with api_client(models(), ray="auto", ray_workers=2, ray_namespace=NAMESPACE, max_steps=1000) as client:
+        yield client
+
+
+def store():
+    return ray.get_actor("job-store", namespace=NAMESPACE)
+
+
+def placement(job_id: str) -> dict:
+    return ray.get(store().describe.remote(job_id))
+
+
+def post(client, task: str, body: dict) -> str:
+    response = client.post(f"/api/tasks/{task}", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def running_past(client, job_id: str, step: int, timeout: float = 60.0) -> dict:
+    """The job once it runs beyond `step` (its worker has surely started on it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] == "running" and job["step"] > step:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not get past step {step}: {job}")
+
+
+def kill_worker_of(job_id: str) -> dict:
+    where = placement(job_id)
+    os.kill(where["pid"], signal.SIGKILL)
+    return where
+
+
+def test_jobs_spread_over_both_workers_and_cancel_across_the_boundary(client):
+    first = post(client, "translate", {**LONG, "image": picture(seed=1)})
+    second = post(client, "translate", {**LONG, "image": picture(seed=2), "steps": 999})  # another batch key
+    running_past(client, first, 2)
+    running_past(client, second, 2)
+    assert placement(first)["worker"] != placement(second)["worker"]
+
+    events = read_events(client, f"/api/jobs/{first}/events", on_open=lambda: client.post(f"/api/jobs/{first}/cancel"))
+    assert events[-1][0] == "cancelled" and events[-1][1]["step"] < 1000
+    assert client.post(f"/api/jobs/{second}/cancel").status_code == 200
+    assert wait_for(client, second, timeout=10)["status"] == "cancelled"
+
+
+def test_a_killed_worker_loses_no_job(client):
+    body = {"class": "cat", "steps": 300, "image": picture(seed=3), "seed": 5}
+    job_id = post(client, "translate", body)
+    running_past(client, job_id, 5)
+    killed = kill_worker_of(job_id)
+    job = wait_for(client, job_id, timeout=120)
+    assert job["status"] == "done", job
+    again = placement(job_id)
+    assert again["attempts"] == 2 and again["worker"] != killed["worker"]
+    with api_client(models()) as embedded:
+        expected = embedded.post("/api/tasks/translate?wait=true", json=body).json()
+    assert job["result"] == expected["result"]
+    assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_job_whose_workers_die_twice_fails_with_a_clear_error(client):
+    job_id = post(client, "translate", {**LONG, "image": picture(seed=4)})
+    running_past(client, job_id, 2)
+    kill_worker_of(job_id)
+    deadline = time.monotonic() + 120
+    while placement(job_id)["attempts"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running_past(client, job_id, 2, timeout=120)
+    kill_worker_of(job_id)
+    job = wait_for(client, job_id, timeout=60)
+    assert job["status"] == "failed" and "worker died" in job["error"] and "2 attempts" in job["error"]
+
+
+@pytest.mark.parametrize("task, body", [
+    ("generate", {"class": "cat", "n": 2, "steps": 6, "seed": 3}),
+    ("inpaint", {"image": picture(), "mask": square_mask(), "class": 1, "steps": 6, "seed": 2}),
+    ("translate", {"image": picture(), "class": "dog", "steps": 6, "model": "plain"}),
+])
+def test_same_results_as_the_embedded_server(client, task, body):
+    with api_client(models()) as embedded:
+        expected = embedded.post(f"/api/tasks/{task}?wait=true", json=body).json()
+    got = client.post(f"/api/tasks/{task}?wait=true", json=body).json()
+    assert got["status"] == expected["status"] == "done"
+    assert got["result"] == expected["result"]
+    assert got["model"] == expected["model"]
+
+
+def test_progress_and_previews_stream_from_the_workers(client):
+    job_id = post(client, "generate", {"class": "cat", "steps": 200})
+    events = read_events(client, f"/api/jobs/{job_id}/events")
+    steps = [data["step"] for name, data in events if name == "progress"]
+    previews = [data for name, data in events if name == "preview"]
+    assert events[-1][0] == "done"
+    assert steps == list(range(steps[0], 201))
+    assert previews and all(p["image"].startswith("data:image/png") and p["step"] % 5 == 0 for p in previews)
+
+
+def test_two_front_ends_serve_the_same_jobs(client):
+    with api_client(models(), ray="auto", ray_namespace=NAMESPACE) as other:
+        job_id = post(other, "translate", {**LONG, "image": picture(seed=6)})
+        running_past(client, job_id, 1)                       # seen from the first front end
+        assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+        assert wait_for(other, job_id, timeout=10)["status"] == "cancelled"
+        done = other.post("/api/tasks/generate?wait=true", json={"class": 1, "steps": 3}).json()
+        assert client.get(f"/api/jobs/{done['id']}").json() == done
+    assert client.get("/api/health").json()["status"] == "ok"   # the joined front end left the store running
