@@ -210,4 +210,4 @@ def _add_field(p, spec, f) -> None:
         p.add_argument(f.arg, metavar=_METAVARS.get(f.kind, f.name.upper()), type=kind, nargs=nargs, help=help_text)
     else:
         flags = [f"--{f.name.replace('_', '-')}"] + (["-n"] if f.name == "n" else [])
-        p.add_argument(*flags, dest=f.arg, type=kind, default=f.default, help=help_text)
+        p.add_argument(*flags, dest=f.arg, type=kind, default=f.default, choices=f.choices or None, help=help_text)

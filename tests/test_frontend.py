@@ -374,8 +374,11 @@ def js_number(value):
 
 
 def advanced_inputs(section):
-    return section.locator("details.advanced input").evaluate_all(
-        "els => els.map((e) => ({name: e.name, placeholder: e.placeholder, min: e.min, step: e.step, title: e.title}))")
+    """Each setting's control: a number input's placeholder, or a select's first option (its default)."""
+    return section.locator("details.advanced input, details.advanced select").evaluate_all(
+        "els => els.map((e) => ({name: e.name, title: e.title, min: e.min, step: e.step, "
+        "placeholder: e.tagName === 'SELECT' ? e.options[0].textContent : e.placeholder, "
+        "choices: e.tagName === 'SELECT' ? [...e.options].slice(1).map((o) => o.value) : null}))")
 
 
 def test_advanced_settings_agree_with_the_task_registry(page):
@@ -394,9 +397,14 @@ def test_advanced_settings_agree_with_the_task_registry(page):
         scale = 4 if mode == "superresolve" else 1  # no picture yet: a full-size one, at the default 4x
         for f in (*settings, *([seed] if mode != "generate" else [])):
             value = defaults[mode][f["name"]] if f["setting"] else f["default"]
+            assert shown[f["name"]]["title"] == f["help"]
+            if f["kind"] == "choice":
+                assert shown[f["name"]]["placeholder"] == f"default ({value})", (mode, f["name"])
+                assert shown[f["name"]]["choices"] == f["choices"]
+                continue
             value *= scale if f["name"] in tasks[mode]["scaled"] else 1
             assert shown[f["name"]]["placeholder"] == js_number(value), (mode, f["name"])
-            assert float(shown[f["name"]]["min"]) == f["minimum"] and shown[f["name"]]["title"] == f["help"]
+            assert float(shown[f["name"]]["min"]) == f["minimum"]
             assert shown[f["name"]]["step"] == ("1" if f["kind"] == "int" else "any")
         section.locator("details.advanced summary").click()
         assert section.locator("details.advanced .hint", has_text=settings[0]["help"]).count() == 1

@@ -1,5 +1,7 @@
 """Task requests, derived from the library's task registry: one request model per task, and the
 request -> Problem step, with every error naming the request field at fault."""
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..synthesis import tasks
@@ -40,11 +42,11 @@ def _request_model(spec: tasks.TaskSpec, settings: Settings) -> type[BaseModel]:
 
 
 def _pydantic_field(spec: tasks.TaskSpec, f: tasks.Field, settings: Settings):
-    kind = _TYPES[f.kind]
+    kind = Literal[f.choices] if f.kind == "choice" else _TYPES[f.kind]
     annotation = kind | list[kind] if f.many else kind
     maximum = _server_maximum(f, settings)
     cast = int if f.kind == "int" else float
-    limits = {} if f.many else {("gt" if f.positive else "ge"): f.minimum, "le": maximum}
+    limits = {} if f.many or f.kind == "choice" else {("gt" if f.positive else "ge"): f.minimum, "le": maximum}
     limits = {k: cast(v) for k, v in limits.items() if v is not None}
     help_text = f.help + (f" ({_FORMATS[f.kind]})" if f.kind in _FORMATS else "")
     if f.many:

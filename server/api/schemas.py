@@ -60,7 +60,7 @@ class ModelCard(BaseModel):
 
 class TaskField(BaseModel):
     name: str
-    kind: Literal["image", "mask", "class", "feature", "int", "float"]
+    kind: Literal["image", "mask", "class", "feature", "int", "float", "choice"]
     help: str
     required: bool
     default: int | float | str | None
@@ -68,6 +68,7 @@ class TaskField(BaseModel):
     maximum: float | None
     positive: bool
     many: bool
+    choices: list[str] = Field(description="kind choice: the names it may take")
     setting: bool = Field(description="a setting whose default is in the model card's task_defaults")
 
 

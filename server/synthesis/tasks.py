@@ -59,7 +59,7 @@ class Field:
     """One input or setting of a task, under the one name the library, API, CLI and canvas use."""
 
     name: str
-    kind: str                      # image | mask | class | feature | int | float
+    kind: str                      # image | mask | class | feature | int | float | choice
     help: str
     required: bool = False
     default: Any = None            # None and not required: automatic (help says how) or the card's
@@ -67,6 +67,7 @@ class Field:
     maximum: float | None = None
     positive: bool = False         # strictly above `minimum`
     many: bool = False             # the library and the API also take a list (paint: one per stroke)
+    choices: tuple[str, ...] = ()  # kind "choice": the names it may take
 
     @property
     def arg(self) -> str:
@@ -155,13 +156,17 @@ def task_settings(model, task: str, given: dict, scale: float = 1.0) -> dict:
     """Defaults overridden by the given (non-None) values, validated against the registry."""
     s = {**task_defaults(model, task, scale), **{k: v for k, v in given.items() if v is not None}}
     for name, value in s.items():
-        check_number(SETTINGS[name], value)
+        check_value(SETTINGS[name], value)
     s["steps"] = int(s["steps"])
     return s
 
 
-def check_number(f: Field, value) -> None:
-    """An int or float field's value against its limits; TaskInputError names the field."""
+def check_value(f: Field, value) -> None:
+    """A number or choice field's value against its limits; TaskInputError names the field."""
+    if f.kind == "choice":
+        if value not in f.choices:
+            raise TaskInputError(f.name, f"{f.name} must be one of {', '.join(f.choices)}, got {value!r}")
+        return
     integral = f.kind == "int"
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
     ok = ok and abs(value) != float("inf") and (not integral or int(value) == value)
@@ -286,7 +291,7 @@ def generate_problem(model, class_, n: int = 1, *, steps=None, step_size=None, e
     if model.seeds is None:
         raise TaskInputError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
                          "run `robust-canvas fit-seeds` to fit one from its training images")
-    check_number(GENERATE_N, n)
+    check_value(GENERATE_N, n)
     s = task_settings(model, "generate", {"steps": steps, "step_size": step_size, "eps": eps})
     wanted = class_ if isinstance(class_, (list, tuple, torch.Tensor)) else [class_]
     classes = _labels(model, wanted, len(wanted)).tolist()
@@ -343,7 +348,7 @@ def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=No
     Default eps and step size scale with the output's side relative to the model's input size.
     """
     x = _as_images(image)
-    check_number(SUPERRESOLVE_FACTOR, factor)
+    check_value(SUPERRESOLVE_FACTOR, factor)
     out = (x.shape[2] * factor, x.shape[3] * factor)
     size = model.meta.input_size
     if max(out) > DISPLAY_MAX * size:

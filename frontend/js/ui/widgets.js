@@ -38,7 +38,7 @@ export function advancedSettings(task, { omit = [], scale = () => 1 } = {}) {
   const render = () => {
     const typed = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value]));
     shown = (state.tasks[task]?.fields || []).filter((f) => (f.setting || f.name === 'seed') && !omit.includes(f.name));
-    inputs = Object.fromEntries(shown.map((f) => [f.name, numberInput(f, typed[f.name])]));
+    inputs = Object.fromEntries(shown.map((f) => [f.name, settingInput(f, typed[f.name])]));
     grid.replaceChildren(...shown.map((f) => settingRow(f, inputs[f.name])));
     refresh();
   };
@@ -48,6 +48,10 @@ export function advancedSettings(task, { omit = [], scale = () => 1 } = {}) {
     const scaled = state.tasks[task]?.scaled || [];
     for (const f of shown) {
       const value = f.setting ? defaults[f.name] : f.default;
+      if (f.kind === 'choice') {
+        inputs[f.name].options[0].textContent = value ? `default (${value})` : 'default';
+        continue;
+      }
       inputs[f.name].placeholder = typeof value !== 'number' ? 'default'
         : String(scaled.includes(f.name) ? Number((value * scale()).toPrecision(6)) : value);
     }
@@ -61,7 +65,8 @@ export function advancedSettings(task, { omit = [], scale = () => 1 } = {}) {
     values() {
       const out = {};
       for (const [name, input] of Object.entries(inputs)) {
-        if (input.value.trim() !== '') out[name] = Number(input.value);
+        const f = shown.find((s) => s.name === name);
+        if (input.value.trim() !== '') out[name] = f?.kind === 'choice' ? input.value : Number(input.value);
       }
       return out;
     },
@@ -74,8 +79,14 @@ export function advancedSettings(task, { omit = [], scale = () => 1 } = {}) {
   };
 }
 
-// An input for an int or float field, with the field's limits.
-function numberInput(f, value = '') {
+// A select for a choice field (first option: the default), else a number input with the field's limits.
+function settingInput(f, value = '') {
+  if (f.kind === 'choice') {
+    const select = h('select', { name: f.name, title: f.help },
+      [h('option', { value: '' }, 'default'), ...f.choices.map((c) => h('option', { value: c }, c))]);
+    select.value = value;
+    return select;
+  }
   const int = f.kind === 'int';
   return h('input', {
     type: 'number', name: f.name, value, inputmode: int ? 'numeric' : 'decimal', step: int ? '1' : 'any',

@@ -26,6 +26,7 @@ def task_info(spec: tasks.TaskSpec) -> TaskInfo:
     return TaskInfo(id=spec.id, summary=spec.summary, result=spec.result, scaled=list(spec.scaled), fields=[
         {"name": f.name, "kind": f.kind, "help": f.help, "required": f.required, "default": f.default,
          "minimum": f.minimum, "maximum": f.maximum, "positive": f.positive, "many": f.many,
+         "choices": list(f.choices),
          "setting": f.name in tasks.SETTINGS} for f in spec.fields])
 
 
