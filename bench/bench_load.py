@@ -9,7 +9,7 @@ another. Latency is from the request to the finished job; "batch" is the mean nu
 per optimizer call. Batching off is the same server with max_batch=1.
 
 `--ray` compares the embedded server with Ray model workers instead (batching on): one worker
-with every core, and two workers with half the cores each, on a local Ray (docs/DEPLOY.md). The
+and two workers of one core each, on a local Ray (docs/DEPLOY.md). The
 three servers run side by side and the settings take turns for each client count, so that load
 from elsewhere on the machine falls on all of them alike.
 """
@@ -104,16 +104,16 @@ def measure(url: str, counter, body: dict, args, clients: int) -> dict:
             "batch": (jobs_after - jobs_before) / max(1, runs_after - runs_before)}
 
 
-def server_settings(args, cpus: int) -> dict[str, Settings]:
+def server_settings(args) -> dict[str, Settings]:
     """The servers to compare, by name."""
     common = {"max_queue": 4 * max(args.clients), "max_steps": max(args.steps, 1), "warm_palettes": False}
     if not args.ray:
         return {"on": Settings(max_batch=16, **common), "off": Settings(max_batch=1, **common)}
-    ray = {"ray": "auto", "max_batch": 16, **common}
+    # One core per worker: a worker with two torch threads ran erratically here (docs/BENCHMARKS.md).
+    ray = {"ray": "auto", "max_batch": 16, "ray_cpus_per_worker": 1, **common}
     return {"embedded": Settings(max_batch=16, **common),
-            "ray, 1 worker": Settings(ray_workers=1, ray_cpus_per_worker=cpus, ray_namespace="bench-1", **ray),
-            "ray, 2 workers": Settings(ray_workers=2, ray_cpus_per_worker=max(1, cpus // 2),
-                                       ray_namespace="bench-2", **ray)}
+            "ray, 1 worker": Settings(ray_workers=1, ray_namespace="bench-1", **ray),
+            "ray, 2 workers": Settings(ray_workers=2, ray_namespace="bench-2", **ray)}
 
 
 def main(argv=None) -> None:
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
     body = {"class": 0, "steps": args.steps, "image": random_png(model.meta.input_size, 0)}
     with ExitStack() as stack:
         servers = {}
-        for name, settings in server_settings(args, cpus).items():
+        for name, settings in server_settings(args).items():
             app = create_app(settings, models={model_id: model})
             url = stack.enter_context(serve(app))
             client_loop(url, body, 1, args.task)  # warm-up (and Ray's workers are up)
