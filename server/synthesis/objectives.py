@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .fill import seam_band
+
 
 @dataclass
 class Outputs:
@@ -94,3 +96,19 @@ def masked_mse(reference: torch.Tensor, mask: torch.Tensor | None = None) -> Obj
         return (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
 
     return Objective(mse, "masked_mse" if mask is not None else "mse")
+
+
+def seam(hole: torch.Tensor, width: int = 1) -> Objective:
+    """Mean squared difference between neighbouring pixels near the edge of `hole` (N or 1,1,H,W):
+    a jump in colour across the border of a filled region costs, texture away from it does not."""
+    band = seam_band(hole.bool(), width)
+
+    def jumps(o: Outputs) -> torch.Tensor:
+        b = band.to(o.x)
+        wx = torch.maximum(b[..., :, 1:], b[..., :, :-1]).expand_as(o.x[..., :, 1:])
+        wy = torch.maximum(b[..., 1:, :], b[..., :-1, :]).expand_as(o.x[..., 1:, :])
+        sx = (o.x[..., :, 1:] - o.x[..., :, :-1]) ** 2 * wx
+        sy = (o.x[..., 1:, :] - o.x[..., :-1, :]) ** 2 * wy
+        return (sx.flatten(1).sum(1) + sy.flatten(1).sum(1)) / (wx.flatten(1).sum(1) + wy.flatten(1).sum(1)).clamp_min(1)
+
+    return Objective(jumps, f"seam(width={width})")

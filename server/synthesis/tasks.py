@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .objectives import Objective, class_score, masked_mse
+from .fill import harmonic_fill
+from .objectives import Objective, class_score, masked_mse, seam
 from .optimizer import Callback, Result
 from .problem import Problem, solve
+from .steps import RULES
 
 MAX_STEPS = 5000
 MAX_BATCH = 1024
@@ -36,6 +38,8 @@ REFERENCE_DEFAULTS = {
     "palette": {"steps": 16, "step_size": 0.5, "eps": 8.0},
 }
 _SCALED = ("step_size", "eps")
+FILLS = ("harmonic", "mean")      # how inpainting starts the hole
+KNOWN = ("exact", "penalty")      # how inpainting keeps the known pixels
 
 
 class TaskInputError(ValueError):
@@ -79,6 +83,11 @@ def task_settings(model, task: str, steps=None, step_size=None, eps=None, **weig
             raise TaskInputError(k, f"{k} must be a finite non-negative number, got {s[k]!r}")
     if s["step_size"] <= 0:
         raise TaskInputError("step_size", f"step_size must be positive, got {s['step_size']!r}")
+    for key, allowed in (("rule", RULES), ("fill", FILLS), ("known", KNOWN)):
+        if key in s and s[key] not in allowed:
+            raise TaskInputError(key, f"{key} must be one of {sorted(allowed)}, got {s[key]!r}")
+    if "patience" in s and (isinstance(s["patience"], bool) or not isinstance(s["patience"], int) or s["patience"] < 0):
+        raise TaskInputError("patience", f"patience must be a non-negative integer, got {s['patience']!r}")
     return s
 
 
@@ -182,9 +191,10 @@ def _predict(model, x: torch.Tensor) -> torch.Tensor:
     return model(x.to(model.device)).argmax(1).cpu()
 
 
-def _problem(x0, objective, s: dict, seed: int, info: dict, center=None) -> Problem:
+def _problem(x0, objective, s: dict, seed: int, info: dict, center=None, free=None) -> Problem:
     return Problem(x0=x0, objective=objective, steps=s["steps"], step_size=float(s["step_size"]),
-                   eps=float(s["eps"]), constraint="l2", center=center, seed=seed, info=info)
+                   eps=float(s["eps"]), constraint="l2", center=center, seed=seed, info=info,
+                   rule=s.get("rule", "pgd"), patience=s.get("patience", 0), free=free)
 
 
 # ---- problems -----------------------------------------------------------------------------------
@@ -229,21 +239,38 @@ def sketch_problem(model, sketch, class_, *, steps=None, step_size=None, eps=Non
 
 def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=None, eps=None, weight=None,
                     seed: int = 0) -> Problem:
-    """Fill the masked region: class score minus weight * distance to the known pixels.
+    """Fill the masked region so that it belongs to the class and meets its border without a seam.
 
-    The region starts as the image's mean colour over the known pixels; the class is given,
-    or the model's prediction on that damaged image.
+    With the card's `"known": "exact"` the pixels outside the hole never change (the optimizer
+    moves only the hole) and the objective is class score minus `seam_weight` times the colour
+    jumps across the hole's edge; with `"penalty"` (the paper's) they are held by a penalty of
+    `weight` (default `penalty_weight`) times their squared distance. The hole starts from the
+    card's `fill`: 'harmonic' (smooth from its border, `fill.harmonic_fill`) or 'mean' (the mean
+    colour of the known pixels). The class is given, or the model's prediction on that fill.
     """
     x, hw, display = _prepare(model, image)
     m = _prepare_mask(model, mask, x, hw)
-    keep = 1 - m
-    colour = (x * keep).sum((2, 3), keepdim=True) / keep.sum((2, 3), keepdim=True).clamp_min(1e-6)
-    x0 = x * keep + colour * m
-    labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
     s = task_settings(model, "inpaint", steps, step_size, eps, penalty_weight=weight)
-    objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, keep)
-    return _problem(x0, objective, s, seed, {"task": "inpaint", "labels": labels, "mask": m.cpu(),
-                                             "original": x.cpu(), "display_size": display})
+    exact = s.get("known", "penalty") == "exact"
+    hole = m > 0 if exact else m
+    x0 = _fill(x, hole, s.get("fill", "mean"))
+    labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
+    if exact:
+        objective = class_score(labels) - s.get("seam_weight", 0.0) * seam(hole)
+    else:
+        objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, 1 - m)
+    info = {"task": "inpaint", "labels": labels, "mask": m.cpu(), "original": x.cpu(), "display_size": display}
+    if exact and tuple(display) == tuple(hw):   # results keep the given pixels at the given size too
+        info["known"] = (_as_images(image), _as_mask(mask, len(x), hw) == 0)
+    return _problem(x0, objective, s, seed, info, free=hole if exact else None)
+
+
+def _fill(x: torch.Tensor, hole: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "harmonic":
+        return harmonic_fill(x, hole > 0)
+    keep = 1 - hole.float()
+    colour = (x * keep).sum((2, 3), keepdim=True) / keep.sum((2, 3), keepdim=True).clamp_min(1e-6)
+    return x * keep + colour * (1 - keep)
 
 
 def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=None, step_size=None, eps=None,
@@ -317,7 +344,11 @@ PROBLEMS = {"generate": generate_problem, "translate": translate_problem, "inpai
 def finish(model, problem: Problem, result: Result) -> TaskOutput:
     """Results at display size, with the model's verdict on each."""
     classes = _predict(model, result.images).tolist()
-    return TaskOutput(images=_resize(result.images.detach().float().cpu(), problem.info["display_size"]),
+    images = _resize(result.images.detach().float().cpu(), problem.info["display_size"])
+    if "known" in problem.info:
+        original, known = problem.info["known"]
+        images = torch.where(known, original, images)
+    return TaskOutput(images=images,
                       classes=classes, class_names=[model.meta.classes[c] for c in classes],
                       scores=result.trace[:, -1].tolist(), trace=result.trace.cpu(), stopped=result.stopped)
 
