@@ -4,6 +4,7 @@ import torch
 
 from server.synthesis import class_score, feature, logit, masked_mse, optimize
 from server.synthesis.objectives import Objective, cross_entropy
+from server.synthesis.problem import Problem, solve, solve_batch
 from server.synthesis.steps import RULES, STEPS, L2Step, LinfStep, Step, make_step
 
 
@@ -171,3 +172,14 @@ def test_free_mask_keeps_the_other_pixels_bitwise_and_spends_the_step_on_the_fre
         assert torch.equal(r.images[fixed], x0[fixed]), rule
     one = optimize(tiny_model, x0, class_score(1), steps=1, step_size=0.3, eps=1.0, free=free)
     assert torch.allclose(_norms(one.images - x0, 2), torch.full((2,), 0.3))  # the whole step, in the free pixels
+
+
+def test_solve_batch_with_early_stopping_gives_each_problem_its_own_run(tiny_model):
+    problems = [Problem(x0=torch.full((1, 3, 32, 32), 0.1), objective=_capped_mean([cap]), steps=7,
+                        step_size=CAP_STEP, eps=0.0, constraint="none", patience=2) for cap in (0.35, 10.0)]
+    batched = solve_batch(tiny_model, problems)
+    assert [r.steps_done for r in batched] == [5, 7]
+    for p, r in zip(problems, batched):
+        alone = solve(tiny_model, p)
+        assert r.steps_done == alone.steps_done
+        assert torch.equal(r.trace, alone.trace) and torch.equal(r.images, alone.images)

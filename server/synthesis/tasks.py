@@ -31,7 +31,8 @@ REFERENCE_SIZE = 32
 REFERENCE_DEFAULTS = {
     "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0},
     "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0},
-    "inpaint": {"steps": 150, "step_size": 0.05, "eps": 3.0, "penalty_weight": 50.0},
+    "inpaint": {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
+                "fill": "harmonic", "known": "exact"},
     "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0},
     "sketch": {"steps": 100, "step_size": 0.3, "eps": 10.0},
     "paint": {"steps": 60, "step_size": 0.2, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0},
@@ -242,9 +243,9 @@ def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=No
     """Fill the masked region so that it belongs to the class and meets its border without a seam.
 
     With the card's `"known": "exact"` the pixels outside the hole never change (the optimizer
-    moves only the hole) and the objective is class score minus `seam_weight` times the colour
-    jumps across the hole's edge; with `"penalty"` (the paper's) they are held by a penalty of
-    `weight` (default `penalty_weight`) times their squared distance. The hole starts from the
+    moves only the hole) and the objective is class score minus `weight` (default the card's
+    `penalty_weight`) times the colour jumps across the hole's edge (`objectives.seam`); with
+    `"penalty"` (the paper's) the known pixels are held by that weight times their squared distance. The hole starts from the
     card's `fill`: 'harmonic' (smooth from its border, `fill.harmonic_fill`) or 'mean' (the mean
     colour of the known pixels). The class is given, or the model's prediction on that fill.
     """
@@ -256,7 +257,7 @@ def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=No
     x0 = _fill(x, hole, s.get("fill", "mean"))
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
     if exact:
-        objective = class_score(labels) - s.get("seam_weight", 0.0) * seam(hole)
+        objective = class_score(labels) - s["penalty_weight"] * seam(hole)
     else:
         objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, 1 - m)
     info = {"task": "inpaint", "labels": labels, "mask": m.cpu(), "original": x.cpu(), "display_size": display}
