@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from server.synthesis import objectives, tasks
-from server.synthesis.fill import harmonic_fill
+from server.synthesis.fill import harmonic_fill, mean_fill
 from server.synthesis.objectives import Outputs
 from server.synthesis.palette import feature_palette
 from server.synthesis.problem import solve, solve_batch
@@ -101,7 +101,7 @@ def test_inpaint_meets_its_border_better_than_a_flat_fill(model):
     hole = (m > 0)[None, None]
     seam = objectives.seam(hole)
     problem = tasks.inpaint_problem(model, x, m, 3, steps=6)
-    flat = tasks._fill(x, hole.float().expand(2, 1, 32, 32), "mean")
+    flat = mean_fill(x, hole.float())
     score = lambda images: seam(Outputs(images, None, None, None))
     out = tasks.solve(model, problem).images
     assert (score(problem.x0) < 0.5 * score(flat)).all()   # the harmonic start

@@ -35,11 +35,21 @@ def harmonic_fill(x: torch.Tensor, hole: torch.Tensor, sweeps: int = SWEEPS) -> 
     return y
 
 
+def mean_fill(x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The paper's start: the hole (weights in [0,1]) painted in the mean colour of the known pixels."""
+    keep = 1 - hole.to(x.dtype)
+    colour = (x * keep).sum((2, 3), keepdim=True) / keep.sum((2, 3), keepdim=True).clamp_min(1e-6)
+    return x * keep + colour * (1 - keep)
+
+
 def _coarse_fill(x: torch.Tensor, known: torch.Tensor, sweeps: int) -> torch.Tensor:
     """The image at half size, each coarse pixel the mean of its known fine pixels, filled."""
     weight = F.avg_pool2d(known, 2, ceil_mode=True)
     coarse = F.avg_pool2d(x * known, 2, ceil_mode=True) / weight.clamp_min(1e-6)
     return harmonic_fill(coarse, weight == 0, sweeps)
+
+
+FILLS = {"harmonic": lambda x, hole: harmonic_fill(x, hole > 0), "mean": mean_fill}
 
 
 def seam_band(hole: torch.Tensor, width: int = 1) -> torch.Tensor:

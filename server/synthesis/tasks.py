@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .fill import harmonic_fill
+from .fill import FILLS
 from .objectives import Objective, class_score, masked_mse, seam
 from .optimizer import Callback, Result
 from .problem import Problem, solve
@@ -26,21 +26,23 @@ MAX_STEPS = 5000
 MAX_BATCH = 1024
 DISPLAY_MAX = 8  # results are at most this many times the model's input size on their long side
 # Tuned on the 32-px CIFAR-10 model (docs/TASKS.md). A card without task_defaults gets these with
-# eps and step size scaled by input_size/32: an L2 radius grows with sqrt(pixel count).
+# eps and step size scaled by input_size/32: an L2 radius grows with sqrt(pixel count). `rule` and
+# `patience`: the update rule (steps.RULES) and early stopping (optimizer.optimize); inpainting's
+# `fill` and `known`: see inpaint_problem.
 REFERENCE_SIZE = 32
 REFERENCE_DEFAULTS = {
-    "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0},
-    "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0},
+    "generate": {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3},
+    "translate": {"steps": 30, "step_size": 0.5, "eps": 6.0, "rule": "pgd", "patience": 3},
     "inpaint": {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
                 "fill": "harmonic", "known": "exact"},
-    "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0},
-    "sketch": {"steps": 100, "step_size": 0.3, "eps": 10.0},
-    "paint": {"steps": 60, "step_size": 0.2, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0},
+    "superresolve": {"steps": 30, "step_size": 0.6, "eps": 4.0, "rule": "pgd", "patience": 3},
+    "sketch": {"steps": 30, "step_size": 1.0, "eps": 10.0, "rule": "pgd", "patience": 0},
+    "paint": {"steps": 30, "step_size": 1.0, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0,
+              "rule": "momentum", "patience": 0},
     "palette": {"steps": 16, "step_size": 0.5, "eps": 8.0},
 }
 _SCALED = ("step_size", "eps")
-FILLS = ("harmonic", "mean")      # how inpainting starts the hole
-KNOWN = ("exact", "penalty")      # how inpainting keeps the known pixels
+KNOWN = ("exact", "penalty")      # how inpainting keeps the known pixels (FILLS: how it starts the hole)
 
 
 class TaskInputError(ValueError):
@@ -254,7 +256,7 @@ def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=No
     s = task_settings(model, "inpaint", steps, step_size, eps, penalty_weight=weight)
     exact = s.get("known", "penalty") == "exact"
     hole = m > 0 if exact else m
-    x0 = _fill(x, hole, s.get("fill", "mean"))
+    x0 = FILLS[s.get("fill", "mean")](x, hole)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
     if exact:
         objective = class_score(labels) - s["penalty_weight"] * seam(hole)
@@ -264,14 +266,6 @@ def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=No
     if exact and tuple(display) == tuple(hw):   # results keep the given pixels at the given size too
         info["known"] = (_as_images(image), _as_mask(mask, len(x), hw) == 0)
     return _problem(x0, objective, s, seed, info, free=hole if exact else None)
-
-
-def _fill(x: torch.Tensor, hole: torch.Tensor, how: str) -> torch.Tensor:
-    if how == "harmonic":
-        return harmonic_fill(x, hole > 0)
-    keep = 1 - hole.float()
-    colour = (x * keep).sum((2, 3), keepdim=True) / keep.sum((2, 3), keepdim=True).clamp_min(1e-6)
-    return x * keep + colour * (1 - keep)
 
 
 def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=None, step_size=None, eps=None,
