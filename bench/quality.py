@@ -31,7 +31,7 @@ _PAPER_RULE = {"rule": "pgd", "patience": 0}
 _PAPER_INPAINT = {"fill": "mean", "known": "penalty", **_PAPER_RULE}
 PAPER = {
     "cifar10-rn18h-l2": {
-        "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0, **_PAPER_RULE},
+        "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0, "temperature": 1.0, **_PAPER_RULE},
         "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0, **_PAPER_RULE},
         "inpaint": {"steps": 150, "step_size": 0.05, "eps": 3.0, "penalty_weight": 50.0, **_PAPER_INPAINT},
         "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0, **_PAPER_RULE},
@@ -40,7 +40,7 @@ PAPER = {
                   **_PAPER_RULE},
     },
     "imagenette-rn18w75-l2": {
-        "generate": {"steps": 40, "step_size": 2.0, "eps": 120.0, **_PAPER_RULE},
+        "generate": {"steps": 40, "step_size": 2.0, "eps": 120.0, "temperature": 1.0, **_PAPER_RULE},
         "translate": {"steps": 40, "step_size": 0.6, "eps": 12.0, **_PAPER_RULE},
         "inpaint": {"steps": 75, "step_size": 0.2, "eps": 6.0, "penalty_weight": 50.0, **_PAPER_INPAINT},
         "superresolve": {"steps": 30, "step_size": 1.2, "eps": 16.0, **_PAPER_RULE},

@@ -164,6 +164,18 @@ def test_same_seed_same_samples_and_samples_differ(model):
     assert torch.pdist(samples.flatten(1)).min() > 0.5 * torch.pdist(p.x0.flatten(1)).min()
 
 
+def test_seed_temperature_spreads_the_seeds(model):
+    spread = {}
+    for t in (1.0, 2.0):
+        model.meta.task_defaults = {"generate": {"temperature": t}}
+        x0 = tasks.generate_problem(model, "cat", 8, seed=1).x0
+        spread[t] = torch.pdist(x0.flatten(1)).mean()
+    assert spread[2.0] > 1.5 * spread[1.0]
+    model.meta.task_defaults = {"generate": {"temperature": 0.0}}
+    with pytest.raises(tasks.TaskInputError, match="temperature"):
+        tasks.generate_problem(model, "cat", 2)
+
+
 def test_generate_several_classes_and_labels(model):
     p = tasks.generate_problem(model, ["cat", "dog", 0], 2, **FAST)
     assert p.info["labels"].tolist() == [3, 3, 5, 5, 0, 0] and len(p) == 6

@@ -31,7 +31,7 @@ DISPLAY_MAX = 8  # results are at most this many times the model's input size on
 # `fill` and `known`: see inpaint_problem.
 REFERENCE_SIZE = 32
 REFERENCE_DEFAULTS = {
-    "generate": {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3},
+    "generate": {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0},
     "translate": {"steps": 30, "step_size": 0.5, "eps": 6.0, "rule": "pgd", "patience": 3},
     "inpaint": {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
                 "fill": "harmonic", "known": "exact"},
@@ -203,20 +203,23 @@ def _problem(x0, objective, s: dict, seed: int, info: dict, center=None, free=No
 # ---- problems -----------------------------------------------------------------------------------
 
 def generate_problem(model, class_, n: int = 1, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
-    """n samples per class: class-conditional Gaussian seeds, then class maximization."""
+    """n samples per class: class-conditional Gaussian seeds (spread scaled by the card's
+    `temperature`), then class maximization."""
     if model.seeds is None:
         raise TaskInputError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
                          "run `robust-canvas fit-seeds` to fit one from its training images")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
         raise TaskInputError("n", f"n must be an integer from 1 to {MAX_BATCH}, got {n!r}")
     s = task_settings(model, "generate", steps, step_size, eps)
+    if not 0 < s.get("temperature", 1.0) < float("inf"):
+        raise TaskInputError("temperature", f"temperature must be a positive number, got {s['temperature']!r}")
     wanted = class_ if isinstance(class_, (list, tuple, torch.Tensor)) else [class_]
     classes = _labels(model, wanted, len(wanted)).tolist()
     if len(classes) * n > MAX_BATCH:
         raise TaskInputError("n", f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
     gen = torch.Generator().manual_seed(seed)
     size = model.meta.input_size
-    x0 = torch.cat([model.seeds.sample(c, n, size, gen) for c in classes]).to(model.device)
+    x0 = torch.cat([model.seeds.sample(c, n, size, gen, s.get("temperature", 1.0)) for c in classes]).to(model.device)
     labels = torch.tensor(classes).repeat_interleave(n)
     return _problem(x0, class_score(labels), s, seed, {"task": "generate", "labels": labels,
                                                        "display_size": (size, size)})
