@@ -3,7 +3,8 @@
 An objective maps the model's outputs on a batch to one score per example, which the
 optimizer *maximizes*; penalties are subtracted. Objectives combine with +, -, and scalar *:
 
-    inpaint = class_score(y) - 50 * masked_mse(x0, keep)     # the shipped models' default weight
+    inpaint = class_score(y) - 10 * seam(hole)               # the shipped cards' weight; known pixels fixed
+    paper_inpaint = class_score(y) - 50 * masked_mse(x0, keep)
     paint   = 0.1 * feature(k, region) - 90 * masked_mse(x0, outside)
 """
 from dataclasses import dataclass
