@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from bench.common import crude_sketch, disc_masks, load, save_grid, square_masks, test_images
 from server.synthesis import tasks
+from server.synthesis.fill import mean_fill
 from server.synthesis.palette import feature_palette
 
 
@@ -50,9 +51,9 @@ def gallery_inpaint(model, n, out):
     m = square_masks(n, model.meta.input_size, seed=2)
     p = tasks.inpaint_problem(model, x, m)
     r = tasks.finish(model, p, tasks.solve(model, p))
-    save_grid([[a, b, c] for a, b, c in zip(x, p.x0.cpu(), r.images)], out / "inpaint.png", scale=_scale(model),
-              titles=["original", "masked", "inpainted"], captions=[["", "", c] for c in r.class_names],
-              row_labels=[model.meta.classes[c] for c in y.tolist()])
+    save_grid([[a, b, c, d] for a, b, c, d in zip(x, mean_fill(x, m), p.x0.cpu(), r.images)], out / "inpaint.png",
+              scale=_scale(model), titles=["original", "flat fill", "start", "inpainted"],
+              captions=[["", "", "", c] for c in r.class_names], row_labels=[model.meta.classes[c] for c in y.tolist()])
 
 
 def gallery_superresolve(model, n, out, factor=4):

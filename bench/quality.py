@@ -1,22 +1,67 @@
-"""Task quality on the model's test images (../shared/data/<its dataset>), each figure beside a baseline from the same run.
+"""Task quality on the model's test images (../shared/data/<its dataset>): the paper's procedure and
+the model card's defaults side by side, in one run.
 
     python -m bench.quality --model ID_OR_PATH --judge STANDARD_MODEL [--compare NONROBUST_MODEL] [--n 20]
 
 The judge is an independently trained non-robust classifier: its accuracy on synthesized images
 (label = the class asked for) against its accuracy on real test images says how recognisable they
-are. With --compare, the same tasks run with a non-robust model as the synthesizer (same settings
-as the robust model's); if that model is also the judge its samples are adversarial examples for
-it, so they are judged by the robust model instead (marked "judged by robust").
+are, and its penultimate features measure how real and how varied generated images are (FID,
+precision/recall, within-class spread; bench/realism.py). Methods: "paper" = the settings the
+shipped cards had before issue 9 (fixed steps of plain normalized-gradient ascent, inpainting from
+a flat fill held by a penalty), "card" = the card's current defaults. "steps" rows: the steps of
+the run, and the mean over images of the step each settled (early stopping) — what a user waits for.
+With --compare, the tasks also run with a non-robust model as the synthesizer (card settings); if
+that model is also the judge its samples are judged by the robust model instead.
 """
 import argparse
 import math
 import time
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
 from bench.common import crude_sketch, disc_masks, load, square_masks, test_images
+from bench.realism import features, frechet_distance, precision_recall, within_class_distance
 from server.synthesis import objectives, tasks
+from server.synthesis.fill import mean_fill
+
+# The shipped cards' task defaults before issue 9 (the paper's procedure), as explicit settings.
+_PAPER_RULE = {"rule": "pgd", "patience": 0}
+_PAPER_INPAINT = {"fill": "mean", "known": "penalty", **_PAPER_RULE}
+PAPER = {
+    "cifar10-rn18h-l2": {
+        "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0, "temperature": 1.0, **_PAPER_RULE},
+        "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0, **_PAPER_RULE},
+        "inpaint": {"steps": 150, "step_size": 0.05, "eps": 3.0, "penalty_weight": 50.0, **_PAPER_INPAINT},
+        "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0, **_PAPER_RULE},
+        "sketch": {"steps": 100, "step_size": 0.3, "eps": 10.0, **_PAPER_RULE},
+        "paint": {"steps": 60, "step_size": 0.2, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0,
+                  **_PAPER_RULE},
+    },
+    "imagenette-rn18w75-l2": {
+        "generate": {"steps": 40, "step_size": 2.0, "eps": 120.0, "temperature": 1.0, **_PAPER_RULE},
+        "translate": {"steps": 40, "step_size": 0.6, "eps": 12.0, **_PAPER_RULE},
+        "inpaint": {"steps": 75, "step_size": 0.2, "eps": 6.0, "penalty_weight": 50.0, **_PAPER_INPAINT},
+        "superresolve": {"steps": 30, "step_size": 1.2, "eps": 16.0, **_PAPER_RULE},
+        "sketch": {"steps": 50, "step_size": 2.4, "eps": 40.0, **_PAPER_RULE},
+        "paint": {"steps": 30, "step_size": 0.8, "eps": 20.0, "feature_weight": 0.1, "penalty_weight": 90.0,
+                  **_PAPER_RULE},
+    },
+}
+REAL_FOR_FID = 1000   # real test images the samples are compared with
+
+
+@contextmanager
+def card_defaults(model, defaults: dict | None):
+    """Run with `defaults` in place of the card's task defaults (None: the card's own)."""
+    saved = model.meta.task_defaults
+    if defaults is not None:
+        model.meta.task_defaults = {**(saved or {}), **defaults}
+    try:
+        yield
+    finally:
+        model.meta.task_defaults = saved
 
 
 @torch.no_grad()
@@ -32,85 +77,104 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def diversity(x: torch.Tensor, groups: torch.Tensor) -> float:
     """Mean pairwise L2 distance between images of the same group (class)."""
-    dists = [torch.pdist(x[groups == g].flatten(1)).mean() for g in groups.unique() if (groups == g).sum() > 1]
-    return torch.stack(dists).mean().item()
+    return within_class_distance(x.flatten(1), groups)
 
 
-def bench_generate(model, judge, n, settings):
+def run(model, problem) -> tuple[torch.Tensor, dict]:
+    """Display-size results of a problem, and its step counts."""
+    result = tasks.solve(model, problem)
+    steps = {"steps: run / mean per image until settled": (result.steps_done, result.settled_at.float().mean().item())}
+    return tasks.finish(model, problem, result).images, steps
+
+
+def bench_generate(model, judge, n):
     classes = list(range(model.meta.num_classes))
-    p = tasks.generate_problem(model, classes, n, seed=0, **settings)
-    out = tasks.finish(model, p, tasks.solve(model, p))
+    p = tasks.generate_problem(model, classes, n, seed=0)
+    images, steps = run(model, p)
     real, y_real = test_images(2000, seed=10, model=model)
     real = torch.cat([real[y_real == c][:n] for c in classes])
     y = torch.tensor(classes).repeat_interleave(n)
-    return {"judge acc: generated": accuracy(judge, out.images, y), "judge acc: real test images": accuracy(judge, real, y),
-            "judge acc: seeds alone": accuracy(judge, p.x0, y),
-            "diversity (mean L2 within class): generated": diversity(out.images, y),
-            "diversity: real": diversity(real, y), "diversity: seeds": diversity(p.x0, y)}
+    pool = features(judge, test_images(REAL_FOR_FID, seed=20, model=model)[0])
+    rows = {"judge acc: generated / real test images / seeds alone":
+            (accuracy(judge, images, y), accuracy(judge, real, y), accuracy(judge, p.x0, y))}
+    for name, x in (("generated", images), ("real test images", real), ("seeds", p.x0)):
+        f = features(judge, x)
+        rows[f"{name}: FID / precision / recall vs {REAL_FOR_FID} other real images"] = (
+            frechet_distance(f, pool), *precision_recall(f, pool))
+        rows[f"{name}: within-class spread, judge features / pixels (L2)"] = (
+            within_class_distance(f, y), diversity(x, y))
+    return {**rows, **steps}
 
 
-def bench_inpaint(model, judge, n, settings):
+def bench_inpaint(model, judge, n):
     x, y = test_images(n, seed=11, model=model)
     masks = square_masks(n, model.meta.input_size, seed=11)
-    p = tasks.inpaint_problem(model, x, masks, **settings)
-    out = tasks.finish(model, p, tasks.solve(model, p))
-    return {"PSNR: mean fill": psnr(p.x0, x), "PSNR: inpainted": psnr(out.images, x),
-            "judge acc: mean fill": accuracy(judge, p.x0, y), "judge acc: inpainted": accuracy(judge, out.images, y),
-            "judge acc: originals": accuracy(judge, x, y)}
+    p = tasks.inpaint_problem(model, x, masks)
+    images, steps = run(model, p)
+    flat = mean_fill(x, masks)
+    known = (masks == 0).expand_as(x)
+    return {"PSNR: flat mean-colour fill / start / inpainted": (psnr(flat, x), psnr(p.x0, x), psnr(images, x)),
+            "judge acc: flat fill / start / inpainted / originals": (accuracy(judge, flat, y), accuracy(judge, p.x0, y),
+                                                                     accuracy(judge, images, y), accuracy(judge, x, y)),
+            "max abs change outside the hole": ((images - x)[known].abs().max().item(),), **steps}
 
 
-def bench_superresolve(model, judge, n, settings, factor=4):
+def bench_superresolve(model, judge, n, factor=4):
     x, y = test_images(n, seed=12, model=model)
     low = F.interpolate(x, scale_factor=1 / factor, mode="area")
-    nearest = F.interpolate(low, scale_factor=factor, mode="nearest")
     bicubic = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
-    out = tasks.run(model, "superresolve", image=low, factor=factor, **settings).images
-    return {"PSNR: nearest": psnr(nearest, x), "PSNR: bicubic": psnr(bicubic, x), "PSNR: ours": psnr(out, x),
-            "judge acc: nearest": accuracy(judge, nearest, y), "judge acc: bicubic": accuracy(judge, bicubic, y),
-            "judge acc: ours": accuracy(judge, out, y), "judge acc: originals": accuracy(judge, x, y),
-            "consistency: PSNR of ours, downsampled, vs the input": psnr(F.interpolate(out, scale_factor=1 / factor,
-                                                                                    mode="area"), low),
-            "consistency: same for bicubic": psnr(F.interpolate(bicubic, scale_factor=1 / factor, mode="area"), low)}
+    out, steps = run(model, tasks.superresolve_problem(model, low, factor))
+    down = lambda im: F.interpolate(im, scale_factor=1 / factor, mode="area")
+    return {"PSNR: bicubic / ours": (psnr(bicubic, x), psnr(out, x)),
+            "judge acc: bicubic / ours / originals": (accuracy(judge, bicubic, y), accuracy(judge, out, y),
+                                                       accuracy(judge, x, y)),
+            "consistency, PSNR downsampled vs the input: bicubic / ours": (psnr(down(bicubic), low),
+                                                                           psnr(down(out), low)), **steps}
 
 
-def bench_translate(model, judge, n, settings, eps_scales=(0.25, 0.5, 1.0)):
+def bench_translate(model, judge, n, eps_scales=(0.25, 0.5, 1.0)):
     x, y = test_images(n, seed=13, model=model)
     c = model.meta.num_classes
     target = (y + 1 + torch.randint(0, c - 1, (n,), generator=torch.Generator().manual_seed(13))) % c
-    eps0 = settings.get("eps") or tasks.task_defaults(model, "translate")["eps"]
-    rows = {"judge target rate: source images": accuracy(judge, x, target)}
+    eps0 = tasks.task_defaults(model, "translate")["eps"]
+    rows = {"judge target rate: source images": (accuracy(judge, x, target),)}
     for s in eps_scales:
-        out = tasks.run(model, "translate", image=x, class_=target.tolist(), **{**settings, "eps": eps0 * s}).images
+        out, steps = run(model, tasks.translate_problem(model, x, target.tolist(), eps=eps0 * s))
         moved = (out - x).flatten(1).norm(dim=1).mean().item()
-        rows[f"judge target rate at eps {eps0 * s:.3g} (moved L2 {moved:.2f})"] = accuracy(judge, out, target)
-    return rows
+        rows[f"eps x{s:g} ({eps0 * s:.3g}): judge target rate / L2 moved"] = (accuracy(judge, out, target), moved)
+    return {**rows, **steps}   # steps: at the default eps
 
 
-def bench_sketch(model, judge, n, settings):
+def bench_sketch(model, judge, n):
     x, y = test_images(n, seed=14, model=model)
     s = crude_sketch(x)
-    out = tasks.run(model, "sketch", image=s, class_=y.tolist(), **settings).images
-    return {"judge acc: sketches": accuracy(judge, s, y), "judge acc: results": accuracy(judge, out, y),
-            "moved L2 from sketch": (out - s).flatten(1).norm(dim=1).mean().item()}
+    out, steps = run(model, tasks.sketch_problem(model, s, y.tolist()))
+    return {"judge acc: sketches / results": (accuracy(judge, s, y), accuracy(judge, out, y)),
+            "L2 moved from the sketch": ((out - s).flatten(1).norm(dim=1).mean().item(),), **steps}
 
 
-def bench_paint(model, judge, n, settings):
+def bench_paint(model, judge, n):
     """How much the stroke changes versus the rest, and how far the painted feature rises there."""
     x, _ = test_images(n, seed=15, model=model)
     m = disc_masks(n, model.meta.input_size, seed=15)
     k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(15))
-    out = tasks.run(model, "paint", image=x, mask=m, feature=k.tolist(), **settings).images
+    out, steps = run(model, tasks.paint_problem(model, x, m, k.tolist()))
     change = (out - x).abs().mean(1, keepdim=True)
     region = objectives.feature(k, m)
     with torch.no_grad():
         before, after = region(model.outputs(x)), region(model.outputs(out))
-    return {"mean |change| inside stroke": ((change * m).sum() / m.sum()).item(),
-            "mean |change| outside stroke": ((change * (1 - m)).sum() / (1 - m).sum()).item(),
-            "feature k in stroke: before": before.mean().item(), "feature k in stroke: after": after.mean().item()}
+    return {"mean abs change inside / outside the stroke": (((change * m).sum() / m.sum()).item(),
+                                                            ((change * (1 - m)).sum() / (1 - m).sum()).item()),
+            "feature k in the stroke: before / after": (before.mean().item(), after.mean().item()), **steps}
 
 
 BENCHES = {"generate": bench_generate, "inpaint": bench_inpaint, "superresolve": bench_superresolve,
            "translate": bench_translate, "sketch": bench_sketch, "paint": bench_paint}
+
+
+def _cell(values) -> str:
+    return " / ".join("n/a" if isinstance(v, float) and math.isnan(v) else f"{v:.3g}" if isinstance(v, float)
+                      else str(v) for v in values)
 
 
 def main(argv=None):
@@ -118,31 +182,35 @@ def main(argv=None):
     ap.add_argument("--model", help="the robust model (default: the shipped default)")
     ap.add_argument("--seeds", help="seed distribution file (default: the model's)")
     ap.add_argument("--judge", required=True, help="an independently trained non-robust classifier")
-    ap.add_argument("--compare", help="a non-robust model to run the same tasks with")
+    ap.add_argument("--compare", help="a non-robust model to run the same tasks with (card settings)")
     ap.add_argument("--n", type=int, default=20, help="images per task (generation: per class)")
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES))
+    ap.add_argument("--methods", nargs="*", default=["paper", "card"], choices=["paper", "card"])
     ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     robust = load(args.model, args.seeds, threads=args.threads)
     judge = load(args.judge)
-    synths = [("robust", robust)]
+    if "paper" in args.methods and robust.meta.id not in PAPER:
+        ap.error(f"no paper settings recorded for {robust.meta.id!r}: use --methods card")
+    runs = [(m, robust, PAPER.get(robust.meta.id) if m == "paper" else None) for m in args.methods]
     if args.compare:
         other = load(args.compare)
         other.seeds = robust.seeds
-        synths.append(("non-robust", other))
+        runs.append(("non-robust, card", other, robust.meta.task_defaults))
     print(f"robust {robust.meta.id}, judge {args.judge}, n={args.n}, torch threads {torch.get_num_threads()}")
     for task, fn in BENCHES.items():
         if args.only and task not in args.only:
             continue
-        settings = {k: v for k, v in tasks.task_defaults(robust, task).items() if k in ("steps", "step_size", "eps")}
-        for label, model in synths:
+        columns = []
+        for label, model, defaults in runs:
             referee = robust if (model is not robust and args.compare == args.judge) else judge
             t = time.time()
-            rows = fn(model, referee, args.n, settings)
-            note = " (judged by robust)" if referee is robust else ""
-            print(f"\n### {task}, synthesized by the {label} model{note} ({time.time() - t:.0f}s)")
-            for k, v in rows.items():
-                print(f"| {k} | {v:.3f} |" if not math.isnan(v) else f"| {k} | n/a |", flush=True)
+            with card_defaults(model, defaults):
+                columns.append(fn(model, referee, args.n))
+            print(f"({task}, {label}: {time.time() - t:.0f}s)", flush=True)
+        print(f"\n### {task}\n\n| | {' | '.join(label for label, _, _ in runs)} |\n|---{'|---' * len(runs)}|")
+        for key in columns[0]:
+            print(f"| {key} | {' | '.join(_cell(c[key]) for c in columns)} |", flush=True)
 
 
 if __name__ == "__main__":

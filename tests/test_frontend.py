@@ -460,7 +460,8 @@ def made_in_sketch(page):
     wait_done(section)
     settings = card(page)["task_defaults"]["sketch"]
     expect(section.locator(".made-with")).to_have_text(
-        f"Made with tiny · seed 7 · steps 3 · step size {js_number(settings['step_size'])} · eps 2.5")
+        f"Made with tiny · seed 7 · steps 3 · step size {js_number(settings['step_size'])} · eps 2.5"
+        f" · rule {settings['rule']} · patience {settings['patience']}")
     link = section.locator(".result-actions a[download]")
     with page.expect_download() as download:
         link.click()

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from server.synthesis import class_score, feature, logit, masked_mse, optimize
-from server.synthesis.objectives import cross_entropy
-from server.synthesis.steps import STEPS, L2Step, LinfStep, Step, make_step
+from server.synthesis.objectives import Objective, cross_entropy
+from server.synthesis.problem import Problem, solve, solve_batch
+from server.synthesis.steps import RULES, STEPS, L2Step, LinfStep, Step, make_step
 
 
 def _norms(d, p):
@@ -107,3 +108,78 @@ def test_bfloat16_autocast_climbs_like_float32(tiny_model):
     assert ((fast.images - x0).flatten(1).norm(dim=1) <= 2.0 + 1e-4).all()
     # Same path up to bfloat16 rounding of the gradient's direction.
     assert (fast.images - exact.images).abs().mean() < 0.02
+
+
+# ---- update rules, early stopping, fixed pixels ------------------------------------------------
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_every_rule_raises_the_objective_and_stays_in_the_ball(tiny_model, rule):
+    x0 = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    r = optimize(tiny_model, x0, class_score(3), steps=8, step_size=0.2, eps=1.0, rule=rule)
+    assert (r.trace[:, -1] > r.trace[:, 0]).all(), rule
+    assert (_norms(r.images - x0, 2) <= 1.0 + 1e-4).all()
+
+
+def test_cosine_schedule_decays_from_step_size_to_its_floor():
+    rule = RULES["cosine"](steps=5)
+    scales = [rule.next_scale() for _ in range(5)]
+    assert scales[0] == 1.0 and abs(scales[-1] - rule.FLOOR) < 1e-9
+    assert scales == sorted(scales, reverse=True)
+    with pytest.raises(ValueError, match="unknown rule"):
+        make_step("l2", torch.zeros(1, 3, 4, 4), 1.0, 0.1, rule="sgd")
+
+
+def _capped_mean(caps):
+    """Objective: the mean pixel value, capped per example; it rises 0.1 a step at CAP_STEP, then stops."""
+    caps = torch.tensor(caps)
+    return Objective(lambda o: o.x.flatten(1).mean(1).clamp(max=caps), "capped mean")
+
+
+CAP_STEP = 0.1 * (3 * 32 * 32) ** 0.5   # an L2 step of this size raises the mean of every pixel by 0.1
+
+
+def test_early_stopping_stops_when_the_objective_plateaus_and_not_before(tiny_model):
+    x0 = torch.full((2, 3, 32, 32), 0.1)
+    run = lambda caps, patience: optimize(tiny_model, x0, _capped_mean(caps), steps=7, step_size=CAP_STEP,
+                                          constraint="none", patience=patience)
+    both_flat = run([0.35, 0.35], 2)       # the cap is reached at step 3, flat from then on
+    assert both_flat.steps_done == 5 and both_flat.trace.shape == (2, 6) and both_flat.settled_at.tolist() == [5, 5]
+    one_rising = run([0.35, 10.0], 2)      # the other example rises to the end: the run goes on
+    assert one_rising.steps_done == 7 and one_rising.settled_at.tolist() == [5, 7]
+    assert torch.allclose(one_rising.trace[1], torch.arange(8) * 0.1 + 0.1)
+    assert run([0.35, 0.35], 0).steps_done == 7  # no patience: every step
+
+
+def test_settled_examples_stop_moving(tiny_model):
+    x0 = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    objective = Objective(lambda o: -(o.x - 0.5).flatten(1).abs().mean(1).clamp_min(torch.tensor([0.2, 0.0])),
+                          "flat for the first example")
+    r = optimize(tiny_model, x0, objective, steps=6, step_size=2.0, constraint="none", patience=2)
+    settled = int(r.settled_at[0])
+    assert settled < 6 and r.steps_done == 6
+    again = optimize(tiny_model, x0, objective, steps=settled, step_size=2.0, constraint="none")
+    assert torch.equal(r.images[0], again.images[0])
+
+
+def test_free_mask_keeps_the_other_pixels_bitwise_and_spends_the_step_on_the_free_ones(tiny_model):
+    x0 = 0.25 + 0.5 * torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    free = torch.zeros(2, 1, 32, 32, dtype=torch.bool)
+    free[..., 10:20, 5:25] = True
+    fixed = (~free).expand_as(x0)
+    for rule in RULES:
+        r = optimize(tiny_model, x0, class_score(1), steps=5, step_size=0.3, eps=1.0, free=free, random_start=True,
+                     rule=rule)
+        assert torch.equal(r.images[fixed], x0[fixed]), rule
+    one = optimize(tiny_model, x0, class_score(1), steps=1, step_size=0.3, eps=1.0, free=free)
+    assert torch.allclose(_norms(one.images - x0, 2), torch.full((2,), 0.3))  # the whole step, in the free pixels
+
+
+def test_solve_batch_with_early_stopping_gives_each_problem_its_own_run(tiny_model):
+    problems = [Problem(x0=torch.full((1, 3, 32, 32), 0.1), objective=_capped_mean([cap]), steps=7,
+                        step_size=CAP_STEP, eps=0.0, constraint="none", patience=2) for cap in (0.35, 10.0)]
+    batched = solve_batch(tiny_model, problems)
+    assert [r.steps_done for r in batched] == [5, 7]
+    for p, r in zip(problems, batched):
+        alone = solve(tiny_model, p)
+        assert r.steps_done == alone.steps_done
+        assert torch.equal(r.trace, alone.trace) and torch.equal(r.images, alone.images)

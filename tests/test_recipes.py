@@ -44,7 +44,8 @@ def test_the_recipe_holds_every_effective_setting_and_float_inputs_exactly():
     model = tiny_with_seeds()
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # not 8-bit
     out = tasks.run(model, "inpaint", image=image, mask=torch.ones(32, 32), penalty_weight=7.0, **FEW)
-    assert set(out.recipe.settings) == {"steps", "step_size", "eps", "penalty_weight"}
+    assert set(out.recipe.settings) == set(tasks.TASKS["inpaint"].settings)
+    assert {"steps", "step_size", "eps", "penalty_weight", "rule", "patience", "fill", "known"} <= set(out.recipe.settings)
     assert out.recipe.settings["penalty_weight"] == 7.0
     assert out.recipe.settings["eps"] == model.meta.task_defaults["inpaint"]["eps"]
     recipe, _ = recipes.read_png_recipe(recipes.png_bytes(out.images[0], out.recipe))

@@ -3,12 +3,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from server.synthesis import tasks
-from server.synthesis.objectives import class_score
+from server.synthesis import objectives, tasks
+from server.synthesis.fill import harmonic_fill, mean_fill
+from server.synthesis.models.meta import REFERENCE_TASK_DEFAULTS, ModelMeta
+from server.synthesis.objectives import Outputs, class_score
 from server.synthesis.palette import feature_palette
 from server.synthesis.problem import solve, solve_batch
-from server.synthesis.models.meta import REFERENCE_TASK_DEFAULTS, ModelMeta
 from server.synthesis.seeds import SeedDistribution
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "cifar10-rn18h-l2.safetensors"
@@ -66,16 +68,74 @@ def test_results_stay_within_eps(model, task):
     assert ((result.images - problem.x0).flatten(1).norm(dim=1) <= 0.7 + 1e-4).all()
 
 
-def test_inpaint_keeps_known_pixels(model):
+def _scratch(h=32, w=32):
+    m = torch.zeros(h, w)
+    m[torch.arange(h), (torch.arange(h) * w // h)] = 1   # a one-pixel diagonal line
+    return m
+
+
+def _corner(h=32, w=32):
+    m = torch.zeros(h, w)
+    m[: 3 * h // 4, : 3 * w // 4] = 1                   # a large hole touching two edges
+    return m
+
+
+@pytest.mark.parametrize("mask", [_mask, _scratch, _corner])
+@pytest.mark.parametrize("hw", [(32, 32), (40, 60)])
+def test_inpaint_keeps_known_pixels_bitwise(model, mask, hw):
+    x, m = _image(2, *hw), mask(*hw)
+    out = tasks.run(model, "inpaint", image=x, mask=m, class_=3, steps=6)
+    known = (m == 0).expand_as(x)
+    assert torch.equal(out.images[known], x[known])
+    assert (out.images - x)[~known].abs().mean() > 0.01   # the hole was filled with something else
+
+
+def _smooth_image(n=2, size=32):
+    """A photograph stand-in with smooth colour changes (a random fill of it has seams)."""
+    low = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(4))
+    return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_inpaint_meets_its_border_better_than_a_flat_fill(model):
+    x, m = _smooth_image(), _mask()
+    hole = (m > 0)[None, None]
+    seam = objectives.seam(hole)
+    problem = tasks.inpaint_problem(model, x, m, 3, steps=6)
+    flat = mean_fill(x, hole.float())
+    score = lambda images: seam(Outputs(images, None, None, None))
+    out = tasks.solve(model, problem).images
+    assert (score(problem.x0) < 0.5 * score(flat)).all()   # the harmonic start
+    assert (score(out) < score(flat)).all()                # and the result
+    assert ((problem.x0 - x) ** 2).mean() < ((flat - x) ** 2).mean()
+
+
+def test_harmonic_fill_reproduces_a_linear_ramp_and_keeps_the_rest():
+    ramp = torch.linspace(0, 1, 48)[None, None, None].expand(1, 3, 48, 48).clone()
+    hole = torch.zeros(1, 1, 48, 48, dtype=torch.bool)
+    hole[..., 10:40, 5:30] = True
+    filled = harmonic_fill(ramp, hole)
+    assert torch.equal(filled[~hole.expand_as(ramp)], ramp[~hole.expand_as(ramp)])
+    assert (filled - ramp).abs().max() < 0.02
+
+
+def test_paper_inpainting_is_a_card_setting(model):
+    model.meta.task_defaults = {"inpaint": {"fill": "mean", "known": "penalty", "rule": "pgd", "patience": 0,
+                                            "penalty_weight": 50.0}}
     x, m = _image(), _mask()
     problem = tasks.inpaint_problem(model, x, m, steps=10, step_size=0.2, eps=5.0)
-    keep = (1 - m).bool()
-    hole_colour = problem.x0[0, :, 16, 16]
     expected = (x[0] * (1 - m)).sum((1, 2)) / (1 - m).sum()
-    assert torch.allclose(hole_colour, expected, atol=1e-5)
+    assert torch.allclose(problem.x0[0, :, 16, 16], expected, atol=1e-5)   # the mean colour fill
+    assert problem.free is None and problem.rule == "pgd"
     out = tasks.finish(model, problem, solve(model, problem)).images
-    assert (out - x)[..., keep].abs().mean() < 0.02  # the penalty holds the known pixels
-    assert (out - problem.x0)[..., ~keep].abs().mean() > (out - x)[..., keep].abs().mean()
+    keep = (1 - m).bool()
+    assert 0 < (out - x)[..., keep].abs().mean() < 0.02  # held by the penalty, not exactly
+
+
+@pytest.mark.parametrize("setting,value", [("rule", "sgd"), ("fill", "zeros"), ("known", "maybe"), ("patience", -1)])
+def test_bad_card_settings_are_refused(model, setting, value):
+    model.meta.task_defaults = {"inpaint": {setting: value}}
+    with pytest.raises(tasks.TaskInputError, match=setting):
+        tasks.inpaint_problem(model, _image(), _mask())
 
 
 def test_paint_with_default_weights_leaves_the_rest_in_place(model):
@@ -102,6 +162,18 @@ def test_same_seed_same_samples_and_samples_differ(model):
     samples = tasks.solve(model, p).images
     # samples of one class do not collapse onto one image: they stay about as far apart as their seeds
     assert torch.pdist(samples.flatten(1)).min() > 0.5 * torch.pdist(p.x0.flatten(1)).min()
+
+
+def test_seed_temperature_spreads_the_seeds(model):
+    spread = {}
+    for t in (1.0, 2.0):
+        model.meta.task_defaults = {"generate": {"temperature": t}}
+        x0 = tasks.generate_problem(model, "cat", 8, seed=1).x0
+        spread[t] = torch.pdist(x0.flatten(1)).mean()
+    assert spread[2.0] > 1.5 * spread[1.0]
+    model.meta.task_defaults = {"generate": {"temperature": 0.0}}
+    with pytest.raises(tasks.TaskInputError, match="temperature"):
+        tasks.generate_problem(model, "cat", 2)
 
 
 def test_generate_several_classes_and_labels(model):

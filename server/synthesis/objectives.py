@@ -3,7 +3,8 @@
 An objective maps the model's outputs on a batch to one score per example, which the
 optimizer *maximizes*; penalties are subtracted. Objectives combine with +, -, and scalar *:
 
-    inpaint = class_score(y) - 50 * masked_mse(x0, keep)     # the shipped models' default weight
+    inpaint = class_score(y) - 10 * seam(hole)               # the shipped cards' weight; known pixels fixed
+    paper_inpaint = class_score(y) - 50 * masked_mse(x0, keep)
     paint   = 0.1 * feature(k, region) - 90 * masked_mse(x0, outside)
 """
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from .fill import seam_band
 
 
 @dataclass
@@ -114,3 +117,19 @@ def stacked(objectives: list[Objective], sizes: list[int]) -> Objective:
     slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     return Objective(lambda o: torch.cat([obj(_slice_outputs(o, sl)) for obj, sl in zip(objectives, slices)]),
                      " | ".join(obj.description for obj in objectives))
+
+
+def seam(hole: torch.Tensor, width: int = 1) -> Objective:
+    """Mean squared difference between neighbouring pixels near the edge of `hole` (N or 1,1,H,W):
+    a jump in colour across the border of a filled region costs, texture away from it does not."""
+    band = seam_band(hole.bool(), width)
+
+    def jumps(o: Outputs) -> torch.Tensor:
+        b = band.to(o.x)
+        wx = torch.maximum(b[..., :, 1:], b[..., :, :-1]).expand_as(o.x[..., :, 1:])
+        wy = torch.maximum(b[..., 1:, :], b[..., :-1, :]).expand_as(o.x[..., 1:, :])
+        sx = (o.x[..., :, 1:] - o.x[..., :, :-1]) ** 2 * wx
+        sy = (o.x[..., 1:, :] - o.x[..., :-1, :]) ** 2 * wy
+        return (sx.flatten(1).sum(1) + sy.flatten(1).sum(1)) / (wx.flatten(1).sum(1) + wy.flatten(1).sum(1)).clamp_min(1)
+
+    return Objective(jumps, f"seam(width={width})")

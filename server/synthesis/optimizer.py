@@ -28,10 +28,15 @@ class Result:
     trace: torch.Tensor       # (N, steps_done + 1): objective at the start and after each step
     steps_done: int
     stopped: bool             # True when the callback asked to stop early
+    settled_at: torch.Tensor | None = None  # (N,) the step each example stopped moving (early stopping)
 
 
 # A callback returns True to stop the optimization (e.g. a cancelled job).
 Callback = Callable[[Progress], Optional[bool]]
+
+# Early stopping: an example has settled when its best objective rose by less than this over the
+# last `patience` steps; settled examples stop moving, and the run ends when all have settled.
+PLATEAU_TOL = 1e-3
 
 
 @contextmanager
@@ -53,7 +58,8 @@ def frozen(model: nn.Module):
 def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps: int, step_size: float,
              eps: float = 0.0, constraint: str | type[Step] = "l2", center: torch.Tensor | None = None,
              random_start: bool = False, seed: int | None = 0, callback: Callback | None = None,
-             score_final: bool = True, amp: bool = False) -> Result:
+             score_final: bool = True, amp: bool = False, rule: str = "pgd", patience: int = 0,
+             free: torch.Tensor | None = None) -> Result:
     """Maximize `objective` over images starting at x0, constrained around `center` (default x0).
 
     `model` must provide `outputs(x) -> Outputs` (see RobustModel). Results are deterministic
@@ -61,12 +67,22 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
     the forward pass that scores the final images (adversarial training does not need it).
     `amp=True` runs the model in bfloat16 autocast: 2-3x faster for large batches on CPUs with
     AVX-512 (docs/BENCHMARKS.md), slower at batch 1; the images themselves stay float32.
+    `rule` is the update rule (steps.RULES). `patience > 0` stops each example once its objective
+    stops rising (PLATEAU_TOL over `patience` steps), and the run once every example has.
+    `free` (broadcastable to x0, bool) marks the pixels that may change: the others keep x0's
+    values exactly, and the step's whole length goes to the free ones.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if patience < 0:
+        raise ValueError(f"patience must be >= 0, got {patience}")
     x0 = x0.detach()
-    geometry = make_step(constraint, x0 if center is None else center.detach(), eps, step_size)
+    geometry = make_step(constraint, x0 if center is None else center.detach(), eps, step_size, rule, steps)
+    free = None if free is None else free.to(x0.device).bool().expand_as(x0)
     x = random_start_point(geometry, x0, seed) if random_start else x0.clone()
+    if free is not None:
+        x = torch.where(free, x, x0)
+    plateau = _Plateau(len(x0), patience, x0.device)
     trace, stopped, done = [], False, 0
     with frozen(model):
         for done in range(steps + 1):
@@ -76,13 +92,42 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
             if callback is not None and callback(Progress(done, steps, x, scores)):
                 stopped = True
                 break
-            if done == steps:
+            if done == steps or plateau.update(done, scores):
                 break
-            x = geometry.project(geometry.step(x, grad)).clamp(0, 1)
+            if free is not None:
+                grad = grad * free
+            moved = geometry.project(geometry.step(x, grad)).clamp(0, 1)
+            x = torch.where(_moving(plateau.active, free, x), moved, x)
             if done + 1 == steps and not score_final:
                 done = steps
                 break
-    return Result(images=x, trace=torch.stack(trace, 1), steps_done=done, stopped=stopped)
+    return Result(images=x, trace=torch.stack(trace, 1), steps_done=done, stopped=stopped,
+                  settled_at=plateau.settled_at.clamp(max=done))
+
+
+class _Plateau:
+    """Per-example early stopping: which examples still rise, and the step each one settled."""
+
+    def __init__(self, n: int, patience: int, device):
+        self.patience, self.best = patience, []
+        self.active = torch.ones(n, dtype=torch.bool, device=device)
+        self.settled_at = torch.full((n,), torch.iinfo(torch.long).max, dtype=torch.long, device=device)
+
+    def update(self, step: int, scores: torch.Tensor) -> bool:
+        """Record this step's scores; True when every example has settled."""
+        if not self.patience:
+            return False
+        self.best = self.best[-self.patience:] + [scores if not self.best else torch.maximum(self.best[-1], scores)]
+        if step >= self.patience:
+            flat = self.best[-1] - self.best[0] < PLATEAU_TOL
+            self.settled_at = torch.where(self.active & flat, step, self.settled_at)
+            self.active &= ~flat
+        return not self.active.any()
+
+
+def _moving(active: torch.Tensor, free: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    mask = active.view(-1, *([1] * (x.dim() - 1))).expand_as(x)
+    return mask if free is None else mask & free
 
 
 def random_start_point(geometry: Step, x: torch.Tensor, seed: int | None) -> torch.Tensor:

@@ -28,12 +28,16 @@ class Problem:
     display_size: tuple[int, int] | None = None   # tasks: the size results are shown at
     settings: dict = field(default_factory=dict)  # tasks: every effective setting, weights included
     recipe: "Recipe | None" = None    # tasks.build: what reproduces the result (recipes.py)
+    rule: str = "pgd"                 # update rule (steps.RULES)
+    patience: int = 0                 # early stopping (see optimize); 0 runs every step
+    free: torch.Tensor | None = None  # (N,1|3,H,W) bool: the pixels that may change (default: all)
+    known: tuple | None = None        # tasks: (images, mask) shown exactly as given at display size (inpaint)
 
     @property
     def batch_key(self) -> tuple:
         """Problems with equal keys can share one optimizer run."""
         return (tuple(self.x0.shape[1:]), self.steps, self.step_size, self.eps, self.constraint, self.random_start,
-                self.amp)
+                self.amp, self.rule, self.patience)
 
     def __len__(self) -> int:
         return self.x0.shape[0]
@@ -42,14 +46,17 @@ class Problem:
 def solve(model, problem: Problem, callback: Callback | None = None) -> Result:
     return optimize(model, problem.x0, problem.objective, steps=problem.steps, step_size=problem.step_size,
                     eps=problem.eps, constraint=problem.constraint, center=problem.center,
-                    random_start=problem.random_start, seed=problem.seed, callback=callback, amp=problem.amp)
+                    random_start=problem.random_start, seed=problem.seed, callback=callback, amp=problem.amp,
+                    rule=problem.rule, patience=problem.patience, free=problem.free)
 
 
 def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None] | None = None) -> list[Result]:
     """Solve problems with one `batch_key` as one batch; each gets its own slice of the result.
 
     Each callback sees its own slice; the run stops early only when every callback asked to
-    stop, and a stopped problem's result is marked `stopped` at the step it asked.
+    stop, and a stopped problem's result is marked `stopped` at the step it asked. With early
+    stopping each problem's result (images, trace, steps) is what it would be alone: its examples
+    stop moving when they settle, and its steps end when its last example settled.
     """
     if len({p.batch_key for p in problems}) != 1:
         raise ValueError("problems in one batch must share image size and step settings")
@@ -74,11 +81,20 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
         return len(stopped_at) == len(problems)
 
     first = problems[0]
-    combined = replace(first, x0=x0, center=center, random_start=False,
+    free = None
+    if any(p.free is not None for p in problems):
+        free = torch.cat([(torch.ones_like(p.x0[:, :1]) if p.free is None else p.free).bool().expand_as(p.x0)
+                          for p in problems])
+    combined = replace(first, x0=x0, center=center, random_start=False, free=free,
                        objective=stacked([p.objective for p in problems], sizes))
     result = solve(model, combined, fan_out)
-    return [Result(images=result.images[sl], trace=result.trace[sl], steps_done=stopped_at.get(i, result.steps_done),
-                   stopped=i in stopped_at) for i, sl in enumerate(slices)]
+    return [_slice_result(result, sl, stopped_at.get(i)) for i, sl in enumerate(slices)]
+
+
+def _slice_result(result: Result, sl: slice, stopped_at: int | None) -> Result:
+    done = stopped_at if stopped_at is not None else int(result.settled_at[sl].max())
+    return Result(images=result.images[sl], trace=result.trace[sl, :done + 1], steps_done=done,
+                  stopped=stopped_at is not None, settled_at=result.settled_at[sl].clamp(max=done))
 
 
 def _random_start(p: Problem) -> torch.Tensor:

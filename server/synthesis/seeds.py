@@ -20,10 +20,12 @@ class SeedDistribution:
     scale_tril: torch.Tensor  # (C, D, D)
     resolution: int
 
-    def sample(self, class_idx: int, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-        """n seeds of one class, (n,3,size,size) in [0,1]."""
+    def sample(self, class_idx: int, n: int, size: int, generator: torch.Generator,
+               temperature: float = 1.0) -> torch.Tensor:
+        """n seeds of one class, (n,3,size,size) in [0,1]; `temperature` scales the spread around
+        the class mean (1 = the fitted covariance)."""
         d = self.mean.shape[1]
-        z = torch.randn(n, d, generator=generator)
+        z = temperature * torch.randn(n, d, generator=generator)
         x = self.mean[class_idx] + z @ self.scale_tril[class_idx].float().T
         x = x.view(n, 3, self.resolution, self.resolution)
         if size != self.resolution:

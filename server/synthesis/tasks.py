@@ -22,10 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from . import objectives
-from .objectives import class_score, masked_mse
+from .fill import FILLS
+from .objectives import class_score, masked_mse, seam
 from .optimizer import Callback, Result
 from .problem import Problem, solve
 from .recipes import Recipe, card_hash
+from .steps import RULES
 
 MAX_STEPS = 5000
 MAX_BATCH = 1024
@@ -84,6 +86,17 @@ SETTINGS = {f.name: f for f in (
           minimum=0),
     Field("penalty_weight", "float", "weight of the penalty holding the pixels outside the region", minimum=0),
     Field("feature_weight", "float", "weight of the feature being painted", minimum=0),
+    Field("rule", "choice", "update rule: pgd (normalized gradient steps, the paper's), momentum, adam or cosine "
+          "(step size decaying to zero)", choices=tuple(RULES)),
+    Field("patience", "int", "stop an image once its objective has not risen for this many steps (0: never)",
+          minimum=0, maximum=MAX_STEPS),
+    Field("temperature", "float", "spread of the seeds around their class mean (1: the fitted Gaussian)",
+          minimum=0, positive=True),
+    Field("fill", "choice", "how the hole starts: harmonic (smooth from its border) or mean (flat mean colour)",
+          choices=tuple(FILLS)),
+    Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
+          "weighs colour jumps across the border) or penalty (held by the penalty, the paper's)",
+          choices=("exact", "penalty")),
 )}
 SEED = Field("seed", "int", "random seed: the same seed gives the same result", default=0, minimum=0,
              maximum=2**63 - 1)
@@ -154,6 +167,10 @@ def task_defaults(model, task: str, scale: float = 1.0) -> dict:
 
 def task_settings(model, task: str, given: dict, scale: float = 1.0) -> dict:
     """Defaults overridden by the given (non-None) values, validated against the registry."""
+    known = TASKS[task].settings if task in TASKS else tuple(model.meta.task_defaults[task])
+    for name in given:
+        if name not in known:
+            raise TaskInputError(name, f"{task} has no setting {name!r}; its settings are {', '.join(known)}")
     s = {**task_defaults(model, task, scale), **{k: v for k, v in given.items() if v is not None}}
     for name, value in s.items():
         check_value(SETTINGS[name], value)
@@ -278,71 +295,78 @@ def _predict(model, x: torch.Tensor) -> torch.Tensor:
     return model(x.to(model.device)).argmax(1).cpu()
 
 
-def _problem(x0, objective, s: dict, seed: int, display_size, center=None) -> Problem:
+def _problem(x0, objective, s: dict, seed: int, display_size, center=None, free=None, known=None) -> Problem:
     return Problem(x0=x0, objective=objective, steps=s["steps"], step_size=float(s["step_size"]),
                    eps=float(s["eps"]), constraint="l2", center=center, seed=seed, display_size=display_size,
-                   settings=s)
+                   settings=s, rule=s["rule"], patience=s["patience"], free=free, known=known)
 
 
 # ---- problems: one builder per task, called by `build` with every registry field ----------------
 
-def generate_problem(model, class_, n: int = 1, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
-    """n samples per class: class-conditional Gaussian seeds, then class maximization."""
+def generate_problem(model, class_, n: int = 1, *, seed: int = 0, **settings) -> Problem:
+    """n samples per class: class-conditional Gaussian seeds (spread scaled by the `temperature`
+    setting), then class maximization."""
     if model.seeds is None:
         raise TaskInputError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
                          "run `robust-canvas fit-seeds` to fit one from its training images")
     check_value(GENERATE_N, n)
-    s = task_settings(model, "generate", {"steps": steps, "step_size": step_size, "eps": eps})
+    s = task_settings(model, "generate", settings)
     wanted = class_ if isinstance(class_, (list, tuple, torch.Tensor)) else [class_]
     classes = _labels(model, wanted, len(wanted)).tolist()
     if len(classes) * n > MAX_BATCH:
         raise TaskInputError("n", f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
     gen = torch.Generator().manual_seed(seed)
     size = model.meta.input_size
-    x0 = torch.cat([model.seeds.sample(c, n, size, gen) for c in classes]).to(model.device)
+    x0 = torch.cat([model.seeds.sample(c, n, size, gen, s["temperature"]) for c in classes]).to(model.device)
     labels = torch.tensor(classes).repeat_interleave(n)
     return _problem(x0, class_score(labels), s, seed, (size, size))
 
 
-def _class_in_ball(model, task: str, image, class_, steps, step_size, eps, seed) -> Problem:
+def _class_in_ball(model, task: str, image, class_, seed: int, settings: dict) -> Problem:
     """Maximize a class in an L2 ball around the (resized) image: translation and sketches."""
     x, _, display = _prepare(model, image)
     labels = _labels(model, class_, len(x))
-    s = task_settings(model, task, {"steps": steps, "step_size": step_size, "eps": eps})
+    s = task_settings(model, task, settings)
     return _problem(x, class_score(labels), s, seed, display)
 
 
-def translate_problem(model, image, class_, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
+def translate_problem(model, image, class_, *, seed: int = 0, **settings) -> Problem:
     """Image-to-image translation: the target class, within eps of the source."""
-    return _class_in_ball(model, "translate", image, class_, steps, step_size, eps, seed)
+    return _class_in_ball(model, "translate", image, class_, seed, settings)
 
 
-def sketch_problem(model, image, class_, *, steps=None, step_size=None, eps=None, seed: int = 0) -> Problem:
+def sketch_problem(model, image, class_, *, seed: int = 0, **settings) -> Problem:
     """Sketch-to-image: the class, starting from and centred on the drawing."""
-    return _class_in_ball(model, "sketch", image, class_, steps, step_size, eps, seed)
+    return _class_in_ball(model, "sketch", image, class_, seed, settings)
 
 
-def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=None, eps=None, penalty_weight=None,
-                    seed: int = 0) -> Problem:
-    """Fill the masked region: class score minus penalty_weight * distance to the known pixels.
+def inpaint_problem(model, image, mask, class_=None, *, seed: int = 0, **settings) -> Problem:
+    """Fill the masked region so that it belongs to the class and meets its border without a seam.
 
-    The region starts as the image's mean colour over the known pixels; the class is given,
-    or the model's prediction on that damaged image.
+    With `known` "exact" the pixels outside the hole never change (the optimizer moves only the
+    hole, and results show them exactly as given) and the objective is class score minus
+    `penalty_weight` times the colour jumps across the hole's edge (`objectives.seam`); with
+    "penalty" (the paper's) the known pixels are held by that weight times their squared distance.
+    The hole starts from `fill`: "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean"
+    (the mean colour of the known pixels). The class is given, or the model's prediction on that fill.
     """
     x, hw, display = _prepare(model, image)
     m = _prepare_mask(model, mask, x, hw)
-    keep = 1 - m
-    colour = (x * keep).sum((2, 3), keepdim=True) / keep.sum((2, 3), keepdim=True).clamp_min(1e-6)
-    x0 = x * keep + colour * m
+    s = task_settings(model, "inpaint", settings)
+    exact = s["known"] == "exact"
+    hole = m > 0 if exact else m
+    x0 = FILLS[s["fill"]](x, hole)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
-    s = task_settings(model, "inpaint", {"steps": steps, "step_size": step_size, "eps": eps,
-                                         "penalty_weight": penalty_weight})
-    objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, keep)
-    return _problem(x0, objective, s, seed, display)
+    if exact:
+        objective = class_score(labels) - s["penalty_weight"] * seam(hole)
+    else:
+        objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, 1 - m)
+    # results keep the given pixels at the given size too (display size is the given size unless clamped)
+    given = (_as_images(image), _as_mask(mask, len(x), hw) == 0) if exact and tuple(display) == tuple(hw) else None
+    return _problem(x0, objective, s, seed, display, free=hole if exact else None, known=given)
 
 
-def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=None, step_size=None, eps=None,
-                         seed: int = 0) -> Problem:
+def superresolve_problem(model, image, factor: int = 4, class_=None, *, seed: int = 0, **settings) -> Problem:
     """Nearest upsampling by `factor`, then class maximization in a small ball, at the new size.
 
     Default eps and step size scale with the output's side relative to the model's input size.
@@ -356,13 +380,11 @@ def superresolve_problem(model, image, factor: int = 4, class_=None, *, steps=No
                              "pixels a side for this model: downscale the image or use a smaller factor")
     x0 = F.interpolate(x, scale_factor=factor, mode="nearest").to(model.device)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
-    s = task_settings(model, "superresolve", {"steps": steps, "step_size": step_size, "eps": eps},
-                      scale=(out[0] * out[1]) ** 0.5 / size)
+    s = task_settings(model, "superresolve", settings, scale=(out[0] * out[1]) ** 0.5 / size)
     return _problem(x0, class_score(labels), s, seed, out)
 
 
-def paint_problem(model, image, mask, feature, *, steps=None, step_size=None, eps=None, feature_weight=None,
-                  penalty_weight=None, seed: int = 0) -> Problem:
+def paint_problem(model, image, mask, feature, *, seed: int = 0, **settings) -> Problem:
     """Paint with features: raise feature k inside the brushed region, keep the rest in place.
 
     Several strokes at once: `mask` and `feature` as equal-length lists; the penalty then holds
@@ -374,8 +396,7 @@ def paint_problem(model, image, mask, feature, *, steps=None, step_size=None, ep
         raise TaskInputError("feature", "several strokes need as many features as masks")
     if not strokes:
         raise TaskInputError("mask", "paint needs at least one stroke")
-    s = task_settings(model, "paint", {"steps": steps, "step_size": step_size, "eps": eps,
-                                       "feature_weight": feature_weight, "penalty_weight": penalty_weight})
+    s = task_settings(model, "paint", settings)
     outside = torch.ones_like(x[:, :1])
     objective = None
     for stroke_mask, k in strokes:
@@ -394,18 +415,18 @@ IMAGE = Field("image", "image", "the picture to work on (any size; resized to th
 GENERATE_N = Field("n", "int", "how many samples of each class", default=1, minimum=1, maximum=MAX_BATCH)
 SUPERRESOLVE_FACTOR = Field("factor", "int", "upsampling factor", default=4, minimum=2, maximum=MAX_FACTOR)
 AUTO_CLASS = Field("class", "class", "class name or index (default: the model's own guess)")
-STEPS_IN_BALL = ("steps", "step_size", "eps")
+STEPS_IN_BALL = ("steps", "step_size", "eps", "rule", "patience")
 
 TASKS = {t.id: t for t in (
     TaskSpec("generate", "sample images of a class", generate_problem,
              (Field("class", "class", "class name or index", required=True, many=True), GENERATE_N),
-             STEPS_IN_BALL, "n images per class at the model's input size"),
+             (*STEPS_IN_BALL, "temperature"), "n images per class at the model's input size"),
     TaskSpec("translate", "turn an image into another class", translate_problem,
              (IMAGE, Field("class", "class", "target class name or index", required=True)),
              STEPS_IN_BALL, "one image, the source's aspect ratio"),
     TaskSpec("inpaint", "fill the masked region of an image", inpaint_problem,
              (IMAGE, Field("mask", "mask", "the region to fill: white (1) = missing", required=True), AUTO_CLASS),
-             (*STEPS_IN_BALL, "penalty_weight"), "one image, the source's aspect ratio"),
+             (*STEPS_IN_BALL, "penalty_weight", "fill", "known"), "one image, the source's aspect ratio"),
     TaskSpec("superresolve", "upsample an image and add detail of its class", superresolve_problem,
              (IMAGE, SUPERRESOLVE_FACTOR, AUTO_CLASS), STEPS_IN_BALL,
              "one image, factor times the source's size", scaled=("step_size", "eps")),
@@ -426,7 +447,11 @@ TASKS = {t.id: t for t in (
 def finish(model, problem: Problem, result: Result) -> TaskOutput:
     """Results at display size, with the model's verdict on each."""
     classes = _predict(model, result.images).tolist()
-    return TaskOutput(images=_resize(result.images.detach().float().cpu(), problem.display_size),
+    images = _resize(result.images.detach().float().cpu(), problem.display_size)
+    if problem.known is not None:
+        original, known = problem.known
+        images = torch.where(known, original, images)
+    return TaskOutput(images=images,
                       classes=classes, class_names=[model.meta.classes[c] for c in classes],
                       scores=result.trace[:, -1].tolist(), trace=result.trace.cpu(), stopped=result.stopped,
                       recipe=problem.recipe)

@@ -11,16 +11,20 @@ RESTRICTED_IMAGENET_MEAN, RESTRICTED_IMAGENET_STD = (0.4717, 0.4499, 0.3837), (0
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 # The task settings tuned on the 32-px CIFAR-10 model (docs/TASKS.md). A card is completed from
-# them when it lacks a task (imported checkpoints, new trainings): eps and step size scaled by
-# input_size/32, since an L2 radius grows with the square root of the pixel count.
+# them when it lacks a task or a setting (imported checkpoints, new trainings): eps and step size
+# scaled by input_size/32, since an L2 radius grows with the square root of the pixel count.
+# `rule` and `patience`: the update rule (steps.RULES) and early stopping (optimizer.optimize);
+# inpainting's `fill` and `known`: see tasks.inpaint_problem.
 REFERENCE_SIZE = 32
 REFERENCE_TASK_DEFAULTS = {
-    "generate": {"steps": 40, "step_size": 0.5, "eps": 30.0},
-    "translate": {"steps": 60, "step_size": 0.25, "eps": 6.0},
-    "inpaint": {"steps": 150, "step_size": 0.05, "eps": 3.0, "penalty_weight": 50.0},
-    "superresolve": {"steps": 60, "step_size": 0.3, "eps": 4.0},
-    "sketch": {"steps": 100, "step_size": 0.3, "eps": 10.0},
-    "paint": {"steps": 60, "step_size": 0.2, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0},
+    "generate": {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0},
+    "translate": {"steps": 30, "step_size": 0.5, "eps": 6.0, "rule": "pgd", "patience": 3},
+    "inpaint": {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
+                "fill": "harmonic", "known": "exact"},
+    "superresolve": {"steps": 30, "step_size": 0.6, "eps": 4.0, "rule": "pgd", "patience": 3},
+    "sketch": {"steps": 30, "step_size": 1.0, "eps": 10.0, "rule": "pgd", "patience": 0},
+    "paint": {"steps": 30, "step_size": 1.0, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0,
+              "rule": "momentum", "patience": 0},
     "palette": {"steps": 16, "step_size": 0.5, "eps": 8.0},
 }
 _SIZE_SCALED = ("step_size", "eps")
