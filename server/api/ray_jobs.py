@@ -15,6 +15,7 @@ server process; only this module imports Ray). Three parts:
 """
 import asyncio
 import copy
+import logging
 import math
 import os
 import time
@@ -44,6 +45,7 @@ class JobStore:
 
     def __init__(self, settings: Settings, models: dict, workers: int, worker_options: dict, device: str,
                  owner: str):
+        logging.basicConfig(level=logging.INFO, format="%(message)s")   # job events, in Ray's logs of this actor
         self.settings, self.owner = settings, owner
         self.models = ray.put(models)     # the store owns the weights' copy: it outlives any front end
         self.wanted, self.worker_options, self.device = workers, worker_options, device
@@ -195,6 +197,8 @@ class JobStore:
 
     def _worker_died(self, name: str, reason: str) -> None:
         self.workers.pop(name, None)
+        if self.stopping:   # killed by `shutdown`
+            return
         log("worker_died", worker=name, reason=reason)
         for job in self.jobs.values():
             if job["worker"] != name or job["status"] != "running":
@@ -205,8 +209,7 @@ class JobStore:
             else:
                 self._end(job, "failed", error=f"the job's worker died on each of its {ATTEMPTS} attempts "
                                                f"(last: {reason}); the job was not finished")
-        if not self.stopping:
-            self._start_worker()
+        self._start_worker()
         self._pulse()
 
     # ---- bookkeeping --------------------------------------------------------------------------
@@ -365,7 +368,7 @@ class RayJobManager:
             address = None if self.settings.ray == "auto" else self.settings.ray
             # A local Ray runs its workers at niceness 15; here they are the server's work, not a side job.
             system = {"worker_niceness": 0} if address is None else None
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, _system_config=system)
+            ray.init(address=address, include_dashboard=False, _system_config=system)
             self.started_ray = True
         token = uuid.uuid4().hex
         # A store on a cluster we joined is detached: it outlives this front end, for the others.
