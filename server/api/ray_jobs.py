@@ -36,7 +36,7 @@ from .settings import Settings
 STORE_NAME = "job-store"
 LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (a front end) returns after this
 ATTEMPTS = 2           # a job whose worker dies runs once more, then fails
-VIEW_FIELDS = ("id", "task", "model", "status", "step", "total", "result", "error", "preview")
+VIEW_FIELDS = ("id", "task", "model", "status", "step", "total", "result", "error", "preview", "extra")
 
 
 @ray.remote(num_cpus=0)
@@ -347,13 +347,14 @@ class RayJob:
     result: dict | None
     error: str | None
     preview: dict | None
+    extra: dict       # what else the front end's job view had at submission (e.g. settings), passed through
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
     def view(self) -> dict:
-        return {k: getattr(self, k) for k in VIEW_FIELDS if k != "preview"}
+        return {**self.extra, **{k: getattr(self, k) for k in VIEW_FIELDS if k not in ("preview", "extra")}}
 
 
 class RayJobManager:
@@ -399,13 +400,15 @@ class RayJobManager:
             ray.shutdown()
 
     def submit(self, job: Job) -> RayJob:
+        view = job.view()
         record = {"id": job.id, "task": job.task, "model": job.model_id, "total": job.total, "key": job.key,
-                  "request": job.request}
+                  "request": job.request, "extra": {k: v for k, v in view.items() if k not in VIEW_FIELDS}}
         retry_after = ray.get(self.store.submit.remote(record))
         if retry_after is not None:
             raise QueueFull(retry_after)
         log("job_queued", id=job.id, task=job.task, model=job.model_id, steps=job.total)
-        return RayJob(**{**{k: None for k in VIEW_FIELDS}, **job.view(), "model": job.model_id})
+        return RayJob(**{**{k: None for k in VIEW_FIELDS}, **{k: v for k, v in view.items() if k in VIEW_FIELDS},
+                         "extra": record["extra"]})
 
     def get(self, job_id: str) -> RayJob | None:
         state = ray.get(self.store.get.remote(job_id))
