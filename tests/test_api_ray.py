@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.api_support import api_client, picture, read_events, square_mask, tiny_with_seeds, wait_for, wait_running
+from tests.api_support import api_client, picture, read_events, square_mask, tiny_with_seeds, wait_for
 from tests.conftest import make_tiny_model
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[test]' (or '.[ray]')")
