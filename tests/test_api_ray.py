@@ -31,7 +31,8 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def client(local_ray):
-    with api_client(models(), ray="auto", ray_workers=2, ray_namespace=NAMESPACE, max_steps=1000) as client:
+    with api_client(models(), ray="auto", ray_workers=2, ray_namespace=NAMESPACE, max_steps=1000,
+                    ray_stall_s=5) as client:
         yield client
 
 
@@ -92,6 +93,22 @@ def test_a_killed_worker_loses_no_job(client):
         expected = embedded.post("/api/tasks/translate?wait=true", json=body).json()
     assert job["result"] == expected["result"]
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_hung_worker_is_replaced_and_its_job_finishes(client):
+    job_id = post(client, "translate", {"class": "cat", "steps": 300, "image": picture(seed=7)})
+    running_past(client, job_id, 2)
+    hung = placement(job_id)
+    os.kill(hung["pid"], signal.SIGSTOP)   # alive to Ray, but silent
+    try:
+        job = wait_for(client, job_id, timeout=120)
+    finally:
+        try:
+            os.kill(hung["pid"], signal.SIGCONT)
+        except ProcessLookupError:   # killed, as it should be
+            pass
+    assert job["status"] == "done", job
+    assert placement(job_id)["attempts"] == 2 and placement(job_id)["worker"] != hung["worker"]
 
 
 def test_a_job_whose_workers_die_twice_fails_with_a_clear_error(client):

@@ -47,6 +47,7 @@ class JobStore:
         if owner == self.owner and not self.workers:
             for _ in range(self.wanted):
                 self._start_worker()
+            self.watchdog = asyncio.get_running_loop().create_task(self._kill_stalled())
         return self.owner
 
     async def shutdown(self) -> None:
@@ -124,7 +125,7 @@ class JobStore:
             if job is None or job["status"] != "running" or job["worker"] != worker:
                 stop.append(job_id)
                 continue
-            job["step"] = step
+            job["step"], job["seen"] = step, time.monotonic()
             if job["cancel"]:
                 self._end(job, "cancelled")
                 stop.append(job_id)
@@ -183,6 +184,17 @@ class JobStore:
             reason = f"{type(e).__name__}: {first_line}" if first_line else type(e).__name__
         self._worker_died(name, reason)
 
+    async def _kill_stalled(self) -> None:
+        """Kill a worker whose running job has reported no step for `ray_stall_s` (a hung process, a
+        frozen node): its death then queues the job again like any other."""
+        while not self.stopping:
+            await asyncio.sleep(1.0)
+            limit = time.monotonic() - self.settings.ray_stall_s
+            for name in {j["worker"] for j in self.jobs.values() if j["status"] == "running" and j["seen"] < limit}:
+                if name in self.workers:
+                    log("worker_stalled", worker=name, seconds=self.settings.ray_stall_s)
+                    ray.kill(self.workers[name])
+
     def _worker_died(self, name: str, reason: str) -> None:
         self.workers.pop(name, None)
         if self.stopping:   # killed by `shutdown`
@@ -210,7 +222,7 @@ class JobStore:
         now = time.monotonic()
         for job_id in ids:
             self.queue.remove(job_id)
-            self.jobs[job_id].update(status="running", worker=worker, started=now,
+            self.jobs[job_id].update(status="running", worker=worker, started=now, seen=now,
                                      attempts=self.jobs[job_id]["attempts"] + 1)
         return [{k: self.jobs[i][k] for k in ("id", "task", "model", "request")} for i in ids]
 
