@@ -59,9 +59,10 @@ class RayJobManager:
 
     def start(self, devices: list[str]) -> None:
         if not ray.is_initialized():
-            address = None if self.settings.ray == "auto" else self.settings.ray
+            # "local": a new Ray on this machine, even where `ray start` left one to connect to
+            address = "local" if self.settings.ray == "auto" else self.settings.ray
             # A local Ray runs its workers at niceness 15; here they are the server's work, not a side job.
-            system = {"worker_niceness": 0} if address is None else None
+            system = {"worker_niceness": 0} if address == "local" else None
             ray.init(address=address, include_dashboard=False, _system_config=system)
             self.started_ray = True
         token = uuid.uuid4().hex
