@@ -137,7 +137,7 @@ def main(argv=None) -> None:
         import ray
         # Logical CPUs for both Ray servers at once (each is idle while the other is measured).
         # Workers at niceness 0 like the embedded server's thread (a local Ray's default is 15).
-        ray.init(num_cpus=3 * cpus, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=3 * cpus, include_dashboard=False, log_to_driver=False,
                  _system_config={"worker_niceness": 0})
     print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client, "
           f"{cpus} threads")

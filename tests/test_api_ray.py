@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from tests.api_support import api_client, picture, read_events, square_mask, tiny_with_seeds, wait_for, wait_running
+from tests.api_support import api_client, picture, read_events, square_mask, tiny_with_seeds, wait_for
 from tests.conftest import make_tiny_model
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[test]' (or '.[ray]')")
 
 NAMESPACE = "robust-canvas-test"
-LONG = {"class": "cat", "steps": 1000, "eps": 100.0}          # a job that runs for seconds, never batched
+LONG = {"class": "cat", "steps": 1000, "eps": 100.0, "patience": 0}   # runs for seconds (no early stop), never batched
 
 
 def models():
@@ -24,14 +24,16 @@ def models():
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
+    # "local": a Ray of its own, never a cluster that `ray start` left running on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
     yield
     ray.shutdown()
 
 
 @pytest.fixture(scope="module")
 def client(local_ray):
-    with api_client(models(), ray="auto", ray_workers=2, ray_namespace=NAMESPACE, max_steps=1000) as client:
+    with api_client(models(), ray="auto", ray_workers=2, ray_namespace=NAMESPACE, max_steps=1000,
+                    ray_stall_s=5) as client:
         yield client
 
 
@@ -80,7 +82,7 @@ def test_jobs_spread_over_both_workers_and_cancel_across_the_boundary(client):
 
 
 def test_a_killed_worker_loses_no_job(client):
-    body = {"class": "cat", "steps": 300, "image": picture(seed=3), "seed": 5}
+    body = {"class": "cat", "steps": 300, "patience": 0, "image": picture(seed=3), "seed": 5}
     job_id = post(client, "translate", body)
     running_past(client, job_id, 5)
     killed = kill_worker_of(job_id)
@@ -92,6 +94,22 @@ def test_a_killed_worker_loses_no_job(client):
         expected = embedded.post("/api/tasks/translate?wait=true", json=body).json()
     assert job["result"] == expected["result"]
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_hung_worker_is_replaced_and_its_job_finishes(client):
+    job_id = post(client, "translate", {"class": "cat", "steps": 300, "patience": 0, "image": picture(seed=7)})
+    running_past(client, job_id, 2)
+    hung = placement(job_id)
+    os.kill(hung["pid"], signal.SIGSTOP)   # alive to Ray, but silent
+    try:
+        job = wait_for(client, job_id, timeout=120)
+    finally:
+        try:
+            os.kill(hung["pid"], signal.SIGCONT)
+        except ProcessLookupError:   # killed, as it should be
+            pass
+    assert job["status"] == "done", job
+    assert placement(job_id)["attempts"] == 2 and placement(job_id)["worker"] != hung["worker"]
 
 
 def test_a_job_whose_workers_die_twice_fails_with_a_clear_error(client):
@@ -122,7 +140,7 @@ def test_same_results_as_the_embedded_server(client, task, body):
 
 
 def test_progress_and_previews_stream_from_the_workers(client):
-    job_id = post(client, "generate", {"class": "cat", "steps": 200})
+    job_id = post(client, "generate", {"class": "cat", "steps": 200, "patience": 0})
     events = read_events(client, f"/api/jobs/{job_id}/events")
     steps = [data["step"] for name, data in events if name == "progress"]
     previews = [data for name, data in events if name == "preview"]

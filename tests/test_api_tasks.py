@@ -117,7 +117,8 @@ def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results(cl
     solver = manager.solver
     manager.solver = lambda model, problems, callbacks: calls.append(len(problems)) or solver(model, problems, callbacks)
     try:
-        blocker = client.post("/api/tasks/translate", json={"image": picture(), "class": 1, "steps": 1000}).json()
+        blocker = client.post("/api/tasks/translate", json={"image": picture(), "class": 1, "steps": 1000,
+                                                             "patience": 0}).json()
         wait_running(client, blocker["id"])
         jobs = [client.post("/api/tasks/sketch", json={"image": picture(seed=s), "class": c, "steps": 8}).json()
                 for s, c in ((1, "cat"), (2, "dog"))]

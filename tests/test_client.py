@@ -51,7 +51,8 @@ def test_run_returns_images_and_tensors_and_reports_progress(api):
     assert [im.size for im in images] == [(32, 32)] * 2 and all(isinstance(im, Image.Image) for im in images)
     assert tensors.shape == (2, 3, 32, 32) and 0 <= tensors.min() and tensors.max() <= 1
     # the tensors are the API's PNGs, pixel for pixel
-    assert torch.equal((tensors[0].permute(1, 2, 0).reshape(-1, 3) * 255).round().short(), decode(job.result["images"][0]))
+    pixels = (tensors[0].permute(1, 2, 0).reshape(-1, 3) * 255).round().short()
+    assert torch.equal(pixels, decode(job.result["images"][0]))
     assert api.get(job.id) == job
 
 

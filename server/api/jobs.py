@@ -262,7 +262,7 @@ class JobManager:
             if job.terminal:
                 return
             job.status, job.error, job.result, job.finished = status, error, result, time.monotonic()
-            job.problem = job.request = None  # free the tensors; the job itself lives until it expires
+            job.problem = None  # free the tensors; the job itself lives until it expires
             for wake in job.waiters:
                 wake()
             job.waiters.clear()

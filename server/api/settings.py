@@ -38,8 +38,9 @@ class Settings(BaseModel):
     warm_palettes: bool = True                # compute the paint palettes in the background at start-up
     # Ray (docs/DEPLOY.md): None = the embedded worker threads, no Ray needed
     ray: str | None = None                    # "auto": start a local Ray; else the address of a cluster to join
-    ray_workers: int | None = Field(None, gt=0)      # model workers; None: one per GPU, else one per ray_cpus_per_worker
+    ray_workers: int | None = Field(None, gt=0)      # None: one per GPU, else one per ray_cpus_per_worker cores
     ray_cpus_per_worker: int = Field(1, gt=0)        # CPU cores of a worker on a node without GPUs
+    ray_stall_s: float = Field(60.0, gt=0)           # a worker whose job shows no step for this long is killed
     ray_namespace: str = "robust-canvas"      # front ends with the same namespace share one job store
 
     @classmethod

@@ -1,0 +1,85 @@
+"""A Ray model worker: the served models on one device, solving batches pulled from the job store."""
+import os
+import time
+
+import ray
+import torch
+
+from ..synthesis import tasks
+from ..synthesis.problem import solve_batch
+from .jobs import preview_view, result_view
+from .settings import Settings
+
+
+@ray.remote
+class ModelWorker:
+    """The served models on one device, solving batches that it pulls from the store."""
+
+    def __init__(self, name: str, store, models: list, settings: Settings, device: str):
+        self.name, self.store, self.settings = name, store, settings
+        self.models = {model_id: _frozen(m.to(device)) for model_id, m in ray.get(models[0]).items()}
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if cpus:
+            torch.set_num_threads(max(1, int(cpus)))
+
+    def run(self) -> None:
+        """Pull and solve batches until the store stops; returns only then."""
+        while True:
+            batch = ray.get(self.store.take.remote(self.name, os.getpid()))
+            if batch is None:
+                return
+            if batch:
+                self._solve(batch)
+
+    def _solve(self, batch: list[dict]) -> None:
+        started = time.monotonic()
+        ids = [job["id"] for job in batch]
+        model = self.models[batch[0]["model"]]
+        try:
+            problems = [tasks.rebuild(model, job["problem_recipe"]) for job in batch]   # the job's recipe
+            results = solve_batch(model, problems, self._callbacks(ids))
+            done = [(job_id, result_view(model, p, r), r.steps_done)
+                    for job_id, p, r in zip(ids, problems, results) if not r.stopped]
+        except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
+            ray.get(self.store.fail.remote(self.name, ids, f"the job failed: {type(e).__name__}: {e}"))
+            return
+        ray.get([self.store.finish.remote(self.name, *d) for d in done])
+        self.store.batch_done.remote(time.monotonic() - started, len(batch))
+
+    def _callbacks(self, ids: list[str]) -> list:
+        """One callback per job; the first to see a step reports it for the batch in one call.
+
+        The report does not wait for the store's answer (which jobs to stop): it is read at a later
+        step, once it has come, so a step never waits on the network, and a cancellation takes
+        effect one or two steps later. Steps reported while an answer is outstanding are skipped.
+        """
+        stopped: set[str] = set()
+        seen = {"step": -1, "answer": None}
+
+        def report(step: int) -> None:
+            answer = seen["answer"]
+            if answer is not None and ray.wait([answer], timeout=0)[0]:
+                stopped.update(ray.get(answer))
+                answer = None
+            if answer is None:
+                answer = self.store.progress.remote(self.name, [i for i in ids if i not in stopped], step)
+            seen.update(step=step, answer=answer)
+
+        def callback(job_id: str):
+            def on_step(progress) -> bool:
+                if progress.step != seen["step"]:
+                    report(progress.step)
+                preview = preview_view(progress, self.settings)
+                if preview and job_id not in stopped:
+                    self.store.preview.remote(self.name, job_id, preview)
+                return job_id in stopped
+            return on_step
+
+        return [callback(i) for i in ids]
+
+
+def _frozen(model):
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
