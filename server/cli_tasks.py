@@ -122,7 +122,7 @@ def add_task_parsers(sub) -> None:
     p.add_argument("image")
     p.add_argument("mask", help="grayscale image of the same size, white = missing")
     p.add_argument("--class", dest="class_", help="class to fill in (default: the model's guess)")
-    p.add_argument("--weight", type=float, help="penalty weight holding the known pixels")
+    p.add_argument("--weight", type=float, help="weight of the penalty on colour jumps at the hole's border")
     _common(p, "inpainted.png")
     p = sub.add_parser("superresolve", help="upsample an image by FACTOR")
     p.add_argument("image")

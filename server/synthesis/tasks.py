@@ -250,9 +250,10 @@ def inpaint_problem(model, image, mask, class_=None, *, steps=None, step_size=No
     With the card's `"known": "exact"` the pixels outside the hole never change (the optimizer
     moves only the hole) and the objective is class score minus `weight` (default the card's
     `penalty_weight`) times the colour jumps across the hole's edge (`objectives.seam`); with
-    `"penalty"` (the paper's) the known pixels are held by that weight times their squared distance. The hole starts from the
-    card's `fill`: 'harmonic' (smooth from its border, `fill.harmonic_fill`) or 'mean' (the mean
-    colour of the known pixels). The class is given, or the model's prediction on that fill.
+    `"penalty"` (the paper's) the known pixels are held by that weight times their squared
+    distance. The hole starts from the card's `fill` (fill.FILLS): 'harmonic' (smooth from its
+    border) or 'mean' (the mean colour of the known pixels). The class is given, or the model's
+    prediction on that start.
     """
     x, hw, display = _prepare(model, image)
     m = _prepare_mask(model, mask, x, hw)
