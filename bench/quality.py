@@ -75,6 +75,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return (10 * torch.log10(1 / mse)).mean().item()
 
 
+def hole_psnr(a: torch.Tensor, b: torch.Tensor, hole: torch.Tensor) -> float:
+    """Mean over images of the PSNR in dB over the pixels where hole is 1."""
+    m = hole.expand_as(a)
+    mse = (((a - b) ** 2) * m).flatten(1).sum(1) / m.flatten(1).sum(1)
+    return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean().item()
+
+
 def diversity(x: torch.Tensor, groups: torch.Tensor) -> float:
     """Mean pairwise L2 distance between images of the same group (class)."""
     return within_class_distance(x.flatten(1), groups)
@@ -113,7 +120,9 @@ def bench_inpaint(model, judge, n):
     images, steps = run(model, p)
     flat = mean_fill(x, masks)
     known = (masks == 0).expand_as(x)
-    return {"PSNR: flat mean-colour fill / start / inpainted": (psnr(flat, x), psnr(p.x0, x), psnr(images, x)),
+    return {"PSNR in the hole: flat mean-colour fill / start / inpainted": (
+                hole_psnr(flat, x, masks), hole_psnr(p.x0, x, masks), hole_psnr(images, x, masks)),
+            "PSNR, whole image: flat fill / start / inpainted": (psnr(flat, x), psnr(p.x0, x), psnr(images, x)),
             "judge acc: flat fill / start / inpainted / originals": (accuracy(judge, flat, y), accuracy(judge, p.x0, y),
                                                                      accuracy(judge, images, y), accuracy(judge, x, y)),
             "max abs change outside the hole": ((images - x)[known].abs().max().item(),), **steps}

@@ -130,6 +130,7 @@ def seam(hole: torch.Tensor, width: int = 1) -> Objective:
         wy = torch.maximum(b[..., 1:, :], b[..., :-1, :]).expand_as(o.x[..., 1:, :])
         sx = (o.x[..., :, 1:] - o.x[..., :, :-1]) ** 2 * wx
         sy = (o.x[..., 1:, :] - o.x[..., :-1, :]) ** 2 * wy
-        return (sx.flatten(1).sum(1) + sy.flatten(1).sum(1)) / (wx.flatten(1).sum(1) + wy.flatten(1).sum(1)).clamp_min(1)
+        total = wx.flatten(1).sum(1) + wy.flatten(1).sum(1)
+        return (sx.flatten(1).sum(1) + sy.flatten(1).sum(1)) / total.clamp_min(1)
 
     return Objective(jumps, f"seam(width={width})")

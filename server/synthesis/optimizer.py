@@ -97,7 +97,10 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
             if free is not None:
                 grad = grad * free
             moved = geometry.project(geometry.step(x, grad)).clamp(0, 1)
-            x = torch.where(_moving(plateau.active, free, x), moved, x)
+            if free is None and not patience:   # the plain loop: everything moves (no per-step mask)
+                x = moved
+            else:
+                x = torch.where(_moving(plateau.active, free, x), moved, x)
             if done + 1 == steps and not score_final:
                 done = steps
                 break
