@@ -4,6 +4,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..objectives import Outputs
+from .frozen import frozen_copy
 from .meta import ModelMeta
 from .resnet import ARCHITECTURES, CifarResNet, ImageNetResNet
 
@@ -33,12 +34,20 @@ def build_backbone(meta: ModelMeta) -> nn.Module:
 
 
 class RobustModel(nn.Module):
-    """(N,3,H,W) images in [0,1] -> logits; `.features`, `.feature_map`, `.meta` as documented."""
+    """(N,3,H,W) images in [0,1] -> logits; `.features`, `.feature_map`, `.meta` as documented.
+
+    In eval mode with no parameter needing a gradient (as `optimize` runs it), every pass goes
+    through a frozen copy of the backbone (models/frozen.py: batch norm folded, faster input
+    gradients), rebuilt whenever the weights change; `fast_path = False` turns it off.
+    """
+
+    fast_path = True
 
     def __init__(self, backbone: nn.Module, meta: ModelMeta):
         super().__init__()
         self.backbone = backbone
         self.meta = meta
+        self._frozen = (None, None)  # (weights' identity and versions, frozen copy); a plain attribute
         self.register_buffer("mean", torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1))
         meta.num_features = backbone.num_features
@@ -50,8 +59,18 @@ class RobustModel(nn.Module):
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
+    def net(self) -> nn.Module:
+        """The backbone to run now: its frozen copy when nothing needs parameter gradients."""
+        if not self.fast_path or self.training or any(p.requires_grad for p in self.backbone.parameters()):
+            return self.backbone
+        tensors = [*self.backbone.parameters(), *self.backbone.buffers()]
+        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        if self._frozen[0] != key:
+            self._frozen = (key, frozen_copy(self.backbone))
+        return self._frozen[1]
+
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.feature_map(self.normalize(x))
+        return self.net().feature_map(self.normalize(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1)
@@ -62,13 +81,14 @@ class RobustModel(nn.Module):
         Features and the feature map pass gradients through their final ReLU (FakeReLU); logits
         see the true ReLU, so class scores keep their exact gradient. Values are the same.
         """
-        pre = self.backbone.pre_activation_map(self.normalize(x))
-        logits = self.backbone.classifier()(F.adaptive_avg_pool2d(F.relu(pre), 1).flatten(1))
+        net = self.net()
+        pre = net.pre_activation_map(self.normalize(x))
+        logits = net.classifier()(F.adaptive_avg_pool2d(F.relu(pre), 1).flatten(1))
         fmap = FakeReLU.apply(pre)
         return Outputs(x=x, logits=logits, features=F.adaptive_avg_pool2d(fmap, 1).flatten(1), feature_map=fmap)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.normalize(x))
+        return self.net()(self.normalize(x))
 
     @property
     def device(self) -> torch.device:

@@ -1,0 +1,92 @@
+"""The optimizer's fast path (a frozen copy: batch norm folded, input gradients as forward
+convolutions; models/frozen.py) gives the plain path's results to float32 rounding, and is used
+only while nothing needs parameter gradients."""
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+from server.synthesis import class_score, feature, load_model, masked_mse, optimize
+from server.synthesis.models.loading import local_model_ids
+from server.synthesis.models.robust_model import RobustModel
+from server.synthesis.optimizer import _scores_and_grad, frozen
+
+from tests.conftest import make_tiny_model
+
+SHIPPED = [m for m in ("cifar10-rn18h-l2", "imagenette-rn18w75-l2") if m in local_model_ids()]
+
+
+@contextmanager
+def fast_path(on: bool):
+    saved = RobustModel.fast_path
+    RobustModel.fast_path = on
+    try:
+        yield
+    finally:
+        RobustModel.fast_path = saved
+
+
+def _model(name: str) -> RobustModel:
+    return make_tiny_model() if name == "tiny" else load_model(name, device="cpu")
+
+
+def _inputs(model, n: int = 3):
+    size = model.meta.input_size
+    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+    objective = class_score(1) + 0.1 * feature(5) - masked_mse(torch.full_like(x, 0.5))
+    return x, objective
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest per-example relative L2 difference."""
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return float(((a - b).norm(dim=1) / b.norm(dim=1).clamp_min(1e-12)).max())
+
+
+@pytest.mark.parametrize("name", ["tiny", *SHIPPED])
+def test_outputs_and_input_gradients_match_the_plain_path(name):
+    model = _model(name)
+    x, objective = _inputs(model)
+    results = {}
+    for on in (False, True):
+        with fast_path(on), frozen(model):
+            out = model.outputs(x.clone())
+            scores, grad = _scores_and_grad(model, x, objective, need_grad=True)
+            results[on] = (out.logits, out.features, scores, grad)
+    for fast, plain in zip(results[True], results[False]):
+        assert _rel(fast, plain) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["tiny", *SHIPPED])
+def test_optimize_gives_the_plain_paths_images(name):
+    """To 1e-5 over 3 steps. Longer runs part slowly (1e-4 after 10 steps, 1e-3 after 30 on the
+    shipped models): a rounding-level difference flips a ReLU or max-pool choice now and then."""
+    model = _model(name)
+    x, objective = _inputs(model, n=2)
+    runs = {}
+    for on in (False, True):
+        with fast_path(on):
+            runs[on] = optimize(model, x, objective, steps=3, step_size=0.25, eps=2.0)
+    assert (runs[True].images - runs[False].images).abs().max() < 1e-5
+    assert _rel(runs[True].trace, runs[False].trace) < 1e-5
+
+
+def test_the_copy_serves_only_frozen_models_and_follows_their_weights(tiny_model):
+    x = torch.rand(2, 3, 32, 32)
+    assert tiny_model.net() is tiny_model.backbone  # parameters need gradients: the plain backbone
+    with frozen(tiny_model):
+        copy = tiny_model.net()
+        assert copy is not tiny_model.backbone and tiny_model.net() is copy  # built once, then reused
+        before = tiny_model(x)
+    tiny_model.train()
+    assert tiny_model.net() is tiny_model.backbone
+    with torch.no_grad():
+        tiny_model.backbone.linear.bias.add_(1.0)   # an optimizer step changes the weights in place
+        tiny_model(x)                               # and a training pass the batch-norm statistics
+    with frozen(tiny_model), torch.no_grad():
+        assert tiny_model.net() is not copy
+        after = tiny_model(x)
+        with fast_path(False):
+            assert torch.allclose(after, tiny_model(x), atol=1e-5)
+    assert not torch.allclose(before, after)
+    assert not any("frozen" in k for k in tiny_model.state_dict())  # the copy is never saved
