@@ -23,7 +23,7 @@ class Problem:
     center: torch.Tensor | None = None   # default: x0
     random_start: bool = False
     seed: int = 0
-    amp: bool = False                 # bfloat16 autocast (see optimize)
+    amp: bool | None = None           # bfloat16 autocast; None: by the measured rule (see optimize)
     info: dict = field(default_factory=dict)   # task-specific extras for the caller (e.g. classes)
 
     @property
