@@ -6,11 +6,13 @@
 Serves the app with uvicorn in a thread (real HTTP on 127.0.0.1), loads the model once, and
 for each setting runs `clients` threads that each post `--jobs` jobs with ?wait=true one after
 another. Latency is from the request to the finished job; "batch" is the mean number of jobs
-per optimizer call. Batching off is the same server with max_batch=1.
+per optimizer call. Batching off is the same server with max_batch=1. `--before` repeats every
+setting without the optimizer's fast path and in float32 (the server before issue 10).
 """
 import argparse
 import base64
 import io
+import os
 import statistics
 import threading
 import time
@@ -105,19 +107,38 @@ def main(argv=None) -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--jobs", type=int, default=8, help="jobs per client")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--before", action="store_true", help="also without the fast path, in float32")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     model = tiny_model().to(args.device or "cpu") if args.tiny else load_model(args.model, device=args.device)
     model_id = model.meta.id
     print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client")
-    print(f"{'batching':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'batch':>6}")
+    print(f"{'path':>10} {'batching':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+          f"{'batch':>6}")
     for batching in (True, False):
         for clients in args.clients:
-            r = measure(model_id, model, args, batching, clients)
-            print(f"{r['batching']:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} {r['p50']:>8.0f} "
-                  f"{r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
+            for path in ("shipped", "before") if args.before else ("shipped",):  # alternating: contention cancels
+                RobustModel.fast_path = path == "shipped"
+                with forced_fp32(path == "before"):
+                    r = measure(model_id, model, args, batching, clients)
+                print(f"{path:>10} {r['batching']:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} "
+                      f"{r['p50']:>8.0f} {r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
+    RobustModel.fast_path = True
 
+
+@contextmanager
+def forced_fp32(on: bool):
+    saved = os.environ.get("ROBUST_CANVAS_AMP")
+    if on:
+        os.environ["ROBUST_CANVAS_AMP"] = "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("ROBUST_CANVAS_AMP", None)
+        else:
+            os.environ["ROBUST_CANVAS_AMP"] = saved
 
 if __name__ == "__main__":
     main()

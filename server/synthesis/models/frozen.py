@@ -4,7 +4,9 @@ While `optimize` runs, the model is in eval mode and its weights need no gradien
 - each batch normalization is an affine map and folds into the convolution before it;
 - the gradient to a stride-1 convolution's input is itself a convolution (of the output gradient
   with the kernel flipped and its in/out channels swapped), which oneDNN's forward kernels compute
-  faster than its backward-data kernels, and at batch 1 they avoid PyTorch's slow im2col path.
+  faster than its backward-data kernels;
+- on a CPU every convolution goes to oneDNN: PyTorch sends small batch-1 convolutions to its
+  im2col path instead, which parallelizes over the batch, i.e. runs a single image on one core.
 Values equal the original network's to float32 rounding (tests/test_frozen.py). Training never
 sees this copy: it updates the original, and the copy is rebuilt when the weights change.
 """
@@ -16,6 +18,12 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
+def _conv(x, weight, bias, stride, padding, dilation=(1, 1), groups=1):
+    if x.device.type == "cpu" and torch.backends.mkldnn.is_available() and not torch.is_autocast_enabled("cpu"):
+        return torch.ops.aten.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
+    return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+
 class _InputGradConv(torch.autograd.Function):
     """conv2d (stride 1) whose backward computes only the input gradient, as a forward convolution."""
 
@@ -23,13 +31,13 @@ class _InputGradConv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, flipped, padding):
         ctx.save_for_backward(flipped)
         ctx.padding = padding
-        return F.conv2d(x, weight, bias, 1, padding)
+        return _conv(x, weight, bias, (1, 1), (padding, padding))
 
     @staticmethod
     def backward(ctx, grad):
         (flipped,) = ctx.saved_tensors
-        k = flipped.shape[-1]
-        grad_x = F.conv2d(grad, flipped.to(grad.dtype), None, 1, k - 1 - ctx.padding)
+        pad = flipped.shape[-1] - 1 - ctx.padding
+        grad_x = _conv(grad.contiguous(memory_format=torch.channels_last), flipped.to(grad.dtype), None, (1, 1), (pad, pad))
         return grad_x, None, None, None, None
 
 
@@ -53,7 +61,7 @@ class FrozenConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.simple and torch.is_grad_enabled() and x.requires_grad:
             return _InputGradConv.apply(x, self.weight, self.bias, self.flipped, self.padding[0])
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return _conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def frozen_copy(backbone: nn.Module) -> nn.Module:
