@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from server.synthesis import class_score, feature, load_model, masked_mse, optimize
+from server.synthesis.models.frozen import INPUT_GRAD_MIN_BATCH
 from server.synthesis.models.loading import local_model_ids
 from server.synthesis.models.robust_model import RobustModel
 from server.synthesis.optimizer import _scores_and_grad, frozen
@@ -39,35 +40,46 @@ def _inputs(model, n: int = 3):
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     """Largest per-example relative L2 difference."""
+    return float(_rel_each(a, b).max())
+
+
+def _rel_each(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    return float(((a - b).norm(dim=1) / b.norm(dim=1).clamp_min(1e-12)).max())
+    return (a - b).norm(dim=1) / b.norm(dim=1).clamp_min(1e-12)
 
 
+@pytest.mark.parametrize("n", [1, INPUT_GRAD_MIN_BATCH])  # PyTorch's backward / ours as a forward conv
 @pytest.mark.parametrize("name", ["tiny", *SHIPPED])
-def test_outputs_and_input_gradients_match_the_plain_path(name):
+def test_outputs_and_input_gradients_match_the_plain_path(name, n):
     model = _model(name)
-    x, objective = _inputs(model)
+    x, objective = _inputs(model, n)
     results = {}
     for on in (False, True):
         with fast_path(on), frozen(model):
             out = model.outputs(x.clone())
             scores, grad = _scores_and_grad(model, x, objective, need_grad=True)
             results[on] = (out.logits, out.features, scores, grad)
-    for fast, plain in zip(results[True], results[False]):
+    *values, grad = zip(results[True], results[False])
+    for fast, plain in values:
         assert _rel(fast, plain) < 1e-5
+    # Gradients to 1e-5 per image, but for at most one image in 8 where a rounding-level difference
+    # flips a ReLU or max-pool choice (seen once on the photo model: 3e-4).
+    errors = _rel_each(*grad).sort().values
+    assert errors[: max(1, n - 1)].max() < 1e-5 and errors.max() < 1e-3
 
 
 @pytest.mark.parametrize("name", ["tiny", *SHIPPED])
 def test_optimize_gives_the_plain_paths_images(name):
-    """To 1e-5 over 3 steps. Longer runs part slowly (1e-4 after 10 steps, 1e-3 after 30 on the
-    shipped models): a rounding-level difference flips a ReLU or max-pool choice now and then."""
+    """Pixels to 1e-4 over 3 steps (each step's gradient agrees to 1e-5, above). Longer runs part
+    slowly (1e-4 after 10 steps, 1e-3 after 30 on the shipped models): a rounding-level difference
+    flips a ReLU or max-pool choice now and then."""
     model = _model(name)
-    x, objective = _inputs(model, n=2)
+    x, objective = _inputs(model, n=INPUT_GRAD_MIN_BATCH)
     runs = {}
     for on in (False, True):
         with fast_path(on):
             runs[on] = optimize(model, x, objective, steps=3, step_size=0.25, eps=2.0)
-    assert (runs[True].images - runs[False].images).abs().max() < 1e-5
+    assert (runs[True].images - runs[False].images).abs().max() < 1e-4
     assert _rel(runs[True].trace, runs[False].trace) < 1e-5
 
 

@@ -4,9 +4,8 @@ While `optimize` runs, the model is in eval mode and its weights need no gradien
 - each batch normalization is an affine map and folds into the convolution before it;
 - the gradient to a stride-1 convolution's input is itself a convolution (of the output gradient
   with the kernel flipped and its in/out channels swapped), which oneDNN's forward kernels compute
-  faster than its backward-data kernels;
-- on a CPU every convolution goes to oneDNN: PyTorch sends small batch-1 convolutions to its
-  im2col path instead, which parallelizes over the batch, i.e. runs a single image on one core.
+  faster than its backward-data kernels for batches (1.6x a step of the CIFAR-10 model at batch 64;
+  at batch 1 PyTorch's own backward is as fast, so batch 1 keeps it: docs/BENCHMARKS.md).
 Values equal the original network's to float32 rounding (tests/test_frozen.py). Training never
 sees this copy: it updates the original, and the copy is rebuilt when the weights change.
 """
@@ -18,12 +17,6 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
-def _conv(x, weight, bias, stride, padding, dilation=(1, 1), groups=1):
-    if x.device.type == "cpu" and torch.backends.mkldnn.is_available() and not torch.is_autocast_enabled("cpu"):
-        return torch.ops.aten.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
-    return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
-
-
 class _InputGradConv(torch.autograd.Function):
     """conv2d (stride 1) whose backward computes only the input gradient, as a forward convolution."""
 
@@ -31,14 +24,17 @@ class _InputGradConv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, flipped, padding):
         ctx.save_for_backward(flipped)
         ctx.padding = padding
-        return _conv(x, weight, bias, (1, 1), (padding, padding))
+        return F.conv2d(x, weight, bias, 1, padding)
 
     @staticmethod
     def backward(ctx, grad):
         (flipped,) = ctx.saved_tensors
         pad = flipped.shape[-1] - 1 - ctx.padding
-        grad_x = _conv(grad.contiguous(memory_format=torch.channels_last), flipped.to(grad.dtype), None, (1, 1), (pad, pad))
+        grad_x = F.conv2d(grad, flipped.to(grad.dtype), None, 1, pad)
         return grad_x, None, None, None, None
+
+
+INPUT_GRAD_MIN_BATCH = 8
 
 
 class FrozenConv(nn.Module):
@@ -59,9 +55,9 @@ class FrozenConv(nn.Module):
         self.dilation = conv.dilation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.simple and torch.is_grad_enabled() and x.requires_grad:
+        if self.simple and x.shape[0] >= INPUT_GRAD_MIN_BATCH and torch.is_grad_enabled() and x.requires_grad:
             return _InputGradConv.apply(x, self.weight, self.bias, self.flipped, self.padding[0])
-        return _conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def frozen_copy(backbone: nn.Module) -> nn.Module:
