@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import load, test_images, timed
+from bench.common import load, test_images, timed, timed_alternating
 from server.synthesis import class_score, optimize
 from server.synthesis.models.robust_model import RobustModel
 from server.synthesis.precision import use_bf16
@@ -103,7 +103,11 @@ def matmul_gflops(n: int = 2048) -> float:
 def flops_per_image_step(model, x, y) -> float:
     """Forward + backward to the input, counted by torch's FLOP counter (convs and matmuls)."""
     with FlopCounterMode(display=False) as counter:
-        run_ours(model, x, y, 1, 0.1, 1.0, amp=False, fast=False)  # the counter knows aten's convolutions
+        RobustModel.fast_path = False  # the counter knows aten's convolutions, not the fast path's
+        try:
+            optimize(model, x, class_score(y), steps=1, step_size=0.1, eps=1.0, score_final=False, amp=False)
+        finally:
+            RobustModel.fast_path = True
     return counter.get_total_flops() / len(x)
 
 
@@ -115,6 +119,7 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--threads", type=int)
     ap.add_argument("--no-profile", action="store_true", help="skip the torch.profiler table")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best counts)")
     args = ap.parse_args(argv)
     model = load(args.model, threads=args.threads)
     attacker = library_attacker(model, import_attacker_model(args.robustness))
@@ -140,12 +145,13 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.batches:
         x, y = x_all[:n], y_all[:n]
-        t_plain = timed(lambda: run_library(attacker, x, y, args.steps, step_size, eps, custom=False))
-        t_custom = timed(lambda: run_library(attacker, x, y, args.steps, step_size, eps))
-        t_before = timed(lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=False, fast=False))
-        t_ours = timed(lambda: run_ours(model, x, y, args.steps, step_size, eps))
-        t_amp = timed(lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=True))
-        plain, custom, before, ours, amp = (n * args.steps / t for t in (t_plain, t_custom, t_before, t_ours, t_amp))
+        t = timed_alternating({
+            "plain": lambda: run_library(attacker, x, y, args.steps, step_size, eps, custom=False),
+            "custom": lambda: run_library(attacker, x, y, args.steps, step_size, eps),
+            "before": lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=False, fast=False),
+            "ours": lambda: run_ours(model, x, y, args.steps, step_size, eps),
+            "amp": lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=True)}, args.rounds)
+        plain, custom, before, ours, amp = (n * args.steps / t[k] for k in ("plain", "custom", "before", "ours", "amp"))
         print(f"| {n} | {plain:.1f} | {custom:.1f} | {before:.1f} | {ours:.1f} | {'yes' if use_bf16(x.device, n) else 'no'} "
               f"| **{ours / plain:.2f}x** | {ours / custom:.2f}x | {ours / before:.2f}x | {amp:.1f} | {amp / plain:.2f}x "
               f"| {100 * ours * per_step / 1e9 / gflops:.0f}% |", flush=True)
