@@ -12,10 +12,13 @@ per optimizer call. Batching off is the same server with max_batch=1.
 and two workers of one core each, on a local Ray (docs/DEPLOY.md). The
 three servers run side by side and the settings take turns for each client count, so that load
 from elsewhere on the machine falls on all of them alike.
+`--before` also measures each server without the optimizer's fast path and in float32 (the server
+before issue 10), alternating with the shipped path.
 """
 import argparse
 import base64
 import io
+import os
 import statistics
 import threading
 import time
@@ -127,6 +130,7 @@ def main(argv=None) -> None:
     p.add_argument("--jobs", type=int, default=8, help="jobs per client")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--ray", action="store_true", help="embedded vs Ray with 1 and 2 model workers (CPU)")
+    p.add_argument("--before", action="store_true", help="also without the fast path, in float32 (before issue 10)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -149,12 +153,32 @@ def main(argv=None) -> None:
             url = stack.enter_context(serve(app))
             client_loop(url, body, 1, args.task)  # warm-up (and Ray's workers are up)
             servers[name] = (url, batch_counter(app))
-        print(f"{'server':>14} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'batch':>6}")
+        print(f"{'server':>14} {'path':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+              f"{'batch':>6}")
         for clients in args.clients:
             for name, (url, counter) in servers.items():
-                r = measure(url, counter, body, args, clients)
-                print(f"{name:>14} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} {r['p50']:>8.0f} "
-                      f"{r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
+                for path in ("shipped", "before") if args.before else ("shipped",):  # alternating: contention cancels
+                    RobustModel.fast_path = path == "shipped"
+                    with forced_fp32(path == "before"):
+                        r = measure(url, counter, body, args, clients)
+                    print(f"{name:>14} {path:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} "
+                          f"{r['p50']:>8.0f} {r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
+        RobustModel.fast_path = True
+
+
+@contextmanager
+def forced_fp32(on: bool):
+    """ROBUST_CANVAS_AMP=off for the duration: the float32 the server ran in before the bf16 rule."""
+    saved = os.environ.get("ROBUST_CANVAS_AMP")
+    if on:
+        os.environ["ROBUST_CANVAS_AMP"] = "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("ROBUST_CANVAS_AMP", None)
+        else:
+            os.environ["ROBUST_CANVAS_AMP"] = saved
 
 
 if __name__ == "__main__":

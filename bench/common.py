@@ -41,6 +41,20 @@ def timed(fn, repeats: int = 2) -> float:
     return best
 
 
+def timed_alternating(fns: dict, rounds: int = 3) -> dict:
+    """Best wall time of each fn over `rounds` rounds that call every fn in turn, after one warm-up
+    each: contention from other work hits every fn alike, so ratios stay fair on a busy machine."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
 def test_images(n: int, seed: int = 0, model=None) -> tuple[torch.Tensor, torch.Tensor]:
     """n random (not hand-picked) test images of the model's dataset (CIFAR-10 if none), at its input
     size: (n,3,S,S) in [0,1], and their labels."""

@@ -1,6 +1,8 @@
 """Optimizer speed: our `optimize` vs the robustness library's attacker on the same weights, in both
 of the forms its users run class maximization: the plain targeted attack (its own cross-entropy
 criterion: one forward and one backward per step) and the `custom_loss` path (two forwards per step).
+Ours runs as shipped (the frozen fast path, bf16 where `precision.use_bf16` says it pays), without
+the fast path (`RobustModel.fast_path = False`, fp32: the code before issue 10), and in forced bf16.
 
     python -m bench.speed [--model ID_OR_PATH] [--robustness PATH] [--steps 20] [--batches 1 64]
 
@@ -24,8 +26,10 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import load, test_images, timed
+from bench.common import load, test_images, timed, timed_alternating
 from server.synthesis import class_score, optimize
+from server.synthesis.models.robust_model import RobustModel
+from server.synthesis.precision import use_bf16
 
 
 def import_attacker_model(path: str | None):
@@ -83,8 +87,12 @@ def run_library(attacker, x, y, steps, step_size, eps, use_best=True, custom=Tru
     return images
 
 
-def run_ours(model, x, y, steps, step_size, eps, amp=False):
-    return optimize(model, x, class_score(y), steps=steps, step_size=step_size, eps=eps, amp=amp).images
+def run_ours(model, x, y, steps, step_size, eps, amp=None, fast=True):
+    RobustModel.fast_path = fast
+    try:
+        return optimize(model, x, class_score(y), steps=steps, step_size=step_size, eps=eps, amp=amp).images
+    finally:
+        RobustModel.fast_path = True
 
 
 def matmul_gflops(n: int = 2048) -> float:
@@ -95,7 +103,11 @@ def matmul_gflops(n: int = 2048) -> float:
 def flops_per_image_step(model, x, y) -> float:
     """Forward + backward to the input, counted by torch's FLOP counter (convs and matmuls)."""
     with FlopCounterMode(display=False) as counter:
-        optimize(model, x, class_score(y), steps=1, step_size=0.1, eps=1.0, score_final=False)
+        RobustModel.fast_path = False  # the counter knows aten's convolutions, not the fast path's
+        try:
+            optimize(model, x, class_score(y), steps=1, step_size=0.1, eps=1.0, score_final=False, amp=False)
+        finally:
+            RobustModel.fast_path = True
     return counter.get_total_flops() / len(x)
 
 
@@ -106,6 +118,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--no-profile", action="store_true", help="skip the torch.profiler table")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best counts)")
     args = ap.parse_args(argv)
     model = load(args.model, threads=args.threads)
     attacker = library_attacker(model, import_attacker_model(args.robustness))
@@ -125,21 +139,25 @@ def main(argv=None):
     gflops = matmul_gflops()
     per_step = flops_per_image_step(model, x, y)
     print(f"matmul 2048^3 fp32: {gflops:.1f} GFLOP/s; one image-step = {per_step / 1e9:.3f} GFLOP")
-    print("| batch | library, plain targeted attack (img*step/s) | library, custom_loss | ours fp32 "
-          "| vs plain | vs custom_loss | ours bf16 (`amp=True`) | vs plain | vs custom_loss "
-          "| ours fp32, % of fp32 matmul peak |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| batch | library, plain targeted attack (img*step/s) | library, custom_loss | ours before (no fast path, fp32) "
+          "| ours as shipped | bf16? | vs plain | vs custom_loss | vs before | ours, bf16 forced | vs plain "
+          "| ours as shipped, % of fp32 matmul peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.batches:
         x, y = x_all[:n], y_all[:n]
-        t_plain = timed(lambda: run_library(attacker, x, y, args.steps, step_size, eps, custom=False))
-        t_custom = timed(lambda: run_library(attacker, x, y, args.steps, step_size, eps))
-        t_ours = timed(lambda: run_ours(model, x, y, args.steps, step_size, eps))
-        t_amp = timed(lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=True))
-        plain, custom, ours, amp = (n * args.steps / t for t in (t_plain, t_custom, t_ours, t_amp))
-        print(f"| {n} | {plain:.1f} | {custom:.1f} | {ours:.1f} | {ours / plain:.2f}x | {ours / custom:.2f}x | "
-              f"{amp:.1f} | {amp / plain:.2f}x | {amp / custom:.2f}x | {100 * ours * per_step / 1e9 / gflops:.0f}% |",
-              flush=True)
+        t = timed_alternating({
+            "plain": lambda: run_library(attacker, x, y, args.steps, step_size, eps, custom=False),
+            "custom": lambda: run_library(attacker, x, y, args.steps, step_size, eps),
+            "before": lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=False, fast=False),
+            "ours": lambda: run_ours(model, x, y, args.steps, step_size, eps),
+            "amp": lambda: run_ours(model, x, y, args.steps, step_size, eps, amp=True)}, args.rounds)
+        plain, custom, before, ours, amp = (n * args.steps / t[k] for k in ("plain", "custom", "before", "ours", "amp"))
+        print(f"| {n} | {plain:.1f} | {custom:.1f} | {before:.1f} | {ours:.1f} | {'yes' if use_bf16(x.device, n) else 'no'} "
+              f"| **{ours / plain:.2f}x** | {ours / custom:.2f}x | {ours / before:.2f}x | {amp:.1f} | {amp / plain:.2f}x "
+              f"| {100 * ours * per_step / 1e9 / gflops:.0f}% |", flush=True)
 
+    if args.no_profile:
+        return
     n = max(args.batches)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         run_ours(model, x_all[:n], y_all[:n], 3, step_size, eps)

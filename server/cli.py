@@ -55,7 +55,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--attack-step-size", dest="attack_step_size", type=float, help="default 2.5 * eps / attack steps")
     p.add_argument("--eval-eps", dest="eval_eps", type=float)
     p.add_argument("--eval-steps", dest="eval_steps", type=int)
-    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="train in float32")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="train in float32 (default: bf16 where it pays)")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-train-images", dest="max_train_images", type=int)
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
@@ -109,7 +110,8 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=20, help="PGD steps (step size 2.5*eps/steps, random start)")
     p.add_argument("--limit", type=int, help="evaluate on a fixed random subset of this many images")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=250)
-    p.add_argument("--no-amp", dest="amp", action="store_false", help="run the attack in float32")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="run the attack in float32 (default: bf16 where it pays)")
     p.add_argument("--device")
     p.set_defaults(func=cmd_eval)
 

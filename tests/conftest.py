@@ -1,4 +1,6 @@
 """Shared fixtures: a tiny random CIFAR-shaped model so tests don't depend on trained weights."""
+import os
+
 import pytest
 import torch
 
@@ -6,6 +8,7 @@ from server.synthesis.models.meta import CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD,
 from server.synthesis.models.robust_model import RobustModel
 
 torch.set_num_threads(1)
+os.environ.setdefault("ROBUST_CANVAS_AMP", "off")  # float32 everywhere, whatever the machine: tests compare values
 
 
 def make_tiny_model(seed: int = 0, num_classes: int = 10) -> RobustModel:

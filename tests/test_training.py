@@ -49,7 +49,8 @@ def _train(data_dir: Path, out: Path, *extra: str) -> int:
 
 def test_train_writes_weights_and_a_card_that_load_model_reads(data_dir, tmp_path):
     out = tmp_path / "run"
-    assert _train(data_dir, out, "--epochs", "3") == 0
+    # 4 epochs: after 3, clean accuracy on these 18 images swings from 1/3 to 2/3 with float rounding alone
+    assert _train(data_dir, out, "--epochs", "4") == 0
     card = json.loads((out / "toy.json").read_text())
     assert card["classes"] == CLASSES and card["norm"] == "l2" and card["eps"] == 0.25
     assert card["accuracy"]["images"] == 18 and card["accuracy"]["robust"]["steps"] == 2
@@ -57,7 +58,7 @@ def test_train_writes_weights_and_a_card_that_load_model_reads(data_dir, tmp_pat
     assert log[-1]["train_loss"] < 0.6 * log[0]["train_loss"]  # it learns ...
     assert card["accuracy"]["clean"] > 0.5                      # ... and beats chance (1/3) on test images
     assert card["training"]["command"].startswith("robust-canvas train ")
-    assert [e["epoch"] for e in card["training"]["log"]] == [1, 2, 3]
+    assert [e["epoch"] for e in card["training"]["log"]] == [1, 2, 3, 4]
     model = load_model(out / "toy.safetensors", device="cpu")
     assert model.meta.id == "toy" and model.meta.num_features == 64
     x = torch.rand(2, 3, 32, 32)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..synthesis.models.loading import load_model, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
+from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
 from .jobs import QueueFull, make_manager
 from .logs import log
@@ -38,6 +39,7 @@ def _freeze(model: RobustModel) -> RobustModel:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    use_bf16(model.device, MIN_BATCH)  # measure whether bf16 pays now, not during the first large batch
     return model
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .objectives import Objective
+from .precision import use_bf16
 from .steps import Step, make_step
 
 
@@ -58,15 +59,16 @@ def frozen(model: nn.Module):
 def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps: int, step_size: float,
              eps: float = 0.0, constraint: str | type[Step] = "l2", center: torch.Tensor | None = None,
              random_start: bool = False, seed: int | None = 0, callback: Callback | None = None,
-             score_final: bool = True, amp: bool = False, rule: str = "pgd", patience: int = 0,
+             score_final: bool = True, amp: bool | None = None, rule: str = "pgd", patience: int = 0,
              free: torch.Tensor | None = None) -> Result:
     """Maximize `objective` over images starting at x0, constrained around `center` (default x0).
 
     `model` must provide `outputs(x) -> Outputs` (see RobustModel). Results are deterministic
     for a given seed; the seed only matters with a random start. `score_final=False` skips
     the forward pass that scores the final images (adversarial training does not need it).
-    `amp=True` runs the model in bfloat16 autocast: 2-3x faster for large batches on CPUs with
-    AVX-512 (docs/BENCHMARKS.md), slower at batch 1; the images themselves stay float32.
+    `amp=True` runs the model in bfloat16 autocast (the images themselves stay float32); the
+    default, None, lets `precision.use_bf16` decide by device and batch size: bf16 pays only for
+    large batches on hardware with bf16 units, and is slower than fp32 elsewhere (BENCHMARKS.md).
     `rule` is the update rule (steps.RULES). `patience > 0` stops each example once its objective
     stops rising (PLATEAU_TOL over `patience` steps), and the run once every example has.
     `free` (broadcastable to x0, bool) marks the pixels that may change: the others keep x0's
@@ -83,6 +85,7 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
     if free is not None:
         x = torch.where(free, x, x0)
     plateau = _Plateau(len(x0), patience, x0.device)
+    amp = use_bf16(x.device, len(x)) if amp is None else amp
     trace, stopped, done = [], False, 0
     with frozen(model):
         for done in range(steps + 1):

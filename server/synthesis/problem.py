@@ -24,7 +24,7 @@ class Problem:
     center: torch.Tensor | None = None   # default: x0
     random_start: bool = False
     seed: int = 0
-    amp: bool = False                 # bfloat16 autocast (see optimize)
+    amp: bool | None = None           # bfloat16 autocast; None: by the measured rule (see optimize)
     display_size: tuple[int, int] | None = None   # tasks: the size results are shown at
     settings: dict = field(default_factory=dict)  # tasks: every effective setting, weights included
     recipe: "Recipe | None" = None    # tasks.build: what reproduces the result (recipes.py)

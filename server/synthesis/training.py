@@ -22,6 +22,7 @@ from .models.meta import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Mod
 from .models.robust_model import RobustModel
 from .objectives import cross_entropy
 from .optimizer import frozen, optimize
+from .precision import use_bf16
 
 logger = logging.getLogger(__name__)  # one JSON line per epoch and one for the result (the CLI shows them)
 
@@ -49,7 +50,7 @@ class TrainConfig:
     eval_eps: float | None = None  # default: eps (or 0.5 for a non-robust L2 model)
     eval_steps: int = 20
     eval_batch_size: int = 250
-    amp: bool = True               # bfloat16 autocast for the forward passes (2x on AVX-512 CPUs)
+    amp: bool | None = None        # bfloat16 autocast; None: where it pays (precision.use_bf16)
     seed: int = 0
     max_train_images: int | None = None   # for quick runs and tests
     mean: list | None = None       # input normalization; default: CIFAR-10's or ImageNet's, by architecture
@@ -108,7 +109,7 @@ def _autocast(device: torch.device, enabled: bool):
 
 # ---------------------------------------------------------------- evaluation
 
-def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp: bool = False, seed: int = 0,
+def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp: bool | None = None, seed: int = 0,
                 step_size: float | None = None):
     """PGD adversarial examples (random start, step `step_size`, default 2.5*eps/steps); x itself when eps is 0."""
     if eps == 0 or steps == 0:
@@ -123,7 +124,7 @@ def _count_correct(model, x, y) -> int:
 
 
 def evaluate(model: RobustModel, data: TensorDataset, *, norm: str = "l2", eps: float = 0.5, steps: int = 20,
-             batch_size: int = 250, amp: bool = True, limit: int | None = None, d: Dist | None = None,
+             batch_size: int = 250, amp: bool | None = None, limit: int | None = None, d: Dist | None = None,
              progress: bool = False) -> dict:
     """Clean and PGD-robust accuracy. The attack may use bf16; the final verdict is float32."""
     d = d or Dist(device=model.device)
@@ -209,6 +210,8 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
     """Train, checkpoint every epoch, and write `<out_dir>/<model_id>.safetensors` plus its card."""
     d = init_distributed()
     cfg = cfg.resolved()
+    if cfg.amp is None:  # decided once for the run's batch size, and recorded in the card
+        cfg = replace(cfg, amp=use_bf16(d.device, cfg.batch_size))
     torch.manual_seed(cfg.seed)
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
     out = Path(cfg.out_dir)

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from ..objectives import Outputs
 from ..seeds import SeedDistribution
+from .frozen import frozen_copy
 from .meta import ModelMeta
 from .resnet import ARCHITECTURES, CifarResNet, ImageNetResNet
 
@@ -36,15 +37,22 @@ def build_backbone(meta: ModelMeta) -> nn.Module:
 class RobustModel(nn.Module):
     """(N,3,H,W) images in [0,1] -> logits; `.features`, `.feature_map`, `.meta` as documented.
 
+    In eval mode with no parameter needing a gradient (as `optimize` runs it), every pass goes
+    through a frozen copy of the backbone (models/frozen.py: batch norm folded, faster input
+    gradients), rebuilt whenever the weights change; `fast_path = False` turns it off.
+
     `seeds` is the class-conditional seed distribution that generation starts from (None: the
     model cannot generate); loaders find it beside the weights.
     """
+
+    fast_path = True
 
     def __init__(self, backbone: nn.Module, meta: ModelMeta, seeds: SeedDistribution | None = None):
         super().__init__()
         self.backbone = backbone
         self.meta = meta
         self.seeds = seeds
+        self._frozen = (None, None)  # (weights' identity and versions, frozen copy); a plain attribute
         self.register_buffer("mean", torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1))
         meta.num_features = backbone.num_features
@@ -56,8 +64,18 @@ class RobustModel(nn.Module):
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
+    def net(self) -> nn.Module:
+        """The backbone to run now: its frozen copy when nothing needs parameter gradients."""
+        if not self.fast_path or self.training or any(p.requires_grad for p in self.backbone.parameters()):
+            return self.backbone
+        tensors = [*self.backbone.parameters(), *self.backbone.buffers()]
+        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        if self._frozen[0] != key:
+            self._frozen = (key, frozen_copy(self.backbone))
+        return self._frozen[1]
+
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.feature_map(self.normalize(x))
+        return self.net().feature_map(self.normalize(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1)
@@ -68,13 +86,14 @@ class RobustModel(nn.Module):
         Features and the feature map pass gradients through their final ReLU (FakeReLU); logits
         see the true ReLU, so class scores keep their exact gradient. Values are the same.
         """
-        pre = self.backbone.pre_activation_map(self.normalize(x))
-        logits = self.backbone.classifier()(F.adaptive_avg_pool2d(F.relu(pre), 1).flatten(1))
+        net = self.net()
+        pre = net.pre_activation_map(self.normalize(x))
+        logits = net.classifier()(F.adaptive_avg_pool2d(F.relu(pre), 1).flatten(1))
         fmap = FakeReLU.apply(pre)
         return Outputs(x=x, logits=logits, features=F.adaptive_avg_pool2d(fmap, 1).flatten(1), feature_map=fmap)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.normalize(x))
+        return self.net()(self.normalize(x))
 
     @property
     def device(self) -> torch.device:
