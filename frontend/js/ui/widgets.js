@@ -49,7 +49,7 @@ export function advancedSettings(task, { omit = [], scale = () => 1 } = {}) {
     for (const f of shown) {
       const value = f.setting ? defaults[f.name] : f.default;
       if (f.kind === 'choice') {
-        inputs[f.name].options[0].textContent = value ? `default (${value})` : 'default';
+        inputs[f.name].options[0].textContent = value ?? 'default';  // the card's choice, sent as blank
         continue;
       }
       inputs[f.name].placeholder = typeof value !== 'number' ? 'default'
