@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from server.synthesis.data import load_image_folder
 from server.synthesis.models.loading import load_model
 from server.synthesis.models.registry import cache_dir
+from server.synthesis.precision import best_time as timed  # noqa: F401 -- the benches' timer (one definition)
 from server.synthesis.seeds import SeedDistribution
 
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -28,17 +29,6 @@ def load(path: str | None, seeds: str | None = None, threads: int | None = None)
     if seeds:
         model.seeds = SeedDistribution.load(Path(seeds))
     return model
-
-
-def timed(fn, repeats: int = 2) -> float:
-    """Best wall time of `repeats` calls of fn, after one warm-up call (allocations, oneDNN kernel choice)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def timed_alternating(fns: dict, rounds: int = 3) -> dict:

@@ -70,11 +70,12 @@ def measured_speedup(device_type: str) -> float:
         if device_type == "cuda":
             torch.cuda.synchronize()
 
-    return _best_time(lambda: step(False)) / _best_time(lambda: step(True))
+    return best_time(lambda: step(False)) / best_time(lambda: step(True))
 
 
-def _best_time(fn, repeats: int = 2) -> float:
-    fn()  # warm-up: kernel choice, allocations
+def best_time(fn, repeats: int = 2) -> float:
+    """Best wall time of `repeats` calls of fn, after one warm-up call (allocations, oneDNN kernel choice)."""
+    fn()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
