@@ -1,24 +1,15 @@
 """`robust-canvas <task> ... --server URL`: the task on a remote server, through `server.client`."""
 import httpx
-from PIL import Image
 
+from .cli_tasks import open_image, task_inputs
 from .client import ApiError, Client, JobError, image_data_url
-
-FILE_MODES = {"image": "RGB", "mask": "L"}
 
 
 def request_body(spec, args) -> dict:
     """The request body of the task's CLI arguments: registry fields by name, files as PNG data URLs."""
-    body = {"model": args.model} if args.model else {}
-    for f in spec.fields:
-        value = getattr(args, f.arg)
-        if value is not None:
-            body[f.name] = image_data_url(_open(value, FILE_MODES[f.kind])) if f.kind in FILE_MODES else value
-    many = [f for f in spec.inputs if f.many and f.kind in ("mask", "feature")]
-    for f, more in zip(many, zip(*(getattr(args, "stroke", None) or []))):  # extra strokes: lists
-        extra = [image_data_url(_open(v, FILE_MODES[f.kind])) if f.kind in FILE_MODES else int(v) for v in more]
-        body[f.name] = [body[f.name], *extra]
-    return body
+    inputs = task_inputs(spec, args, lambda path, mode: image_data_url(open_image(path, mode)))
+    return {**({"model": args.model} if args.model else {}),
+            **{f.name: value for f, value in inputs.items() if value is not None}}
 
 
 def run_remote(server: str, token: str | None, task: str, body: dict, on_progress=None):
@@ -32,13 +23,3 @@ def run_remote(server: str, token: str | None, task: str, body: dict, on_progres
         raise ValueError(str(e)) from None
     except httpx.TransportError as e:
         raise ValueError(f"cannot reach {server}: {e}") from None
-
-
-def _open(path: str, mode: str) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert(mode)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such image file: {path}") from None
-    except OSError as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None

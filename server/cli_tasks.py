@@ -14,20 +14,39 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 OUT_SUFFIXES = {".png", ".jpg", ".jpeg"}
+FILE_MODES = {"image": "RGB", "mask": "L"}   # registry kinds given as files, and how they are read
 
 
-def read_image(path: str, mode: str = "RGB") -> torch.Tensor:
-    """(3,H,W) for RGB or (H,W) for a mask ('L'), float in [0,1]."""
+def open_image(path: str, mode: str = "RGB") -> Image.Image:
+    """The file as a PIL image in `mode`; FileNotFoundError / ValueError say what is wrong."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such image file: {path}")
     try:
         with Image.open(p) as im:
-            array = np.asarray(im.convert(mode), dtype=np.float32) / 255
+            return im.convert(mode)
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
-    t = torch.from_numpy(array.copy())
+
+
+def read_image(path: str, mode: str = "RGB") -> torch.Tensor:
+    """(3,H,W) for RGB or (H,W) for a mask ('L'), float in [0,1]."""
+    t = torch.from_numpy(np.asarray(open_image(path, mode), dtype=np.float32) / 255)
     return t.permute(2, 0, 1) if mode == "RGB" else t
+
+
+def task_inputs(spec, args, read) -> dict:
+    """The registry fields' values from the CLI arguments (Field -> value): files through
+    `read(path, mode)`, extra `--stroke`s appended to their fields as lists."""
+    values = {f: _read(f, getattr(args, f.arg), read) for f in spec.fields}
+    for f, more in zip(stroke_fields(spec), zip(*(getattr(args, "stroke", None) or []))):
+        values[f] = [values[f], *(_read(f, _parse(f, v), read) for v in more)]
+    return values
+
+
+def stroke_fields(spec) -> list:
+    """The fields one `--stroke` gives one more of (paint: a mask and a feature)."""
+    return [f for f in spec.inputs if f.many and f.kind in ("mask", "feature")]
 
 
 def check_out(out: str) -> Path:
@@ -93,9 +112,7 @@ def cmd_task(args) -> int:
     spec = tasks.spec(args.command)
     if args.server:
         return _remote_task(spec, args)
-    given = {f.arg: _read(f, getattr(args, f.arg)) for f in spec.fields}
-    for f, more in zip([f for f in spec.inputs if f.many], zip(*(getattr(args, "stroke", None) or []))):
-        given[f.arg] = [given[f.arg], *(_read(f, _parse(f, v)) for v in more)]  # extra strokes
+    given = {f.arg: value for f, value in task_inputs(spec, args, read_image).items()}
     model = load_model(args.model)
     result = _solve(model, tasks.build(model, args.command, **given), args.command)
     _report(write_images(result.images, args.out, result.recipe), result, range(len(result.images)))
@@ -152,11 +169,8 @@ def _as_8bit(image: torch.Tensor) -> torch.Tensor:
     return (image.clamp(0, 1) * 255).round() / 255
 
 
-def _read(f, value):
-    """File arguments to tensors: images as RGB, masks as grayscale."""
-    if value is None or f.kind not in ("image", "mask"):
-        return value
-    return read_image(value, "RGB" if f.kind == "image" else "L")
+def _read(f, value, read):
+    return read(value, FILE_MODES[f.kind]) if value is not None and f.kind in FILE_MODES else value
 
 
 def _parse(f, text: str):
@@ -181,7 +195,7 @@ def add_task_parsers(sub) -> None:
         p = sub.add_parser(spec.id, help=spec.summary, description=f"{spec.summary}; the result: {spec.result}.")
         for f in spec.fields:
             _add_field(p, spec, f)
-        many = [f for f in spec.inputs if f.many and f.kind in ("mask", "feature")]
+        many = stroke_fields(spec)
         if many:
             p.add_argument("--stroke", nargs=len(many), action="append", metavar=tuple(_METAVARS[f.kind] for f in many),
                            help="another " + " and ".join(f.name for f in many) + " (repeatable)")
