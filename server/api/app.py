@@ -34,13 +34,8 @@ def load_models(settings: Settings) -> dict[str, RobustModel]:
 
 
 def _freeze(model: RobustModel) -> RobustModel:
-    # Jobs and palettes run in different threads; with no parameter needing a gradient,
-    # the optimizer's save-and-restore of requires_grad cannot race.
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
     use_bf16(model.device, MIN_BATCH)  # measure whether bf16 pays now, not during the first large batch
-    return model
+    return model.freeze()
 
 
 def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None) -> FastAPI:

@@ -17,7 +17,7 @@ class ModelWorker:
 
     def __init__(self, name: str, store, models: list, settings: Settings, device: str):
         self.name, self.store, self.settings = name, store, settings
-        self.models = {model_id: _frozen(m.to(device)) for model_id, m in ray.get(models[0]).items()}
+        self.models = {model_id: m.to(device).freeze() for model_id, m in ray.get(models[0]).items()}
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))
@@ -76,10 +76,3 @@ class ModelWorker:
             return on_step
 
         return [callback(i) for i in ids]
-
-
-def _frozen(model):
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model

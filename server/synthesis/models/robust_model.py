@@ -95,6 +95,14 @@ class RobustModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net()(self.normalize(x))
 
+    def freeze(self) -> "RobustModel":
+        """Eval mode, no parameter gradients, for good (a served model). Threads that share it (jobs,
+        palettes) then cannot race in the optimizer's save-and-restore of requires_grad."""
+        self.eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self
+
     @property
     def device(self) -> torch.device:
         return self.mean.device
