@@ -42,7 +42,7 @@ def decode_mask(data: str, field: str, max_pixels: int) -> torch.Tensor:
 
 
 def _open(data: str, field: str, max_pixels: int) -> Image.Image:
-    raw = _base64_bytes(data, field)
+    raw = base64_bytes(data, field)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -63,7 +63,8 @@ def _open(data: str, field: str, max_pixels: int) -> Image.Image:
     return img
 
 
-def _base64_bytes(data: str, field: str) -> bytes:
+def base64_bytes(data: str, field: str) -> bytes:
+    """The bytes of a base64 data URL or bare base64 string; ImageError names `field` otherwise."""
     if not isinstance(data, str) or not data:
         raise ImageError(field, "expected a data URL or base64 string")
     if data.startswith("data:"):

@@ -2,9 +2,6 @@
 
 A request builds and validates the job's Problem now, then queues it.
 """
-import base64
-import binascii
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from ...synthesis import tasks
 from ...synthesis.recipes import RecipeError, read_png_recipe
 from ..deps import AppState, StateDep, find_model
+from ..images import ImageError, base64_bytes
 from ..jobs import Job
 from ..problems import FieldError, build_problem, rebuild_problem, request_models
 from ..responses import errors
@@ -89,9 +87,9 @@ async def _submit(state: AppState, request: Request, job: Job, wait: bool):
 
 
 def _recipe(png: str):
-    data = png.partition(",")[2] if png.startswith("data:") else png
     try:
-        return read_png_recipe(base64.b64decode("".join(data.split()), validate=True))[0]
-    except (binascii.Error, ValueError) as e:  # RecipeError is a ValueError
-        message = str(e) if isinstance(e, RecipeError) else "broken base64 data"
-        raise FieldError("png", message) from None
+        return read_png_recipe(base64_bytes(png, "png"))[0]
+    except ImageError as e:
+        raise FieldError("png", e.message) from None
+    except RecipeError as e:
+        raise FieldError("png", str(e)) from None
