@@ -2,6 +2,8 @@
 
 A request builds and validates the job's Problem now, then queues it.
 """
+from dataclasses import asdict
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -21,11 +23,8 @@ STARTED = {200: {"model": JobView, "description": "with ?wait=true: the finished
 
 
 def task_info(spec: tasks.TaskSpec) -> TaskInfo:
-    return TaskInfo(id=spec.id, summary=spec.summary, result=spec.result, scaled=list(spec.scaled), fields=[
-        {"name": f.name, "kind": f.kind, "help": f.help, "required": f.required, "default": f.default,
-         "minimum": f.minimum, "maximum": f.maximum, "positive": f.positive, "many": f.many,
-         "choices": list(f.choices),
-         "setting": f.name in tasks.SETTINGS} for f in spec.fields])
+    return TaskInfo(id=spec.id, summary=spec.summary, result=spec.result, scaled=list(spec.scaled),
+                    fields=[{**asdict(f), "setting": f.name in tasks.SETTINGS} for f in spec.fields])
 
 
 def tasks_router(settings: Settings) -> APIRouter:
