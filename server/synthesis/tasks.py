@@ -195,6 +195,7 @@ def check_value(f: Field, value) -> None:
         high = "" if f.maximum is None else f" {'up ' if f.minimum is None else ''}to {f.maximum:g}"
         raise TaskInputError(f.name, f"{f.name} must be {what}{low}{high}, got {value!r}")
 
+
 def resolve_class(model, name_or_index) -> int:
     """A class index, a class name (case-insensitive) or a digit string -> the class index."""
     classes = model.meta.classes
