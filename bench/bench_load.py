@@ -4,33 +4,38 @@
                                [--clients 1 4 16] [--jobs 8] [--device cuda]
 
 Serves the app with uvicorn in a thread (real HTTP on 127.0.0.1), loads the model once, and
-for each setting runs `clients` threads that each post `--jobs` jobs with ?wait=true one after
-another. Latency is from the request to the finished job; "batch" is the mean number of jobs
-per optimizer call. Batching off is the same server with max_batch=1.
+for each setting runs `clients` client processes (bench/load_client.py: separate processes, as
+real clients are, so that they never hold the server's interpreter lock) that each post `--jobs`
+jobs with ?wait=true one after another. Latency is from the request to the finished job; "batch" is the mean number of jobs
+per optimizer call, "solving" the share of the wall time the worker spent in the optimizer (the
+rest it spent idle or finishing jobs). Batching off is the same server with max_batch=1.
 
 `--ray` compares the embedded server with Ray model workers instead (batching on): one worker
 and two workers of one core each, on a local Ray (docs/DEPLOY.md). The
 three servers run side by side and the settings take turns for each client count, so that load
 from elsewhere on the machine falls on all of them alike.
-`--before` also measures each server without the optimizer's fast path and in float32 (the server
-before issue 10), alternating with the shipped path.
+`--before` also measures each server without the optimizer's fast path, in float32 and without CUDA
+graphs (the server before issue 10), alternating with the shipped path.
 """
 import argparse
 import base64
 import io
-import os
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
-import httpx
 import numpy as np
 import torch
 import uvicorn
 from PIL import Image
 
+from bench.common import before_issue_10
+from bench.load_client import client_loop
 from server.api.app import create_app
 from server.api.settings import Settings
 from server.synthesis.models.loading import load_model
@@ -70,41 +75,74 @@ def serve(app):
         thread.join(timeout=10)
 
 
-def client_loop(url: str, body: dict, jobs: int, task: str) -> list[float]:
-    latencies = []
-    with httpx.Client(base_url=url, timeout=600) as http:
-        for _ in range(jobs):
-            started = time.perf_counter()
-            response = http.post(f"/api/tasks/{task}", params={"wait": "true"}, json=body)
-            if response.status_code != 200 or response.json()["status"] != "done":
-                raise RuntimeError(f"job failed: {response.status_code} {response.text[:300]}")
-            latencies.append(time.perf_counter() - started)
-    return latencies
-
-
 def batch_counter(app):
-    """A function returning (optimizer runs, jobs in them) so far, for the app's manager."""
+    """A function returning (optimizer runs, jobs in them, seconds the worker spent solving) so far,
+    for the app's manager; seconds are NaN for Ray, whose workers run elsewhere."""
     manager = app.state.core.manager
     if hasattr(manager, "store"):  # Ray: the job store counts the batches its workers report
         import ray
-        return lambda: tuple(ray.get(manager.store.stats.remote()).values())
-    sizes, solver = [], manager.solver
-    manager.solver = lambda m, problems, callbacks: sizes.append(len(problems)) or solver(m, problems, callbacks)
-    return lambda: (len(sizes), sum(sizes))
+        return lambda: (*ray.get(manager.store.stats.remote()).values(), float("nan"))
+    sizes, busy, solver = [], [], manager.solver
+
+    def timed_solver(m, problems, callbacks):
+        started = time.perf_counter()
+        try:
+            return solver(m, problems, callbacks)
+        finally:
+            sizes.append(len(problems))
+            busy.append(time.perf_counter() - started)
+
+    manager.solver = timed_solver
+    return lambda: (len(sizes), sum(sizes), sum(busy))
 
 
 def measure(url: str, counter, body: dict, args, clients: int) -> dict:
-    runs_before, jobs_before = counter()
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        runs = list(pool.map(lambda _: client_loop(url, body, args.jobs, args.task), range(clients)))
-    wall = time.perf_counter() - started
-    runs_after, jobs_after = counter()
+    runs_before, jobs_before, busy_before = counter()
+    with client_processes(url, body, args, clients) as (go, results):
+        started = time.perf_counter()
+        go()
+        runs = results()
+        wall = time.perf_counter() - started
+    runs_after, jobs_after, busy_after = counter()
     latencies = sorted(x for run in runs for x in run)
     return {"clients": clients, "jobs": len(latencies), "jobs_s": len(latencies) / wall,
             "p50": 1000 * statistics.median(latencies),
             "p95": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-            "batch": (jobs_after - jobs_before) / max(1, runs_after - runs_before)}
+            "batch": (jobs_after - jobs_before) / max(1, runs_after - runs_before),
+            "busy": (busy_after - busy_before) / wall}
+
+
+@contextmanager
+def client_processes(url: str, body: dict, args, clients: int):
+    """`clients` client processes (bench/load_client.py), connected and waiting: `go()` starts them
+    all at once, `results()` waits for their latencies."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as body_file:
+        json.dump(body, body_file)
+        body_file.flush()
+        command = [sys.executable, "-m", "bench.load_client", url, args.task, str(args.jobs), body_file.name]
+        procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for _ in range(clients)]
+        try:
+            for proc in procs:
+                if proc.stdout.readline().strip() != "ready":
+                    raise RuntimeError("a client process did not start")
+
+            def go():
+                for proc in procs:
+                    proc.stdin.write("go\n")
+                    proc.stdin.flush()
+
+            def results():
+                runs = [json.loads(proc.stdout.readline() or "null") for proc in procs]
+                if any(run is None for run in runs):
+                    raise RuntimeError("a client process failed (see its error above)")
+                return runs
+
+            yield go, results
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
 
 
 def server_settings(args) -> dict[str, Settings]:
@@ -154,31 +192,14 @@ def main(argv=None) -> None:
             client_loop(url, body, 1, args.task)  # warm-up (and Ray's workers are up)
             servers[name] = (url, batch_counter(app))
         print(f"{'server':>14} {'path':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-              f"{'batch':>6}")
+              f"{'batch':>6} {'solving':>7}")
         for clients in args.clients:
             for name, (url, counter) in servers.items():
                 for path in ("shipped", "before") if args.before else ("shipped",):  # alternating: contention cancels
-                    RobustModel.fast_path = path == "shipped"
-                    with forced_fp32(path == "before"):
+                    with before_issue_10(path == "before"):
                         r = measure(url, counter, body, args, clients)
                     print(f"{name:>14} {path:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} "
-                          f"{r['p50']:>8.0f} {r['p95']:>8.0f} {r['batch']:>6.2f}", flush=True)
-        RobustModel.fast_path = True
-
-
-@contextmanager
-def forced_fp32(on: bool):
-    """ROBUST_CANVAS_AMP=off for the duration: the float32 the server ran in before the bf16 rule."""
-    saved = os.environ.get("ROBUST_CANVAS_AMP")
-    if on:
-        os.environ["ROBUST_CANVAS_AMP"] = "off"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("ROBUST_CANVAS_AMP", None)
-        else:
-            os.environ["ROBUST_CANVAS_AMP"] = saved
+                          f"{r['p50']:>8.0f} {r['p95']:>8.0f} {r['batch']:>6.2f} {r['busy']:>7.0%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Shared by the bench scripts: model loading (shipped, file, or a training checkpoint), a model's
-test images (../shared/data/<its dataset>), masks and image grids.
+test images (../shared/data/<its dataset>, or $ROBUST_CANVAS_BENCH_DATA/<its dataset>), masks,
+image grids, and the optimizer as it ran before issue 10.
 Run the scripts from the project root: `python -m bench.<name> ...`."""
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +17,53 @@ from server.synthesis.models.registry import cache_dir
 from server.synthesis.precision import best_time as timed  # noqa: F401 -- the benches' timer (one definition)
 from server.synthesis.seeds import SeedDistribution
 
-DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA_ROOT = Path(os.environ.get("ROBUST_CANVAS_BENCH_DATA")
+                 or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
-def load(path: str | None, seeds: str | None = None, threads: int | None = None):
+def load(path: str | None, seeds: str | None = None, threads: int | None = None, device: str = "cpu"):
     """A shipped id / weights file, or a run's `checkpoint.pt`; `seeds` overrides the seed file."""
     if threads:
         torch.set_num_threads(threads)
     if path and path.endswith("checkpoint.pt"):
         from server.synthesis.training import load_training_checkpoint
-        model = load_training_checkpoint(Path(path))
+        model = load_training_checkpoint(Path(path)).to(device)
     else:
-        model = load_model(path, device="cpu")
+        model = load_model(path, device=device)
     if seeds:
         model.seeds = SeedDistribution.load(Path(seeds))
     return model
+
+
+@contextmanager
+def before_issue_10(on: bool = True):
+    """While `on`: the optimizer as it ran before issue 10 (no frozen fast path, float32, no CUDA graph)."""
+    from server.synthesis.models.robust_model import RobustModel
+    saved = {name: os.environ.get(name) for name in ("ROBUST_CANVAS_AMP", "ROBUST_CANVAS_CUDA_GRAPHS")}
+    if on:
+        RobustModel.fast_path = False
+        os.environ.update(ROBUST_CANVAS_AMP="off", ROBUST_CANVAS_CUDA_GRAPHS="off")
+    try:
+        yield
+    finally:
+        RobustModel.fast_path = True
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def synced(fn, device):
+    """fn, then wait for the device: GPU work is asynchronous, a timer must see it finish."""
+    if torch.device(device).type != "cuda":
+        return fn
+
+    def run():
+        out = fn()
+        torch.cuda.synchronize(device)
+        return out
+    return run
 
 
 def timed_alternating(fns: dict, rounds: int = 3) -> dict:

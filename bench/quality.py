@@ -15,6 +15,7 @@ that model is also the judge its samples are judged by the robust model instead.
 """
 import argparse
 import math
+import os
 import time
 from contextlib import contextmanager
 
@@ -66,7 +67,7 @@ def card_defaults(model, defaults: dict | None):
 
 @torch.no_grad()
 def accuracy(judge, x: torch.Tensor, y: torch.Tensor) -> float:
-    return (judge(x).argmax(1) == y).float().mean().item()
+    return (judge(x.to(judge.device)).argmax(1).cpu() == y.cpu()).float().mean().item()
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -98,13 +99,14 @@ def bench_generate(model, judge, n):
     classes = list(range(model.meta.num_classes))
     p = tasks.generate_problem(model, classes, n, seed=0)
     images, steps = run(model, p)
+    seeds = p.x0.cpu()
     real, y_real = test_images(2000, seed=10, model=model)
     real = torch.cat([real[y_real == c][:n] for c in classes])
     y = torch.tensor(classes).repeat_interleave(n)
     pool = features(judge, test_images(REAL_FOR_FID, seed=20, model=model)[0])
     rows = {"judge acc: generated / real test images / seeds alone":
-            (accuracy(judge, images, y), accuracy(judge, real, y), accuracy(judge, p.x0, y))}
-    for name, x in (("generated", images), ("real test images", real), ("seeds", p.x0)):
+            (accuracy(judge, images, y), accuracy(judge, real, y), accuracy(judge, seeds, y))}
+    for name, x in (("generated", images), ("real test images", real), ("seeds", seeds)):
         f = features(judge, x)
         rows[f"{name}: FID / precision / recall vs {REAL_FOR_FID} other real images"] = (
             frechet_distance(f, pool), *precision_recall(f, pool))
@@ -118,12 +120,13 @@ def bench_inpaint(model, judge, n):
     masks = square_masks(n, model.meta.input_size, seed=11)
     p = tasks.inpaint_problem(model, x, masks)
     images, steps = run(model, p)
+    start = p.x0.cpu()
     flat = mean_fill(x, masks)
     known = (masks == 0).expand_as(x)
     return {"PSNR in the hole: flat mean-colour fill / start / inpainted": (
-                hole_psnr(flat, x, masks), hole_psnr(p.x0, x, masks), hole_psnr(images, x, masks)),
-            "PSNR, whole image: flat fill / start / inpainted": (psnr(flat, x), psnr(p.x0, x), psnr(images, x)),
-            "judge acc: flat fill / start / inpainted / originals": (accuracy(judge, flat, y), accuracy(judge, p.x0, y),
+                hole_psnr(flat, x, masks), hole_psnr(start, x, masks), hole_psnr(images, x, masks)),
+            "PSNR, whole image: flat fill / start / inpainted": (psnr(flat, x), psnr(start, x), psnr(images, x)),
+            "judge acc: flat fill / start / inpainted / originals": (accuracy(judge, flat, y), accuracy(judge, start, y),
                                                                      accuracy(judge, images, y), accuracy(judge, x, y)),
             "max abs change outside the hole": ((images - x)[known].abs().max().item(),), **steps}
 
@@ -171,7 +174,7 @@ def bench_paint(model, judge, n):
     change = (out - x).abs().mean(1, keepdim=True)
     region = objectives.feature(k, m)
     with torch.no_grad():
-        before, after = region(model.outputs(x)), region(model.outputs(out))
+        before, after = (region(model.outputs(im.to(model.device))).cpu() for im in (x, out))
     return {"mean abs change inside / outside the stroke": (((change * m).sum() / m.sum()).item(),
                                                             ((change * (1 - m)).sum() / (1 - m).sum()).item()),
             "feature k in the stroke: before / after": (before.mean().item(), after.mean().item()), **steps}
@@ -196,17 +199,19 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES))
     ap.add_argument("--methods", nargs="*", default=["paper", "card"], choices=["paper", "card"])
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
-    robust = load(args.model, args.seeds, threads=args.threads)
-    judge = load(args.judge)
+    robust = load(args.model, args.seeds, threads=args.threads, device=args.device)
+    judge = load(args.judge, device=args.device)
     if "paper" in args.methods and robust.meta.id not in PAPER:
         ap.error(f"no paper settings recorded for {robust.meta.id!r}: use --methods card")
     runs = [(m, robust, PAPER.get(robust.meta.id) if m == "paper" else None) for m in args.methods]
     if args.compare:
-        other = load(args.compare)
+        other = load(args.compare, device=args.device)
         other.seeds = robust.seeds
         runs.append(("non-robust, card", other, robust.meta.task_defaults))
-    print(f"robust {robust.meta.id}, judge {args.judge}, n={args.n}, torch threads {torch.get_num_threads()}")
+    print(f"robust {robust.meta.id}, judge {args.judge}, n={args.n}, torch threads {torch.get_num_threads()}, "
+          f"device {robust.device}, ROBUST_CANVAS_AMP={os.environ.get('ROBUST_CANVAS_AMP', 'auto')}")
     for task, fn in BENCHES.items():
         if args.only and task not in args.only:
             continue

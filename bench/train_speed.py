@@ -1,7 +1,7 @@
 """Training speed: images/s of `robust-canvas train`'s epoch loop on its default recipe (CIFAR-10,
 ResNet-18 at half width, batch 128, L2 eps 0.5, one attack step), before and after issue 10.
 
-    python -m bench.train_speed [--data ../shared/data/cifar10] [--batches 8] [--rounds 2] [--threads 2]
+    python -m bench.train_speed [--data ../shared/data/cifar10] [--batches 8] [--rounds 2] [--threads 2] [--device cuda]
 
 Each setting trains its own copy of the model on the same `--batches` batches per round
 (`training._train_epoch`, the loop `train` runs), settings alternating so that contention from
@@ -28,11 +28,11 @@ SETTINGS = {"before (bf16, plain attack)": (True, False), "fp32, plain attack": 
             "as shipped": (None, True)}
 
 
-def images_per_s(cfg, data, amp, fast: bool, batches: int) -> float:
-    d = training.Dist()
+def images_per_s(cfg, data, amp, fast: bool, batches: int, device: torch.device) -> float:
+    d = training.Dist(device=device)
     cfg = replace(cfg, amp=use_bf16(d.device, cfg.batch_size) if amp is None else amp)
     torch.manual_seed(0)
-    model = training.build_model(cfg, data.classes).to(memory_format=torch.channels_last)
+    model = training.build_model(cfg, data.classes).to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     RobustModel.fast_path = fast
@@ -40,6 +40,8 @@ def images_per_s(cfg, data, amp, fast: bool, batches: int) -> float:
         model.train()
         start = time.perf_counter()
         training._train_epoch(cfg, model, model, opt, data, 0, d, batches)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         return batches * cfg.batch_size / (time.perf_counter() - start)
     finally:
         RobustModel.fast_path = True
@@ -51,7 +53,9 @@ def main(argv=None) -> None:
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int)
+    p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = training.TrainConfig(data_dir=args.data).resolved()   # the CLI's defaults
@@ -59,11 +63,11 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cfg.arch} depth {cfg.depth} width "
           f"{cfg.width}, {cfg.input_size} px, batch {cfg.batch_size}, {cfg.norm} eps {cfg.eps}, "
           f"{cfg.attack_steps} attack step(s), {args.batches} batches x {args.rounds} rounds; "
-          f"the rule picks bf16: {use_bf16('cpu', cfg.batch_size)}")
+          f"on {device}; the rule picks bf16: {use_bf16(device, cfg.batch_size)}")
     best = {name: 0.0 for name in SETTINGS}
     for _ in range(args.rounds):
         for name, (amp, fast) in SETTINGS.items():
-            best[name] = max(best[name], images_per_s(cfg, data, amp, fast, args.batches))
+            best[name] = max(best[name], images_per_s(cfg, data, amp, fast, args.batches, device))
     before = best["before (bf16, plain attack)"]
     print("| setting | images/s | vs before |\n|---|---|---|")
     for name, value in best.items():

@@ -1,6 +1,5 @@
 """Every way a request can be wrong gets a clear 4xx naming the problem, and the worker survives."""
 import base64
-import io
 
 import pytest
 from PIL import Image

@@ -92,6 +92,15 @@ def test_sse_streams_every_step_previews_then_the_finished_job(client):
     assert name == "done" and final["status"] == "done" and len(final["result"]["images"]) == 1
 
 
+def test_previews_are_made_only_while_someone_streams_the_job(client, monkeypatch):
+    """A job nobody watches (a client waiting for the result) costs its worker no preview PNGs."""
+    from server.api import jobs
+    made = []
+    monkeypatch.setattr(jobs, "preview_view", lambda progress, settings: made.append(progress.step))
+    run(client, "sketch", {"image": picture(), "class": 1, "steps": 12})
+    assert made == []
+
+
 def test_cancel_stops_a_running_job_within_a_step(client):
     job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
     assert wait_running(client, job["id"])["status"] == "running"

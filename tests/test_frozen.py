@@ -10,7 +10,8 @@ from server.synthesis import class_score, feature, load_model, masked_mse, optim
 from server.synthesis.models.frozen import INPUT_GRAD_MIN_BATCH
 from server.synthesis.models.loading import local_model_ids
 from server.synthesis.models.robust_model import RobustModel
-from server.synthesis.optimizer import _scores_and_grad, frozen
+from server.synthesis.graphs import GradientStep
+from server.synthesis.optimizer import frozen
 
 from tests.conftest import make_tiny_model
 
@@ -57,7 +58,7 @@ def test_outputs_and_input_gradients_match_the_plain_path(name, n):
     for on in (False, True):
         with fast_path(on), frozen(model):
             out = model.outputs(x.clone())
-            scores, grad = _scores_and_grad(model, x, objective, need_grad=True)
+            scores, grad, _ = GradientStep(model, objective, amp=False, graph=False)(x)
             results[on] = (out.logits, out.features, scores, grad)
     *values, grad = zip(results[True], results[False])
     for fast, plain in values:
@@ -96,12 +97,40 @@ def test_the_copy_serves_only_frozen_models_and_follows_their_weights(tiny_model
         tiny_model.backbone.linear.bias.add_(1.0)   # an optimizer step changes the weights in place
         tiny_model(x)                               # and a training pass the batch-norm statistics
     with frozen(tiny_model), torch.no_grad():
-        assert tiny_model.net() is not copy
+        assert tiny_model.net() is copy             # refreshed in place, not rebuilt
         after = tiny_model(x)
         with fast_path(False):
             assert torch.allclose(after, tiny_model(x), atol=1e-5)
     assert not torch.allclose(before, after)
+    tiny_model.double()                             # new tensors: a new copy, in float64
+    with frozen(tiny_model), torch.no_grad():
+        assert tiny_model.net() is not copy
+        with fast_path(False):
+            assert torch.allclose(tiny_model(x.double()), tiny_model.net()(tiny_model.normalize(x.double())))
     assert not any("frozen" in k for k in tiny_model.state_dict())  # the copy is never saved
+
+
+@pytest.mark.parametrize("name", ["tiny", *SHIPPED])
+def test_a_training_step_refreshes_every_value_of_the_copy(name):
+    """After SGD steps (weights and batch-norm statistics change in place) the refreshed copy gives the
+    plain path's logits, as a copy built afresh does."""
+    model = _model(name)
+    x, _ = _inputs(model, n=4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    with frozen(model):
+        model.net()                                 # the copy exists before training moves on
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3])).backward()
+        opt.step()
+    with frozen(model), torch.no_grad():
+        refreshed = model(x)
+        with fast_path(False):
+            plain = model(x)
+    assert _rel(refreshed, plain) < 1e-5
 
 
 def test_bf16_on_the_fast_path_raises_the_objective_like_fp32(tiny_model):

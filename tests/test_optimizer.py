@@ -183,3 +183,25 @@ def test_solve_batch_with_early_stopping_gives_each_problem_its_own_run(tiny_mod
         alone = solve(tiny_model, p)
         assert r.steps_done == alone.steps_done
         assert torch.equal(r.trace, alone.trace) and torch.equal(r.images, alone.images)
+
+
+def _verdict(model, x):
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+def test_the_result_carries_the_models_verdict_on_its_images_without_another_pass(tiny_model):
+    """`Result.classes` is read off the pass that scored the returned images, at every way a run can end."""
+    x0 = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    ends = {"every step": {}, "early stopping": {"patience": 1},
+            "cancelled": {"callback": lambda p: p.step == 2}}
+    for name, options in ends.items():
+        r = optimize(tiny_model, x0, class_score(y), steps=6, step_size=1.0, eps=3.0, **options)
+        assert torch.equal(r.classes, _verdict(tiny_model, r.images)), name
+    problems = [Problem(x0=x0[:2], objective=class_score(3), steps=4, step_size=1.0, eps=3.0),
+                Problem(x0=x0[2:], objective=class_score(7), steps=4, step_size=1.0, eps=3.0)]
+    for r in solve_batch(tiny_model, problems):
+        assert torch.equal(r.classes, _verdict(tiny_model, r.images))
+    adversary = optimize(tiny_model, x0, cross_entropy(y), steps=2, step_size=1.0, eps=3.0, score_final=False)
+    assert adversary.classes is None   # no pass saw the final images

@@ -82,6 +82,8 @@ def test_photo_layout_trains_records_its_recipe_and_loads_with_the_architecture_
 
 
 def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+    # On the CPU, where training is deterministic (on a GPU, atomics add in any order: no run repeats bitwise).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert _train(data_dir, tmp_path / "straight", "--epochs", "2") == 0
     real_epoch = training._train_epoch
 
@@ -105,7 +107,7 @@ def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(dat
 
 def test_data_parallel_training_under_torchrun_with_two_cpu_processes(data_dir, tmp_path):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}   # CPU processes (gloo), GPU or not
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                            "--standalone", "-m", "server.cli", "train", str(data_dir), "--out-dir", str(out),
                            "--model-id", "toy", "--epochs", "1", *TINY],

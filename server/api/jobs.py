@@ -16,6 +16,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..synthesis.problem import Problem, solve_batch
@@ -45,7 +47,8 @@ class Job:
     total: int = 0
     result: dict | None = None
     error: str | None = None
-    preview: dict | None = None        # replaced (never mutated) every `preview_every` steps
+    preview: dict | None = None        # replaced (never mutated) every `preview_every` steps, while watched
+    watchers: int = 0                  # event streams open on the job: previews are made only for them
     batch_size: int = 1
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
@@ -104,6 +107,8 @@ class JobManager:
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self._seconds_per_batch = 1.0     # running mean, for Retry-After
+        # Results are encoded (PNGs, recipes) here, so that the device's worker goes on to the next batch.
+        self._finisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jobs-finish")
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -125,6 +130,7 @@ class JobManager:
             self._cond.notify_all()
         for worker in self._workers:
             worker.join(timeout)
+        self._finisher.shutdown(wait=True)
 
     # ---- requests -----------------------------------------------------------------------------
 
@@ -157,6 +163,15 @@ class JobManager:
                 self._queues[job.device].remove(job)
                 self._end(job, "cancelled")
         return job
+
+    @contextmanager
+    def watching(self, job: Job):
+        """While an event stream is open on the job: previews are made only for watched jobs."""
+        job.watchers += 1
+        try:
+            yield
+        finally:
+            job.watchers -= 1
 
     async def wait(self, job: Job) -> None:
         """Until the job has ended, without holding a thread or polling."""
@@ -223,7 +238,8 @@ class JobManager:
                 self._end(job, "failed", error=f"the job failed: {type(e).__name__}: {e}")
             return
         for job, result in zip(batch, results):
-            self._finish(job, model, result)
+            # The copy to the host here, not in the finisher: there it would also wait for the next batch.
+            self._finisher.submit(self._finish, job, model, result.cpu())
         elapsed = time.monotonic() - started
         self._seconds_per_batch = 0.8 * self._seconds_per_batch + 0.2 * elapsed
 
@@ -250,7 +266,8 @@ class JobManager:
                 self._end(job, "failed", error=f"the job ran past the time limit of {limit:g} s "
                                                f"(step {progress.step} of {progress.total}): ask for fewer steps")
                 return True
-            job.preview = preview_view(progress, self.settings) or job.preview
+            if job.watchers:
+                job.preview = preview_view(progress, self.settings) or job.preview
             return False
 
         return on_step

@@ -18,6 +18,7 @@ actors. Only these three modules import Ray.
 """
 import copy
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ray
@@ -111,6 +112,11 @@ class RayJobManager:
     def cancel(self, job_id: str) -> RayJob | None:
         state = ray.get(self.store.cancel.remote(job_id))
         return RayJob(**state) if state else None
+
+    @contextmanager
+    def watching(self, job: RayJob):
+        """Ray workers make every job's previews (the job store keeps the latest)."""
+        yield
 
     async def latest(self, job: RayJob) -> RayJob:
         state = await self.store.get.remote(job.id)

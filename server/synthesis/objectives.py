@@ -51,27 +51,47 @@ class Objective:
         return f"Objective({self.description})"
 
 
-def _labels(y, out: Outputs) -> torch.Tensor:
+class _Held:
+    """A tensor an objective reads at every step, moved to the images' device (and dtype) once, at
+    the first step: a copy from the host at every step would wait for the GPU, and a CUDA graph
+    of the step (graphs.py) cannot contain one."""
+
+    def __init__(self, t: torch.Tensor):
+        self.t = t
+
+    def on(self, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+        dtype = dtype or self.t.dtype
+        if self.t.device != device or self.t.dtype != dtype:
+            self.t = self.t.to(device, dtype)
+        return self.t
+
+
+def _labels(y) -> Callable[[Outputs], torch.Tensor]:
+    """Per-example labels: an int for every example, or a tensor of one label each."""
     if isinstance(y, int):
-        return torch.full((out.logits.shape[0],), y, dtype=torch.long, device=out.logits.device)
-    return y.to(out.logits.device)
+        return lambda o: torch.full((o.logits.shape[0],), y, dtype=torch.long, device=o.logits.device)
+    held = _Held(y.long())
+    return lambda o: held.on(o.logits.device)
 
 
 def class_score(y) -> Objective:
     """Log-probability of class y (an int, or a tensor with one label per example)."""
-    return Objective(lambda o: F.log_softmax(o.logits, 1).gather(1, _labels(y, o)[:, None])[:, 0],
+    labels = _labels(y)
+    return Objective(lambda o: F.log_softmax(o.logits, 1).gather(1, labels(o)[:, None])[:, 0],
                      f"class_score({y if isinstance(y, int) else 'y'})")
 
 
 def logit(y) -> Objective:
     """Raw logit of class y."""
-    return Objective(lambda o: o.logits.gather(1, _labels(y, o)[:, None])[:, 0],
+    labels = _labels(y)
+    return Objective(lambda o: o.logits.gather(1, labels(o)[:, None])[:, 0],
                      f"logit({y if isinstance(y, int) else 'y'})")
 
 
 def cross_entropy(y) -> Objective:
     """Classification loss of label(s) y: what an adversary maximizes."""
-    return Objective(lambda o: F.cross_entropy(o.logits, _labels(y, o), reduction="none"), "cross_entropy(y)")
+    labels = _labels(y)
+    return Objective(lambda o: F.cross_entropy(o.logits, labels(o), reduction="none"), "cross_entropy(y)")
 
 
 def feature(k, region: torch.Tensor | None = None) -> Objective:
@@ -79,29 +99,34 @@ def feature(k, region: torch.Tensor | None = None) -> Objective:
 
     k is an int, or a tensor with one component per example.
     """
+    held_k = k if isinstance(k, int) else _Held(k.long())
+    held_region = None if region is None else _Held(region)
+
     def in_region(o: Outputs) -> torch.Tensor:
-        fmap = _components(o.feature_map, k)
-        weights = F.adaptive_avg_pool2d(region.to(o.x), o.feature_map.shape[-2:])[:, 0]
+        fmap = _components(o.feature_map, held_k)
+        weights = F.adaptive_avg_pool2d(held_region.on(o.x.device, o.x.dtype), o.feature_map.shape[-2:])[:, 0]
         return (fmap * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1e-6)
 
     name = f"feature({k if isinstance(k, int) else 'k'}{', region' if region is not None else ''})"
-    return Objective(in_region if region is not None else lambda o: _components(o.features, k), name)
+    return Objective(in_region if region is not None else lambda o: _components(o.features, held_k), name)
 
 
-def _components(t: torch.Tensor, k) -> torch.Tensor:
+def _components(t: torch.Tensor, k: "int | _Held") -> torch.Tensor:
     """t[:, k] for an int k; t[i, k[i]] for a tensor of one index per example."""
     if isinstance(k, int):
         return t[:, k]
-    return t[torch.arange(t.shape[0], device=t.device), k.to(t.device)]
+    return t[torch.arange(t.shape[0], device=t.device), k.on(t.device)]
 
 
 def masked_mse(reference: torch.Tensor, mask: torch.Tensor | None = None) -> Objective:
     """Mean squared distance to `reference` over the pixels where mask is 1 (all pixels if None)."""
+    held_reference, held_mask = _Held(reference), None if mask is None else _Held(mask)
+
     def mse(o: Outputs) -> torch.Tensor:
-        sq = (o.x - reference.to(o.x)) ** 2
-        if mask is None:
+        sq = (o.x - held_reference.on(o.x.device, o.x.dtype)) ** 2
+        if held_mask is None:
             return sq.flatten(1).mean(1)
-        m = mask.to(o.x).expand_as(sq)
+        m = held_mask.on(o.x.device, o.x.dtype).expand_as(sq)
         return (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
 
     return Objective(mse, "masked_mse" if mask is not None else "mse")
@@ -122,10 +147,10 @@ def stacked(objectives: list[Objective], sizes: list[int]) -> Objective:
 def seam(hole: torch.Tensor, width: int = 1) -> Objective:
     """Mean squared difference between neighbouring pixels near the edge of `hole` (N or 1,1,H,W):
     a jump in colour across the border of a filled region costs, texture away from it does not."""
-    band = seam_band(hole.bool(), width)
+    band = _Held(seam_band(hole.bool(), width))
 
     def jumps(o: Outputs) -> torch.Tensor:
-        b = band.to(o.x)
+        b = band.on(o.x.device, o.x.dtype)
         wx = torch.maximum(b[..., :, 1:], b[..., :, :-1]).expand_as(o.x[..., :, 1:])
         wy = torch.maximum(b[..., 1:, :], b[..., :-1, :]).expand_as(o.x[..., 1:, :])
         sx = (o.x[..., :, 1:] - o.x[..., :, :-1]) ** 2 * wx

@@ -4,12 +4,13 @@ Every task (and the adversary used in training) is a seed image plus an objectiv
 to `optimize`. Restarts, schedules and best-iterate tracking belong in wrappers, not flags.
 """
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import torch
 from torch import nn
 
+from .graphs import GradientStep, use_cuda_graph
 from .objectives import Objective
 from .precision import use_bf16
 from .steps import Step, make_step
@@ -30,6 +31,14 @@ class Result:
     steps_done: int
     stopped: bool             # True when the callback asked to stop early
     settled_at: torch.Tensor | None = None  # (N,) the step each example stopped moving (early stopping)
+    # (N,) the model's class for each of `images`: the argmax of the logits of the pass that scored
+    # them last (in bf16 when the run was); None when that pass was skipped (score_final=False)
+    classes: torch.Tensor | None = None
+
+    def cpu(self) -> "Result":
+        """The same result with every tensor on the host."""
+        return replace(self, **{name: getattr(self, name).cpu() for name in ("images", "trace", "settled_at", "classes")
+                                if getattr(self, name) is not None})
 
 
 # A callback returns True to stop the optimization (e.g. a cancelled job).
@@ -69,6 +78,7 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
     `amp=True` runs the model in bfloat16 autocast (the images themselves stay float32); the
     default, None, lets `precision.use_bf16` decide by device and batch size: bf16 pays only for
     large batches on hardware with bf16 units, and is slower than fp32 elsewhere (BENCHMARKS.md).
+    On a GPU the step is replayed from a CUDA graph (graphs.py) for runs of a few steps or more.
     `rule` is the update rule (steps.RULES). `patience > 0` stops each example once its objective
     stops rising (PLATEAU_TOL over `patience` steps), and the run once every example has.
     `free` (broadcastable to x0, bool) marks the pixels that may change: the others keep x0's
@@ -86,11 +96,11 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
         x = torch.where(free, x, x0)
     plateau = _Plateau(len(x0), patience, x0.device)
     amp = use_bf16(x.device, len(x)) if amp is None else amp
+    gradient = GradientStep(model, objective, amp, graph=use_cuda_graph(x.device, steps))
     trace, stopped, done = [], False, 0
     with frozen(model):
         for done in range(steps + 1):
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-                scores, grad = _scores_and_grad(model, x, objective, need_grad=done < steps)
+            scores, grad, classes = gradient(x) if done < steps else _final_pass(model, x, objective, amp)
             trace.append(scores)
             if callback is not None and callback(Progress(done, steps, x, scores)):
                 stopped = True
@@ -105,10 +115,10 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
             else:
                 x = torch.where(_moving(plateau.active, free, x), moved, x)
             if done + 1 == steps and not score_final:
-                done = steps
+                done, classes = steps, None
                 break
     return Result(images=x, trace=torch.stack(trace, 1), steps_done=done, stopped=stopped,
-                  settled_at=plateau.settled_at.clamp(max=done))
+                  settled_at=plateau.settled_at.clamp(max=done), classes=classes)
 
 
 class _Plateau:
@@ -141,13 +151,8 @@ def random_start_point(geometry: Step, x: torch.Tensor, seed: int | None) -> tor
     return geometry.project(geometry.random_perturb(x, gen)).clamp(0, 1)
 
 
-def _scores_and_grad(model, x, objective, need_grad: bool):
-    if not need_grad:
-        with torch.no_grad():
-            return objective(model.outputs(x)).float(), None
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        scores = objective(model.outputs(x))
-        # Examples are independent (eval-mode BN), so the gradient of the sum is per-example.
-        (grad,) = torch.autograd.grad(scores.sum(), x)
-    return scores.detach().float(), grad.float()
+def _final_pass(model, x, objective, amp: bool):
+    """The objective and the predicted classes at the final images (no gradient)."""
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        out = model.outputs(x)
+        return objective(out).float(), None, out.logits.argmax(1)

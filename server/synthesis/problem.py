@@ -94,7 +94,8 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
 def _slice_result(result: Result, sl: slice, stopped_at: int | None) -> Result:
     done = stopped_at if stopped_at is not None else int(result.settled_at[sl].max())
     return Result(images=result.images[sl], trace=result.trace[sl, :done + 1], steps_done=done,
-                  stopped=stopped_at is not None, settled_at=result.settled_at[sl].clamp(max=done))
+                  stopped=stopped_at is not None, settled_at=result.settled_at[sl].clamp(max=done),
+                  classes=None if result.classes is None else result.classes[sl])
 
 
 def _random_start(p: Problem) -> torch.Tensor:

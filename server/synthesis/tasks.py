@@ -447,7 +447,7 @@ TASKS = {t.id: t for t in (
 
 def finish(model, problem: Problem, result: Result) -> TaskOutput:
     """Results at display size, with the model's verdict on each."""
-    classes = _predict(model, result.images).tolist()
+    classes = (_predict(model, result.images) if result.classes is None else result.classes).tolist()
     images = _resize(result.images.detach().float().cpu(), problem.display_size)
     if problem.known is not None:
         original, known = problem.known

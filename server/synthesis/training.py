@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -168,6 +168,24 @@ def build_model(cfg: TrainConfig, classes: list[str]) -> RobustModel:
     return RobustModel.from_meta(meta)
 
 
+# Devices where the adversary runs on the frozen copy during training. The copy is refreshed at every
+# step there (the weights change), which still pays on a CPU (BENCHMARKS.md: folding saves real
+# batch-norm arithmetic); on a GPU its ~250 small launches cost more than the batch norms they save.
+FOLD_IN_TRAINING = ("cpu",)
+
+
+@contextmanager
+def _attack_path(model: RobustModel, device: torch.device):
+    if device.type in FOLD_IN_TRAINING:
+        yield
+        return
+    model.fast_path = False   # this model only, for the attack
+    try:
+        yield
+    finally:
+        del model.fast_path
+
+
 def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epoch: int) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     n = min(len(data), cfg.max_train_images or len(data))
@@ -183,8 +201,9 @@ def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epo
         x = augment(data.images[idx].to(d.device).float() / 255, gen, cfg.augment)
         x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[idx].to(d.device)
-        x_adv = adversarial(model, x, y, cfg.norm, cfg.eps, cfg.attack_steps, cfg.amp, seed=epoch * 100003 + it,
-                            step_size=cfg.attack_step_size)
+        with _attack_path(model, d.device):
+            x_adv = adversarial(model, x, y, cfg.norm, cfg.eps, cfg.attack_steps, cfg.amp, seed=epoch * 100003 + it,
+                                step_size=cfg.attack_step_size)
         with _autocast(d.device, cfg.amp):
             logits = ddp_model(x_adv)
             loss = F.cross_entropy(logits.float(), y)

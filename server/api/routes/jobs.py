@@ -51,6 +51,12 @@ async def job_events(job: Job, manager):
     # A listener from the queue on hears every step; a late one starts at the current step.
     sent_step = -1 if job.status == "queued" else None
     sent_preview, last_sent = None, time.monotonic()
+    with manager.watching(job):
+        async for chunk in _events(job, manager, sent_step, sent_preview, last_sent):
+            yield chunk
+
+
+async def _events(job: Job, manager, sent_step, sent_preview, last_sent):
     while True:
         job = await manager.latest(job)
         status, step, preview = job.status, job.step, job.preview

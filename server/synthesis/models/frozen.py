@@ -7,14 +7,16 @@ While `optimize` runs, the model is in eval mode and its weights need no gradien
   faster than its backward-data kernels: 1.6x a CIFAR-10 model's step at batch 64. Below
   INPUT_GRAD_MIN_BATCH, PyTorch's own backward was as fast, so small batches keep it.
 Values equal the original network's to float32 rounding (tests/test_frozen.py). Training never
-sees this copy: it updates the original, and the copy is rebuilt when the weights change.
+sees this copy: it updates the original, and the copy's values are refreshed in place when the
+weights change (`refresh`: the adversary sees new weights at every training step, and rebuilding
+the copy each time cost more on a GPU than folding saves).
 """
 import copy
 
 import torch
 from torch import nn
 import torch.nn.functional as F
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_conv_bn_weights
 
 
 class _InputGradConv(torch.autograd.Function):
@@ -50,8 +52,16 @@ class FrozenConv(nn.Module):
                        and w.shape[-1] == w.shape[-2] and conv.padding[0] == conv.padding[1]
                        and conv.padding_mode == "zeros")
         if self.simple:
-            flipped = w.flip(-1, -2).transpose(0, 1).contiguous(memory_format=torch.channels_last)
-            self.register_buffer("flipped", flipped)
+            self.register_buffer("flipped", _flipped(w))
+
+    @torch.no_grad()
+    def load(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        """New values for the same convolution (folded weights after a training step)."""
+        self.weight.copy_(weight)
+        if bias is not None:
+            self.bias.copy_(bias)
+        if self.simple:
+            self.flipped.copy_(_flipped(weight))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.simple and x.shape[0] >= INPUT_GRAD_MIN_BATCH and torch.is_grad_enabled() and x.requires_grad:
@@ -59,27 +69,56 @@ class FrozenConv(nn.Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
+def _flipped(w: torch.Tensor) -> torch.Tensor:
+    return w.flip(-1, -2).transpose(0, 1).contiguous(memory_format=torch.channels_last)
+
+
 def frozen_copy(backbone: nn.Module) -> nn.Module:
     """A deep copy in eval mode with every conv+BN pair folded and every conv a FrozenConv.
 
     Pairs are found by the layouts' names: `convK` + `bnK` in one module (both ResNet layouts),
     and `Sequential(conv, bn)` (shortcuts / downsample). A batch norm in any other place stays.
+    The copy's `folds` maps each FrozenConv's name to its batch norm's (None: none), for `refresh`.
     """
     net = copy.deepcopy(backbone).eval()
-    for module in list(net.modules()):
+    folds = {}
+    for path, module in list(net.named_modules()):
+        prefix = path + "." if path else ""
         children = dict(module.named_children())
         for name, child in children.items():
             bn_name = "bn" + name[len("conv"):]
             if name.startswith("conv") and isinstance(child, nn.Conv2d) and isinstance(children.get(bn_name), nn.BatchNorm2d):
                 setattr(module, name, fuse_conv_bn_eval(child, children[bn_name]))
                 setattr(module, bn_name, nn.Identity())
+                folds[prefix + name] = prefix + bn_name
         if (isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[0], nn.Conv2d)
                 and isinstance(module[1], nn.BatchNorm2d)):
             module[0], module[1] = fuse_conv_bn_eval(module[0], module[1]), nn.Identity()
-    for module in list(net.modules()):
+            folds[prefix + "0"] = prefix + "1"
+    for path, module in list(net.named_modules()):
         for name, child in module.named_children():
             if type(child) is nn.Conv2d:
                 setattr(module, name, FrozenConv(child))
+                folds.setdefault(f"{path}.{name}" if path else name, None)
     for p in net.parameters():
         p.requires_grad_(False)
+    net.folds = folds
     return net
+
+
+@torch.no_grad()
+def refresh(net: nn.Module, backbone: nn.Module) -> None:
+    """Give a frozen copy of `backbone` the backbone's current values (same layout, device, dtype)."""
+    for path, bn_path in net.folds.items():
+        conv = backbone.get_submodule(path)
+        weight, bias = conv.weight, conv.bias
+        if bn_path is not None:
+            bn = backbone.get_submodule(bn_path)
+            weight, bias = fuse_conv_bn_weights(weight, bias, bn.running_mean, bn.running_var, bn.eps,
+                                                bn.weight, bn.bias)
+        net.get_submodule(path).load(weight, bias)
+    folded = tuple(path + "." for path in net.folds)
+    for name, value in [*net.named_parameters(), *net.named_buffers()]:
+        if not name.startswith(folded):   # what was not folded: the classifier, any other layer
+            source = backbone.get_parameter(name) if isinstance(value, nn.Parameter) else backbone.get_buffer(name)
+            value.copy_(source)

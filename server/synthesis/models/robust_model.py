@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from ..objectives import Outputs
 from ..seeds import SeedDistribution
-from .frozen import frozen_copy
+from .frozen import frozen_copy, refresh
 from .meta import ModelMeta
 from .resnet import ARCHITECTURES, CifarResNet, ImageNetResNet
 
@@ -39,7 +39,7 @@ class RobustModel(nn.Module):
 
     In eval mode with no parameter needing a gradient (as `optimize` runs it), every pass goes
     through a frozen copy of the backbone (models/frozen.py: batch norm folded, faster input
-    gradients), rebuilt whenever the weights change; `fast_path = False` turns it off.
+    gradients), refreshed whenever the weights change; `fast_path = False` turns it off.
 
     `seeds` is the class-conditional seed distribution that generation starts from (None: the
     model cannot generate); loaders find it beside the weights.
@@ -52,7 +52,7 @@ class RobustModel(nn.Module):
         self.backbone = backbone
         self.meta = meta
         self.seeds = seeds
-        self._frozen = (None, None)  # (weights' identity and versions, frozen copy); a plain attribute
+        self._frozen = ((None, None), None)  # ((weights' addresses, versions), frozen copy); a plain attribute
         self.register_buffer("mean", torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1))
         meta.num_features = backbone.num_features
@@ -69,10 +69,14 @@ class RobustModel(nn.Module):
         if not self.fast_path or self.training or any(p.requires_grad for p in self.backbone.parameters()):
             return self.backbone
         tensors = [*self.backbone.parameters(), *self.backbone.buffers()]
-        key = tuple((t.data_ptr(), t._version) for t in tensors)
-        if self._frozen[0] != key:
-            self._frozen = (key, frozen_copy(self.backbone))
-        return self._frozen[1]
+        where, versions = tuple(t.data_ptr() for t in tensors), tuple(t._version for t in tensors)
+        (built_where, built_versions), net = self._frozen
+        if where != built_where:          # new tensors (another device or dtype, a new backbone)
+            net = frozen_copy(self.backbone)
+        elif versions != built_versions:  # the same tensors, changed in place (a training step)
+            refresh(net, self.backbone)
+        self._frozen = ((where, versions), net)
+        return net
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.net().feature_map(self.normalize(x))
