@@ -37,6 +37,9 @@ def post(client, task, body):
     ("inpaint", {"image": picture()}, "mask"),
     ("paint", {"image": picture(), "mask": square_mask(), "feature": 100000}, "feature"),
     ("paint", {"image": picture(), "mask": square_mask()}, "feature"),
+    ("paint", {"image": picture(), "mask": [], "feature": 0}, "mask"),                   # found by fuzzing: a 500
+    ("paint", {"image": picture(), "mask": [square_mask()] * 2, "feature": 0}, "feature"),
+    ("paint", {"image": picture(), "mask": [square_mask()] * 2, "feature": [1, 2, 3]}, "feature"),
     ("superresolve", {"image": picture(), "factor": 9}, "factor"),
     ("superresolve", {"image": picture(size=(200, 200)), "factor": 2}, "factor"),
     ("sketch", {"class": "cat", "image": picture(), "steps": 1001}, "steps"),

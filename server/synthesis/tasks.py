@@ -392,11 +392,11 @@ def paint_problem(model, image, mask, feature, *, seed: int = 0, **settings) -> 
     everything outside all strokes.
     """
     x, hw, display = _prepare(model, image)
-    strokes = list(zip(mask, feature)) if isinstance(mask, (list, tuple)) else [(mask, feature)]
+    if isinstance(mask, (list, tuple)) and not mask:
+        raise TaskInputError("mask", "paint needs at least one stroke")
     if isinstance(mask, (list, tuple)) and (not isinstance(feature, (list, tuple)) or len(mask) != len(feature)):
         raise TaskInputError("feature", "several strokes need as many features as masks")
-    if not strokes:
-        raise TaskInputError("mask", "paint needs at least one stroke")
+    strokes = list(zip(mask, feature)) if isinstance(mask, (list, tuple)) else [(mask, feature)]
     s = task_settings(model, "paint", settings)
     outside = torch.ones_like(x[:, :1])
     objective = None
