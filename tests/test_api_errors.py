@@ -47,6 +47,12 @@ def post(client, task, body):
     ("sketch", {"class": "cat", "image": picture(), "steps": "many"}, "steps"),
     ("sketch", {"class": "cat", "image": picture(), "eps": -1}, "eps"),
     ("sketch", {"class": "cat", "image": picture(), "step_size": 0}, "step_size"),
+    # found by fuzzing: float32 overflowed into black images
+    ("sketch", {"class": "cat", "image": picture(), "step_size": 1e308}, "step_size"),
+    ("sketch", {"class": "cat", "image": picture(), "eps": 1e308}, "eps"),
+    ("generate", {"class": "cat", "temperature": 1e308}, "temperature"),
+    ("paint", {"image": picture(), "mask": square_mask(), "feature": 1, "feature_weight": 1e308}, "feature_weight"),
+    ("inpaint", {"image": picture(), "mask": square_mask(), "penalty_weight": 1e308}, "penalty_weight"),
     ("generate", {"class": "cat", "n": 65}, "n"),
     ("generate", {"class": "cat", "n": 0}, "n"),
     ("generate", {"class": "cat", "model": "plain"}, "model"),   # no seed distribution

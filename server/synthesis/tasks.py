@@ -33,6 +33,10 @@ MAX_STEPS = 5000
 MAX_BATCH = 1024
 MAX_FACTOR = 8
 DISPLAY_MAX = 8  # results are at most this many times the model's input size on their long side
+# Ceilings far above any useful value, so that no setting overflows float32 into black images:
+# lengths past the L2 diameter of any image a model takes (388 at 224 px), weights up to a million
+# (the cards use 0.1 to 90), seeds spread up to a hundred times their fitted Gaussian.
+MAX_LENGTH, MAX_WEIGHT, MAX_TEMPERATURE = 1e4, 1e6, 100.0
 
 
 class TaskInputError(ValueError):
@@ -76,22 +80,22 @@ class Field:
         """The Python keyword (`class` is reserved)."""
         return "class_" if self.name == "class" else self.name
 
-
 # Settings: defaults come from the model card's task_defaults (see task_defaults).
 SETTINGS = {f.name: f for f in (
     Field("steps", "int", "optimizer steps; more is slower and goes further", minimum=0, maximum=MAX_STEPS),
     Field("step_size", "float", "length of each normalized gradient step, in [0,1] pixel units (L2)",
-          minimum=0, positive=True),
+          minimum=0, maximum=MAX_LENGTH, positive=True),
     Field("eps", "float", "L2 radius around the start that the result stays within, in [0,1] pixel units",
-          minimum=0),
-    Field("penalty_weight", "float", "weight of the penalty holding the pixels outside the region", minimum=0),
-    Field("feature_weight", "float", "weight of the feature being painted", minimum=0),
+          minimum=0, maximum=MAX_LENGTH),
+    Field("penalty_weight", "float", "weight of the penalty holding the pixels outside the region", minimum=0,
+          maximum=MAX_WEIGHT),
+    Field("feature_weight", "float", "weight of the feature being painted", minimum=0, maximum=MAX_WEIGHT),
     Field("rule", "choice", "update rule: pgd (normalized gradient steps, the paper's), momentum, adam or cosine "
           "(step size decaying to zero)", choices=tuple(RULES)),
     Field("patience", "int", "stop an image once its objective has not risen for this many steps (0: never)",
           minimum=0, maximum=MAX_STEPS),
     Field("temperature", "float", "spread of the seeds around their class mean (1: the fitted Gaussian)",
-          minimum=0, positive=True),
+          minimum=0, maximum=MAX_TEMPERATURE, positive=True),
     Field("fill", "choice", "how the hole starts: harmonic (smooth from its border) or mean (flat mean colour)",
           choices=tuple(FILLS)),
     Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
