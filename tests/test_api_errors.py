@@ -54,6 +54,11 @@ def post(client, task, body):
     ("paint", {"image": picture(), "mask": square_mask(), "feature": 1, "feature_weight": 1e308}, "feature_weight"),
     ("inpaint", {"image": picture(), "mask": square_mask(), "penalty_weight": 1e308}, "penalty_weight"),
     ("generate", {"class": "cat", "n": 65}, "n"),
+    # found by fuzzing: JSON booleans were read as 1
+    ("generate", {"class": True}, "class"),
+    ("generate", {"class": "cat", "steps": True}, "steps"),
+    ("sketch", {"class": "cat", "image": picture(), "eps": False}, "eps"),
+    ("paint", {"image": picture(), "mask": square_mask(), "feature": [True]}, "feature"),
     ("generate", {"class": "cat", "n": 0}, "n"),
     ("generate", {"class": "cat", "model": "plain"}, "model"),   # no seed distribution
     ("generate", {"class": "cat", "model": "nope"}, "model"),

@@ -108,7 +108,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
         # FastAPI's format, in our words, minus the echoed input (it may be a megabyte of base64)
-        errors = [{"loc": list(err["loc"]), "msg": _message(err), "type": err["type"]} for err in e.errors()]
+        errors = [{"loc": _field_loc(err["loc"]), "msg": _message(err), "type": err["type"]} for err in e.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
 
@@ -116,9 +116,15 @@ _LIMITS = {"less_than_equal": ("le", "at most"), "greater_than_equal": ("ge", "a
            "greater_than": ("gt", "above"), "less_than": ("lt", "below")}
 
 
+def _field_loc(loc: tuple) -> list:
+    """(where, field): pydantic's location minus what follows the field (the member of a union it
+    tried, a list index), so that the last element always names the request field."""
+    return list(loc[:2])
+
+
 def _message(err: dict) -> str:
     """Pydantic's message, led by the field's name (the canvas shows it as it is)."""
-    name = str(err["loc"][-1]) if len(err["loc"]) > 1 else "the body"
+    name = str(_field_loc(err["loc"])[-1]) if len(err["loc"]) > 1 else "the body"
     if err["type"] in _LIMITS:
         key, words = _LIMITS[err["type"]]
         return f"{name} must be {words} {err.get('ctx', {}).get(key)}"

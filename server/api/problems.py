@@ -2,14 +2,16 @@
 request -> Problem step, with every error naming the request field at fault."""
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model
 
 from ..synthesis import tasks
 from ..synthesis.problem import Problem
 from .images import ImageError, decode_image, decode_mask
 from .settings import Settings
 
-_TYPES = {"image": str, "mask": str, "class": str | int, "feature": int, "int": int, "float": float}
+# Strict: pydantic's lax mode would read true as 1 and "3" as 3, where the schema says a number.
+_TYPES = {"image": StrictStr, "mask": StrictStr, "class": StrictStr | StrictInt, "feature": StrictInt,
+          "int": StrictInt, "float": StrictFloat}
 _FORMATS = {"image": "PNG or JPEG, as a data URL or bare base64",
             "mask": "PNG: white and opaque marks the region"}
 
