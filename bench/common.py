@@ -36,22 +36,31 @@ def load(path: str | None, seeds: str | None = None, threads: int | None = None,
 
 
 @contextmanager
-def before_issue_10(on: bool = True):
-    """While `on`: the optimizer as it ran before issue 10 (no frozen fast path, float32, no CUDA graph)."""
-    from server.synthesis.models.robust_model import RobustModel
-    saved = {name: os.environ.get(name) for name in ("ROBUST_CANVAS_AMP", "ROBUST_CANVAS_CUDA_GRAPHS")}
-    if on:
-        RobustModel.fast_path = False
-        os.environ.update(ROBUST_CANVAS_AMP="off", ROBUST_CANVAS_CUDA_GRAPHS="off")
+def environ(**values: str | None):
+    """The given environment variables set for the duration (None: left as they are), then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: value for name, value in values.items() if value is not None})
     try:
         yield
     finally:
-        RobustModel.fast_path = True
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def before_issue_10(on: bool = True):
+    """While `on`: the optimizer as it ran before issue 10 (no frozen fast path, float32, no CUDA graph)."""
+    from server.synthesis.models.robust_model import RobustModel
+    if on:
+        RobustModel.fast_path = False
+    try:
+        with environ(ROBUST_CANVAS_AMP="off" if on else None, ROBUST_CANVAS_CUDA_GRAPHS="off" if on else None):
+            yield
+    finally:
+        RobustModel.fast_path = True
 
 
 def synced(fn, device):

@@ -9,12 +9,11 @@ bf16 (forced on and off, whatever the rule picks), and cuDNN's autotuner (`cudnn
 default) on a GPU. Targeted class score, L2 eps 2, step 0.25, as bench/speed.py.
 """
 import argparse
-import os
 from contextlib import contextmanager
 
 import torch
 
-from bench.common import load, synced, test_images, timed_alternating
+from bench.common import environ, load, synced, test_images, timed_alternating
 from server.synthesis import class_score, optimize
 from server.synthesis.models import frozen
 from server.synthesis.models.robust_model import RobustModel
@@ -22,21 +21,15 @@ from server.synthesis.models.robust_model import RobustModel
 
 @contextmanager
 def setting(fast_path=True, input_grad=True, graphs=None, amp=None, cudnn_benchmark=False):
-    saved = (RobustModel.fast_path, frozen.INPUT_GRAD_MIN_BATCH, os.environ.get("ROBUST_CANVAS_CUDA_GRAPHS"),
-             torch.backends.cudnn.benchmark)
+    saved = (RobustModel.fast_path, frozen.INPUT_GRAD_MIN_BATCH, torch.backends.cudnn.benchmark)
     RobustModel.fast_path = fast_path
     frozen.INPUT_GRAD_MIN_BATCH = saved[1] if input_grad else 1 << 30
-    if graphs is not None:
-        os.environ["ROBUST_CANVAS_CUDA_GRAPHS"] = graphs
     torch.backends.cudnn.benchmark = cudnn_benchmark
     try:
-        yield amp
+        with environ(ROBUST_CANVAS_CUDA_GRAPHS=graphs):
+            yield amp
     finally:
-        RobustModel.fast_path, frozen.INPUT_GRAD_MIN_BATCH, env, torch.backends.cudnn.benchmark = saved
-        if env is None:
-            os.environ.pop("ROBUST_CANVAS_CUDA_GRAPHS", None)
-        else:
-            os.environ["ROBUST_CANVAS_CUDA_GRAPHS"] = env
+        RobustModel.fast_path, frozen.INPUT_GRAD_MIN_BATCH, torch.backends.cudnn.benchmark = saved
 
 
 VARIANTS = {

@@ -18,7 +18,6 @@ imports (dill, pandas, cox) and make .cuda() a no-op on a CPU-only machine, for 
 """
 import argparse
 import importlib.machinery
-import os
 import sys
 import types
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import before_issue_10, load, synced, test_images, timed, timed_alternating
+from bench.common import before_issue_10, environ, load, synced, test_images, timed, timed_alternating
 from server.synthesis import class_score, optimize
 from server.synthesis.graphs import use_cuda_graph
 from server.synthesis.precision import use_bf16
@@ -90,23 +89,8 @@ def run_library(attacker, x, y, steps, step_size, eps, use_best=True, custom=Tru
 
 
 def run_ours(model, x, y, steps, step_size, eps, amp=None, before=False, graph=True):
-    with before_issue_10(before), cuda_graphs(graph):
+    with before_issue_10(before), environ(ROBUST_CANVAS_CUDA_GRAPHS=None if graph else "off"):
         return optimize(model, x, class_score(y), steps=steps, step_size=step_size, eps=eps, amp=amp).images
-
-
-@contextmanager
-def cuda_graphs(on: bool):
-    """ROBUST_CANVAS_CUDA_GRAPHS=off while not `on` (the rule decides while on)."""
-    saved = os.environ.get("ROBUST_CANVAS_CUDA_GRAPHS")
-    if not on:
-        os.environ["ROBUST_CANVAS_CUDA_GRAPHS"] = "off"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("ROBUST_CANVAS_CUDA_GRAPHS", None)
-        else:
-            os.environ["ROBUST_CANVAS_CUDA_GRAPHS"] = saved
 
 
 def matmul_gflops(device, dtype=torch.float32) -> float:

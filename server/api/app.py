@@ -124,7 +124,7 @@ def _field_loc(loc: tuple) -> list:
 
 def _message(err: dict) -> str:
     """Pydantic's message, led by the field's name (the canvas shows it as it is)."""
-    name = str(_field_loc(err["loc"])[-1]) if len(err["loc"]) > 1 else "the body"
+    name = str(err["loc"][1]) if len(err["loc"]) > 1 else "the body"
     if err["type"] in _LIMITS:
         key, words = _LIMITS[err["type"]]
         return f"{name} must be {words} {err.get('ctx', {}).get(key)}"

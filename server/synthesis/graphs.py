@@ -11,10 +11,11 @@ schedule kept in Python) would replay its second step's form. An objective that 
 captured (one that reads a value back to the host, say) makes the run go on eagerly, with a
 warning. ROBUST_CANVAS_CUDA_GRAPHS=on|off overrides the rule.
 """
-import os
 import warnings
 
 import torch
+
+from .precision import forced_switch
 
 MIN_STEPS = 4   # capturing costs about two eager steps: not worth it for one or two
 CAPTURE_MODE = "thread_local"   # other threads (other jobs, the palette) may use the GPU meanwhile
@@ -24,10 +25,8 @@ def use_cuda_graph(device: torch.device | str, grad_steps: int) -> bool:
     """Replay a CUDA graph for an optimizer run of `grad_steps` gradient steps on `device`?"""
     if torch.device(device).type != "cuda":
         return False
-    forced = os.environ.get("ROBUST_CANVAS_CUDA_GRAPHS", "auto").lower()
-    if forced in ("on", "off"):
-        return forced == "on"
-    return grad_steps >= MIN_STEPS
+    forced = forced_switch("ROBUST_CANVAS_CUDA_GRAPHS")
+    return grad_steps >= MIN_STEPS if forced is None else forced
 
 
 class GradientStep:

@@ -20,13 +20,19 @@ MIN_SPEEDUP = 1.2     # what the micro-benchmark must show, well above its noise
 
 def use_bf16(device: torch.device | str, batch: int) -> bool:
     """bf16 autocast for an optimizer run of `batch` images on `device`?"""
-    forced = os.environ.get("ROBUST_CANVAS_AMP", "auto").lower()
-    if forced in ("on", "off"):
-        return forced == "on"
+    forced = forced_switch("ROBUST_CANVAS_AMP")
+    if forced is not None:
+        return forced
     device_type = torch.device(device).type
     if batch < MIN_BATCH or not has_bf16_units(device_type):
         return False
     return decide(batch, supported=True, speedup=measured_speedup(device_type))
+
+
+def forced_switch(name: str) -> bool | None:
+    """An on|off environment override of a measured rule; None for auto (unset or anything else)."""
+    value = os.environ.get(name, "auto").lower()
+    return value == "on" if value in ("on", "off") else None
 
 
 def decide(batch: int, *, supported: bool, speedup: float | None) -> bool:

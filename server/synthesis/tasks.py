@@ -80,6 +80,7 @@ class Field:
         """The Python keyword (`class` is reserved)."""
         return "class_" if self.name == "class" else self.name
 
+
 # Settings: defaults come from the model card's task_defaults (see task_defaults).
 SETTINGS = {f.name: f for f in (
     Field("steps", "int", "optimizer steps; more is slower and goes further", minimum=0, maximum=MAX_STEPS),
@@ -396,11 +397,13 @@ def paint_problem(model, image, mask, feature, *, seed: int = 0, **settings) -> 
     everything outside all strokes.
     """
     x, hw, display = _prepare(model, image)
-    if isinstance(mask, (list, tuple)) and not mask:
-        raise TaskInputError("mask", "paint needs at least one stroke")
-    if isinstance(mask, (list, tuple)) and (not isinstance(feature, (list, tuple)) or len(mask) != len(feature)):
-        raise TaskInputError("feature", "several strokes need as many features as masks")
-    strokes = list(zip(mask, feature)) if isinstance(mask, (list, tuple)) else [(mask, feature)]
+    strokes = [(mask, feature)]
+    if isinstance(mask, (list, tuple)):
+        if not mask:
+            raise TaskInputError("mask", "paint needs at least one stroke")
+        if not isinstance(feature, (list, tuple)) or len(mask) != len(feature):
+            raise TaskInputError("feature", "several strokes need as many features as masks")
+        strokes = list(zip(mask, feature))
     s = task_settings(model, "paint", settings)
     outside = torch.ones_like(x[:, :1])
     objective = None

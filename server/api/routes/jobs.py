@@ -51,33 +51,28 @@ async def job_events(job: Job, manager):
     # A listener from the queue on hears every step; a late one starts at the current step.
     sent_step = -1 if job.status == "queued" else None
     sent_preview, last_sent = None, time.monotonic()
-    with manager.watching(job):
-        async for chunk in _events(job, manager, sent_step, sent_preview, last_sent):
-            yield chunk
-
-
-async def _events(job: Job, manager, sent_step, sent_preview, last_sent):
-    while True:
-        job = await manager.latest(job)
-        status, step, preview = job.status, job.step, job.preview
-        chunks = []
-        if status != "queued" and step != sent_step:
-            first = step if sent_step is None else sent_step + 1
-            chunks += [_sse("progress", {"step": s, "total": job.total}) for s in range(first, step + 1)]
-            sent_step = step
-        if preview is not sent_preview and status == "running":
-            chunks.append(_sse("preview", preview))
-            sent_preview = preview
-        if status in ("done", "failed", "cancelled"):
-            chunks.append(_sse(status, job.view()))
-        elif not chunks and time.monotonic() - last_sent > KEEPALIVE_S:
-            chunks.append(": keep-alive\n\n")   # proxies close silent connections
-        for chunk in chunks:
-            yield chunk
-        if status in ("done", "failed", "cancelled"):
-            return
-        last_sent = time.monotonic() if chunks else last_sent
-        await asyncio.sleep(POLL_S)
+    with manager.watching(job):   # previews are made only for watched jobs
+        while True:
+            job = await manager.latest(job)
+            status, step, preview = job.status, job.step, job.preview
+            chunks = []
+            if status != "queued" and step != sent_step:
+                first = step if sent_step is None else sent_step + 1
+                chunks += [_sse("progress", {"step": s, "total": job.total}) for s in range(first, step + 1)]
+                sent_step = step
+            if preview is not sent_preview and status == "running":
+                chunks.append(_sse("preview", preview))
+                sent_preview = preview
+            if status in ("done", "failed", "cancelled"):
+                chunks.append(_sse(status, job.view()))
+            elif not chunks and time.monotonic() - last_sent > KEEPALIVE_S:
+                chunks.append(": keep-alive\n\n")   # proxies close silent connections
+            for chunk in chunks:
+                yield chunk
+            if status in ("done", "failed", "cancelled"):
+                return
+            last_sent = time.monotonic() if chunks else last_sent
+            await asyncio.sleep(POLL_S)
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
