@@ -1,10 +1,8 @@
-"""`robust-canvas generate|translate|inpaint|superresolve|sketch|paint|rerun`: the tasks on image files.
+"""`robust-canvas <task>` and `robust-canvas rerun`: the tasks on image files.
 
-One sub-command per entry of the task registry, its arguments derived from the entry's fields.
-The task runs here, or on a server with --server (see `remote`).
+One sub-command per entry of the task registry (generate, translate, inpaint, ...), its arguments
+derived from the entry's fields. The task runs here, or on a server with --server (`remote`).
 """
-from pathlib import Path
-
 import torch
 
 from ..synthesis import tasks
