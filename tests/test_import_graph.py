@@ -55,7 +55,12 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan), each as one cycle in it."""
+    """One cycle in each group of modules that import one another (a -> b -> ... -> a)."""
+    return [_a_cycle(graph, set(c)) for c in tangles(graph)]
+
+
+def tangles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan): the modules in cycles."""
     index, low, stack, on_stack, components = {}, {}, [], set(), []
 
     def visit(v):
@@ -82,7 +87,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     for v in sorted(graph):
         if v not in index:
             visit(v)
-    return [_a_cycle(graph, set(c)) for c in components]
+    return components
 
 
 def _a_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
@@ -112,5 +117,32 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
 
 
 def test_no_module_imports_itself_through_others():
-    cycles = find_cycles(import_graph())
-    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+    graph = import_graph()
+    tangled = tangles(graph)
+    assert not tangled, _report(graph, tangled)
+
+
+def test_the_api_and_the_jobs_are_in_no_cycle():
+    """The job layer's own guarantee (issue 17), whatever the state of the rest of server/."""
+    areas = ("server.api", "server.jobs")
+    graph = import_graph()
+    ours = [c for c in tangles(graph) if any(m.startswith(areas) for m in c)]
+    assert not ours, _report(graph, ours)
+
+
+def _report(graph: dict[str, set[str]], components: list[list[str]]) -> str:
+    return "import cycles:\n" + "\n".join(f"{' -> '.join(_a_cycle(graph, set(c)))}   (in the cycles: {', '.join(c)})"
+                                           for c in components)
+
+
+def test_ray_is_imported_only_by_the_ray_job_manager():
+    graph_files = module_names()
+    importers = {module for module, path in graph_files.items()
+                 if any(isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0)
+                        and any(name.split(".")[0] == "ray" for name in _imported_names(node))
+                        for node in ast.walk(ast.parse(path.read_text())))}
+    assert importers and all(m.startswith("server.jobs.ray.") for m in importers), importers
+
+
+def _imported_names(node) -> list[str]:
+    return [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
