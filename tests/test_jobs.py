@@ -59,3 +59,26 @@ def test_a_job_is_handed_out_as_a_copy(gated_manager):
     assert manager.get(queued.id).view() == done.view() and manager.get(queued.id) is not done
     assert asyncio.run(manager.latest(queued)).status == "done"
     assert manager.stats() == {"batches": 1, "jobs": 1}
+
+
+def test_both_managers_implement_the_interface():
+    """Every method of `JobManager`, with its parameters, in both managers (Ray's only where Ray is installed)."""
+    import inspect
+
+    from server.jobs.embedded import EmbeddedJobManager
+    from server.jobs.manager import JobManager
+    managers = [EmbeddedJobManager]
+    try:
+        from server.jobs.ray.manager import RayJobManager
+        managers.append(RayJobManager)
+    except ImportError:
+        pass
+    methods = [name for name, _ in inspect.getmembers(JobManager, inspect.isfunction) if not name.startswith("_")]
+    assert {"submit", "get", "cancel", "wait", "latest", "watching"} <= set(methods)
+    for manager in managers:
+        for name in methods:
+            expected = inspect.signature(getattr(JobManager, name)).parameters
+            got = inspect.signature(getattr(manager, name)).parameters
+            assert list(got) == list(expected), (manager.__name__, name)
+            assert inspect.iscoroutinefunction(getattr(manager, name)) == \
+                inspect.iscoroutinefunction(getattr(JobManager, name)), (manager.__name__, name)
