@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ..synthesis.models.loading import load_model, served_model_ids
-from ..synthesis.models.robust_model import RobustModel
 from ..jobs.factory import make_manager
 from ..jobs.manager import Solver
 from ..jobs.rules import QueueFull
+from ..synthesis.models.loading import load_model, served_model_ids
+from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
 from .logs import log

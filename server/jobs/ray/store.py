@@ -38,6 +38,7 @@ class JobStore:
         self.recipes: dict[str, Recipe] = {}   # a queued or running job's recipe, with its input tensors
         self.workers: dict[str, object] = {}   # name -> handle, while alive
         self.watches: set[asyncio.Task] = set()
+        self.watchdog: asyncio.Task | None = None   # kills stalled workers (`_kill_stalled`)
         self.count, self.stopping = 0, False
         self.changed, self.ended = asyncio.Event(), asyncio.Event()   # pulsed: a job was queued / ended
 
