@@ -49,10 +49,11 @@ def decode(url: str) -> torch.Tensor:
 
 
 @contextmanager
-def api_client(models=None, **settings):
-    """A TestClient whose lifespan runs the real worker thread (palettes computed on request unless asked)."""
+def api_client(models=None, solver=None, **settings):
+    """A TestClient whose lifespan runs the real worker thread (palettes computed on request unless asked);
+    `solver` replaces `solve_batch` in the job manager (create_app's injection point)."""
     models = models if models is not None else {"tiny": tiny_with_seeds(), "plain": make_tiny_model(1)}
-    app = create_app(Settings(**{"warm_palettes": False, **settings}), models=models)
+    app = create_app(Settings(**{"warm_palettes": False, **settings}), models=models, solver=solver)
     with TestClient(app) as client:
         yield client
 

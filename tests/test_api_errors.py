@@ -7,6 +7,7 @@ from PIL import Image
 from server.api.images import decode_mask
 from server.api.settings import Settings
 from server.cli import main
+from server.synthesis.problem import solve_batch
 from tests.api_support import api_client, data_url, field_of, picture, square_mask, wait_for, wait_running
 from tests.conftest import make_tiny_model
 
@@ -128,20 +129,20 @@ def test_a_job_past_the_time_limit_fails_with_a_clear_error():
         assert job["status"] == "failed" and "time limit" in job["error"] and job["step"] < 1000
 
 
-def test_a_crash_in_the_solver_fails_the_job_and_the_worker_goes_on(client):
-    manager = client.app.state.core.manager
-    solver = manager.solver
+def test_a_crash_in_the_solver_fails_the_job_and_the_worker_goes_on():
+    calls = []
 
-    def broken(model, problems, callbacks):
-        raise RuntimeError("out of memory")
+    def broken_once(model, problems, callbacks):
+        calls.append(len(problems))
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return solve_batch(model, problems, callbacks)
 
-    manager.solver = broken
-    try:
+    with api_client(solver=broken_once) as client:
         failed = wait_for(client, post(client, "sketch", {**LONG, "steps": 2}).json()["id"])
-    finally:
-        manager.solver = solver
-    assert failed["status"] == "failed" and "out of memory" in failed["error"]
-    assert wait_for(client, post(client, "sketch", {**LONG, "steps": 2}).json()["id"])["status"] == "done"
+        assert failed["status"] == "failed" and "out of memory" in failed["error"]
+        assert wait_for(client, post(client, "sketch", {**LONG, "steps": 2}).json()["id"])["status"] == "done"
+    assert calls == [1, 1]
 
 
 def test_a_token_guards_everything_but_health():

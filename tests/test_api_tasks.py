@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from server.synthesis.problem import solve_batch
 from tests.api_support import api_client, decode, picture, read_events, square_mask, wait_for, wait_running
 
 FEW = {"steps": 3}
@@ -92,15 +93,6 @@ def test_sse_streams_every_step_previews_then_the_finished_job(client):
     assert name == "done" and final["status"] == "done" and len(final["result"]["images"]) == 1
 
 
-def test_previews_are_made_only_while_someone_streams_the_job(client, monkeypatch):
-    """A job nobody watches (a client waiting for the result) costs its worker no preview PNGs."""
-    from server.api import jobs
-    made = []
-    monkeypatch.setattr(jobs, "preview_view", lambda progress, settings: made.append(progress.step))
-    run(client, "sketch", {"image": picture(), "class": 1, "steps": 12})
-    assert made == []
-
-
 def test_cancel_stops_a_running_job_within_a_step(client):
     job = client.post("/api/tasks/sketch", json={"image": picture(), "class": "cat", "steps": 1000}).json()
     assert wait_running(client, job["id"])["status"] == "running"
@@ -119,13 +111,16 @@ def test_cancel_a_queued_job_before_it_runs(client):
     assert wait_for(client, queued["id"])["step"] == 0
 
 
-def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results(client):
-    manager = client.app.state.core.manager
-    alone = [run(client, "sketch", {"image": picture(seed=s), "class": c, "steps": 8}) for s, c in ((1, "cat"), (2, "dog"))]
-    calls = []
-    solver = manager.solver
-    manager.solver = lambda model, problems, callbacks: calls.append(len(problems)) or solver(model, problems, callbacks)
-    try:
+def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results():
+    calls = []   # jobs per solver call
+
+    def counting(model, problems, callbacks):
+        calls.append(len(problems))
+        return solve_batch(model, problems, callbacks)
+
+    with api_client(solver=counting) as client:
+        alone = [run(client, "sketch", {"image": picture(seed=s), "class": c, "steps": 8})
+                 for s, c in ((1, "cat"), (2, "dog"))]
         blocker = client.post("/api/tasks/translate", json={"image": picture(), "class": 1, "steps": 1000,
                                                              "patience": 0}).json()
         wait_running(client, blocker["id"])
@@ -133,9 +128,7 @@ def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results(cl
                 for s, c in ((1, "cat"), (2, "dog"))]
         client.post(f"/api/jobs/{blocker['id']}/cancel")
         together = [wait_for(client, j["id"])["result"] for j in jobs]
-    finally:
-        manager.solver = solver
-    assert calls == [1, 2]   # the blocker alone, then both sketches in one batch
+    assert calls == [1, 1, 1, 2]   # each sketch alone, the blocker alone, then both sketches in one batch
     for a, b in zip(alone, together):
         assert (decode(a["images"][0]) - decode(b["images"][0])).abs().max() <= 1
         assert a["classes"] == b["classes"]

@@ -10,11 +10,13 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ..jobs.factory import make_manager
+from ..jobs.manager import Solver
+from ..jobs.rules import QueueFull
 from ..synthesis.models.loading import load_model, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
-from .jobs import QueueFull, make_manager
 from .logs import log
 from .problems import FieldError
 from .responses import errors
@@ -38,8 +40,10 @@ def _freeze(model: RobustModel) -> RobustModel:
     return model.freeze()
 
 
-def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None) -> FastAPI:
-    """The app; `models` (id -> model, the first the default) skips loading, e.g. in tests."""
+def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None,
+               solver: Solver | None = None) -> FastAPI:
+    """The app; `models` (id -> model, the first the default) skips loading, e.g. in tests; `solver`
+    replaces `solve_batch` in the job manager (tests pass one that counts or fails the solves)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -48,7 +52,7 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
         if not served:
             raise ValueError("no models to serve")
         served = {model_id: _freeze(m) for model_id, m in served.items()}
-        manager = make_manager(settings, served)
+        manager = make_manager(settings, served, solver)
         await run_in_threadpool(manager.start, [str(m.device) for m in served.values()])
         app.state.core = AppState(settings, served, manager)
         warming = asyncio.create_task(model_routes.warm_palettes(app.state.core)) if settings.warm_palettes else None

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..jobs.manager import JobManager
 from ..synthesis.models.robust_model import RobustModel
-from .jobs import JobManager
 from .settings import Settings
 
 
@@ -17,7 +17,7 @@ from .settings import Settings
 class AppState:
     settings: Settings
     models: dict[str, RobustModel]      # the first is the default
-    manager: JobManager
+    manager: JobManager                 # embedded or Ray: the interface they share
     palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
     palette_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop

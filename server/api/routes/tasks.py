@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...synthesis import tasks
+from ...synthesis.problem import Problem
 from ...synthesis.recipes import RecipeError, read_png_recipe
 from ..deps import AppState, StateDep, find_model
 from ..images import ImageError, base64_bytes
-from ..jobs import Job
 from ..problems import FieldError, build_problem, rebuild_problem, request_models
 from ..responses import errors
 from ..schemas import JobCreated, JobView, RerunRequest, TaskInfo
@@ -57,8 +57,7 @@ def tasks_router(settings: Settings) -> APIRouter:
         except LookupError as e:
             raise FieldError("png", f"the image was made by {e}") from None
         problem = await run_in_threadpool(rebuild_problem, model, recipe)
-        return await _submit(state, request, Job(task=recipe.task, model_id=model_id, model=model, problem=problem),
-                             wait)
+        return await _submit(state, request, recipe.task, model_id, model, problem, wait)
 
     return router
 
@@ -71,15 +70,15 @@ def _start_route(task: str, body_model):
             raise FieldError("model", str(e)) from None
         # Building decodes images and may run the model (inpaint's automatic class): off the event loop.
         problem = await run_in_threadpool(build_problem, task, model, body, state.settings)
-        return await _submit(state, request, Job(task=task, model_id=model_id, model=model, problem=problem), wait)
+        return await _submit(state, request, task, model_id, model, problem, wait)
 
     return start
 
 
-async def _submit(state: AppState, request: Request, job: Job, wait: bool):
-    job = state.manager.submit(job)
+async def _submit(state: AppState, request: Request, task: str, model_id: str, model, problem: Problem, wait: bool):
+    job = state.manager.submit(task, model_id, model, problem)
     if wait:
-        await state.manager.wait(job)
+        job = await state.manager.wait(job)
         return JSONResponse(job.view(), status_code=200)
     base = str(request.url_for("get_job", job_id=job.id).path)
     return JobCreated(id=job.id, status_url=base, events_url=f"{base}/events")
