@@ -37,8 +37,10 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             source = _absolute(module, is_package, node.level, node.module) if node.level else node.module
-            found.add(source)
-            found.update(f"{source}.{alias.name}" for alias in node.names if f"{source}.{alias.name}" in known)
+            submodules = {f"{source}.{alias.name}" for alias in node.names} & known.keys()
+            found.update(submodules)
+            if len(submodules) < len(node.names):  # some names are the package's own attributes
+                found.add(source)
     # `import a.b.c` names a.b.c: the nearest project module at or above it
     resolved = set()
     for name in found:
