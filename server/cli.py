@@ -16,7 +16,7 @@ from .synthesis.training import TrainConfig
 
 
 def _cache_dir() -> Path:
-    from .synthesis.models.registry import cache_dir
+    from .synthesis.paths import cache_dir
     return cache_dir() / "datasets"
 
 

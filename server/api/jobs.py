@@ -1,6 +1,6 @@
 """Jobs: a queue per device, one worker thread per device, and batching of compatible jobs.
 
-Requests build a job's `Problem` (validation happens there) and queue it. A worker takes the
+Requests build a job's `TaskRun` (validation happens there) and queue it. A worker takes the
 oldest queued job plus every other queued job with the same (task, model, problem.batch_key),
 up to `max_batch`, and solves them in one `solve_batch` call; each job's callback reports its
 progress and stops it on cancellation or time-out. Any error fails the batch's jobs, never the
@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..synthesis.problem import Problem, solve_batch
-from ..synthesis.tasks import finish
+from ..synthesis.tasks import TaskRun, finish, solve_batch
 from .images import encode_pngs
 from .logs import log
 from .settings import Settings
@@ -40,7 +39,7 @@ class Job:
     task: str
     model_id: str
     model: object                      # RobustModel
-    problem: Problem | None            # dropped when the job ends, to free its tensors
+    problem: TaskRun | None            # dropped when the job ends, to free its tensors
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     status: str = "queued"
     step: int = 0
@@ -79,7 +78,7 @@ def make_manager(settings: Settings, models: dict):
     return RayJobManager(settings, models)
 
 
-def result_view(model, problem: Problem, result) -> dict:
+def result_view(model, problem: TaskRun, result) -> dict:
     """A finished job's `result`: PNG data URLs at display size and the model's verdict."""
     out = finish(model, problem, result)
     height, width = out.images.shape[2:]

@@ -6,7 +6,6 @@ import ray
 import torch
 
 from ..synthesis import tasks
-from ..synthesis.problem import solve_batch
 from .jobs import preview_view, result_view
 from .settings import Settings
 
@@ -17,7 +16,7 @@ class ModelWorker:
 
     def __init__(self, name: str, store, models: list, settings: Settings, device: str):
         self.name, self.store, self.settings = name, store, settings
-        self.models = {model_id: m.to(device).freeze() for model_id, m in ray.get(models[0]).items()}
+        self.models = {model_id: m.to(device).for_serving() for model_id, m in ray.get(models[0]).items()}
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))
@@ -37,7 +36,7 @@ class ModelWorker:
         model = self.models[batch[0]["model"]]
         try:
             problems = [tasks.rebuild(model, job["problem_recipe"]) for job in batch]   # the job's recipe
-            results = solve_batch(model, problems, self._callbacks(ids))
+            results = tasks.solve_batch(model, problems, self._callbacks(ids))
             done = [(job_id, result_view(model, p, r), r.steps_done)
                     for job_id, p, r in zip(ids, problems, results) if not r.stopped]
         except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
