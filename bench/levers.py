@@ -64,7 +64,8 @@ def main(argv=None):
 
         def run(options):
             with setting(**options) as amp:
-                return optimize(model, x, class_score(y), steps=args.steps, step_size=0.25, constraint=Ball("l2", 2.0), amp=amp).images
+                return optimize(model, x, class_score(y), steps=args.steps, step_size=0.25,
+                                constraint=Ball("l2", 2.0), amp=amp).images
 
         t = timed_alternating({name: synced(lambda o=o: run(o), model.device) for name, o in variants.items()},
                               args.rounds)

@@ -90,7 +90,8 @@ def run_library(attacker, x, y, steps, step_size, eps, use_best=True, custom=Tru
 
 def run_ours(model, x, y, steps, step_size, eps, amp=None, before=False, graph=True):
     with before_issue_10(before), environ(ROBUST_CANVAS_CUDA_GRAPHS=None if graph else "off"):
-        return optimize(model, x, class_score(y), steps=steps, step_size=step_size, constraint=Ball("l2", eps), amp=amp).images
+        return optimize(model, x, class_score(y), steps=steps, step_size=step_size,
+                        constraint=Ball("l2", eps), amp=amp).images
 
 
 def matmul_gflops(device, dtype=torch.float32) -> float:
@@ -102,7 +103,8 @@ def matmul_gflops(device, dtype=torch.float32) -> float:
 def flops_per_image_step(model, x, y) -> float:
     """Forward + backward to the input, counted by torch's FLOP counter (convs and matmuls)."""
     with FlopCounterMode(display=False) as counter, before_issue_10():  # it knows aten's convolutions only
-        optimize(model, x, class_score(y), steps=1, step_size=0.1, constraint=Ball("l2", 1.0), score_final=False, amp=False)
+        optimize(model, x, class_score(y), steps=1, step_size=0.1, constraint=Ball("l2", 1.0),
+                 score_final=False, amp=False)
     return counter.get_total_flops() / len(x)
 
 

@@ -37,4 +37,5 @@ class Palettes:
 
     def _compute(self, model) -> list[dict]:
         swatches = feature_palette(model, stop=self.stopping)
-        return [{"index": k, "thumbnail": encode_png(thumbnail(s, self.thumbnail_size))} for k, s in enumerate(swatches)]
+        return [{"index": k, "thumbnail": encode_png(thumbnail(s, self.thumbnail_size))}
+                for k, s in enumerate(swatches)]

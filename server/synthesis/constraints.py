@@ -173,7 +173,8 @@ def stack(constraints: list[Constraint | None], starts: list[torch.Tensor]) -> A
     return AllOf(*(kind.stack([b.part(kind) for b in bound], starts) for kind in kinds))
 
 
-def random_start(x0: torch.Tensor, constraint: Constraint | None, step_size: float, seed: int | None = 0) -> torch.Tensor:
+def random_start(x0: torch.Tensor, constraint: Constraint | None, step_size: float,
+                 seed: int | None = 0) -> torch.Tensor:
     """A random point of the constraint near x0 (the ball's random perturbation, projected): the start
     of an adversary. Give the ball its centre, so that the run stays around x0, not the random point."""
     feasible = (constraint or Constraint()).at(x0.detach())

@@ -68,8 +68,8 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
         return len(stopped_at) == len(problems)
 
     first = problems[0]
-    combined = Problem(x0=torch.cat([p.x0 for p in problems]), objective=stacked([p.objective for p in problems], sizes),
-                       steps=first.steps, step_size=first.step_size, rule=first.rule, patience=first.patience,
+    combined = Problem(x0=torch.cat([p.x0 for p in problems]),
+                       objective=stacked([p.objective for p in problems], sizes), steps=first.steps, step_size=first.step_size, rule=first.rule, patience=first.patience,
                        amp=first.amp, constraint=stack([p.constraint for p in problems], [p.x0 for p in problems]))
     result = solve(model, combined, fan_out)
     return [_slice_result(result, sl, stopped_at.get(i)) for i, sl in enumerate(slices)]
