@@ -10,7 +10,7 @@ from server.synthesis.errors import FieldError
 from server.synthesis.fill import harmonic_fill, mean_fill
 from server.synthesis.models.meta import ModelMeta
 from server.synthesis.objectives import Outputs, class_score
-from server.synthesis.palette import CHUNK, feature_palette
+from server.synthesis.palette import CHUNK, DEFAULTS, feature_palette, palette_settings
 from server.synthesis.seeds import SeedDistribution
 from tests.conftest import count_passes
 from tests.test_recipes import _inputs
@@ -302,6 +302,15 @@ def test_palette_is_batched_and_cached(model, tmp_path, monkeypatch):
     assert passes == []                      # read from the cache: the model made no pass
     with pytest.raises(ValueError, match="palette size"):
         feature_palette(model, 3)
+
+
+def test_the_palette_has_its_own_defaults_and_the_card_wins(model):
+    assert "palette" not in tasks.TASKS
+    assert palette_settings(model) == tasks.at_input_size(DEFAULTS, model.meta.input_size)
+    model.meta.task_defaults = {"palette": {"steps": 3}}
+    assert palette_settings(model)["steps"] == 3 and palette_settings(model, steps=5)["steps"] == 5
+    with pytest.raises(FieldError, match="eps"):
+        palette_settings(model, eps=-1.0)
 
 
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="the default model is not built yet")
