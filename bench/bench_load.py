@@ -41,7 +41,7 @@ from server.api.settings import Settings
 from server.synthesis.models.loading import load_model
 from server.synthesis.models.meta import CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD, ModelMeta
 from server.synthesis.models.robust_model import RobustModel
-from server.synthesis.problem import solve_batch
+from server.synthesis.tasks import solve_batch
 
 
 def tiny_model() -> RobustModel:

@@ -7,7 +7,7 @@ from PIL import Image
 from server.api.images import decode_mask
 from server.api.settings import Settings
 from server.cli import main
-from server.synthesis.problem import solve_batch
+from server.synthesis.tasks import solve_batch
 from tests.api_support import api_client, data_url, field_of, picture, square_mask, wait_for, wait_running
 from tests.conftest import make_tiny_model
 

@@ -3,8 +3,10 @@ import time
 
 import pytest
 
-from server.synthesis.problem import solve_batch
-from tests.api_support import api_client, decode, picture, read_events, square_mask, wait_for, wait_running
+from server.synthesis.tasks import solve_batch
+from tests.api_support import (api_client, decode, picture, read_events, square_mask, tiny_with_seeds, wait_for,
+                               wait_running)
+from tests.conftest import count_passes, make_tiny_model
 
 FEW = {"steps": 3}
 
@@ -134,25 +136,45 @@ def test_concurrent_compatible_jobs_share_one_solve_and_get_their_own_results():
         assert a["classes"] == b["classes"]
 
 
-def test_feature_palette_has_one_swatch_per_feature_and_is_cached(client):
-    features = client.get("/api/models/tiny/features")
-    assert features.status_code == 200
-    items = features.json()
-    assert [f["index"] for f in items] == list(range(client.get("/api/models").json()[0]["num_features"]))
-    assert items[0]["thumbnail"].startswith("data:image/png;base64,")
-    assert client.get("/api/models/tiny/features").json() == items
-    assert list(client.app.state.core.palettes) == ["tiny"]   # computed once, kept in memory
-    assert client.get("/api/models/nope/features").status_code == 404
+def _tiny_models() -> dict:
+    return {"tiny": tiny_with_seeds(), "plain": make_tiny_model(1)}
 
 
-def test_palettes_are_computed_in_the_background_at_start_up():
+def test_feature_palette_has_one_swatch_per_feature_and_is_computed_once(tmp_path):
+    models = _tiny_models()
+    passes = count_passes(models["tiny"])
+    with api_client(models) as client:
+        features = client.get("/api/models/tiny/features")
+        assert features.status_code == 200
+        items = features.json()
+        assert [f["index"] for f in items] == list(range(client.get("/api/models").json()[0]["num_features"]))
+        assert items[0]["thumbnail"].startswith("data:image/png;base64,")
+        assert passes                                   # computed by the first request
+        for cached in tmp_path.rglob("*.safetensors"):  # only the server's memory can answer now
+            cached.unlink()
+        computed = len(passes)
+        assert client.get("/api/models/tiny/features").json() == items
+        assert len(passes) == computed                  # computed once, kept in memory
+        assert client.get("/api/models/nope/features").status_code == 404
+
+
+def test_palettes_are_computed_in_the_background_at_start_up(tmp_path):
     """No first request waits for a palette: the server computes each model's while it idles."""
-    with api_client(warm_palettes=True) as c:
+    models, order = _tiny_models(), []
+    passes = {model_id: count_passes(m) for model_id, m in models.items()}
+    for model_id, m in models.items():
+        outputs = m.outputs
+        m.outputs = lambda x, model_id=model_id, outputs=outputs: (order.append(model_id) if model_id not in order
+                                                                  else None) or outputs(x)
+    with api_client(models, warm_palettes=True) as c:
         deadline = time.monotonic() + 60
-        while len(c.app.state.core.palettes) < 2 and time.monotonic() < deadline:
+        while len(list(tmp_path.rglob("*.safetensors"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert list(c.app.state.core.palettes) == ["tiny", "plain"]
-        assert c.get("/api/models/plain/features").json() == c.app.state.core.palettes["plain"]
+        assert order == ["tiny", "plain"]               # one after another, before any request
+        computed = len(passes["plain"])
+        items = c.get("/api/models/plain/features").json()
+        assert len(items) == models["plain"].meta.num_features
+        assert len(passes["plain"]) == computed         # the request found it computed
 
 
 def test_health_answers_while_a_job_runs(client):
@@ -169,14 +191,20 @@ def test_stopping_while_a_palette_is_computed_ends_cleanly(tmp_path):
     import subprocess
     import sys
     script = (
-        "import time\n"
+        "import os, pathlib, threading, time\n"
         "from tests.api_support import api_client\n"
         "from tests.conftest import make_tiny_model\n"
         "m = make_tiny_model()\n"
         "m.meta.input_size = 128\n"
+        "started, outputs = threading.Event(), m.outputs\n"
+        "def slow(x):  # every pass 0.2 s: the palette's 17 passes cannot be done when shutdown begins\n"
+        "    started.set()\n"
+        "    time.sleep(0.2)\n"
+        "    return outputs(x)\n"
+        "m.outputs = slow\n"
         "with api_client({'tiny': m}, warm_palettes=True) as c:\n"
-        "    time.sleep(0.5)\n"
-        "    assert not c.app.state.core.palettes  # still computing\n"
+        "    assert started.wait(60)  # the background palette is computing\n"
+        "    assert not list(pathlib.Path(os.environ['ROBUST_CANVAS_CACHE']).rglob('*.safetensors'))\n"
         "print('stopped')\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "ROBUST_CANVAS_CACHE": str(tmp_path)})

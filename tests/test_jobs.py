@@ -12,7 +12,7 @@ import pytest
 from server.api.settings import Settings
 from server.jobs.factory import make_manager
 from server.synthesis import tasks
-from server.synthesis.problem import solve_batch
+from server.synthesis.tasks import solve_batch
 from tests.api_support import tiny_with_seeds
 
 

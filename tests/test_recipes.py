@@ -10,6 +10,7 @@ from PIL import Image
 
 from server.cli import main
 from server.synthesis import recipes, tasks
+from server.synthesis.errors import FieldError
 from server.synthesis.models.loading import load_model
 from tests.api_support import api_client, picture, square_mask, tiny_with_seeds
 from tests.test_cli_tasks import _save_in_our_format
@@ -47,7 +48,7 @@ def test_the_recipe_holds_every_effective_setting_and_float_inputs_exactly():
     assert set(out.recipe.settings) == set(tasks.TASKS["inpaint"].settings)
     assert {"steps", "step_size", "eps", "penalty_weight", "rule", "patience", "fill", "known"} <= set(out.recipe.settings)
     assert out.recipe.settings["penalty_weight"] == 7.0
-    assert out.recipe.settings["eps"] == model.meta.task_defaults["inpaint"]["eps"]
+    assert out.recipe.settings["eps"] == tasks.task_defaults(model, "inpaint")["eps"]
     recipe, _ = recipes.read_png_recipe(recipes.png_bytes(out.images[0], out.recipe))
     assert torch.equal(recipe.inputs["image"], image)
 
@@ -56,7 +57,7 @@ def test_another_model_refuses_the_recipe():
     out = tasks.run(tiny_with_seeds(), "translate", image=torch.rand(3, 32, 32), class_=1, **FEW)
     other = tiny_with_seeds()
     other.meta.eps = 1.0   # same id, another card
-    with pytest.raises(tasks.TaskInputError, match="card"):
+    with pytest.raises(FieldError, match="card"):
         tasks.rerun(other, out.recipe)
 
 
@@ -102,7 +103,7 @@ def test_api_pngs_rerun_from_the_cli_and_from_the_api(model_dir, capsys):
         job = client.post("/api/tasks/inpaint?wait=true",
                           json={"image": picture((32, 32)), "mask": square_mask(), "steps": 3, "seed": 9}).json()
         assert job["recipe"]["model"] == "tiny" and job["recipe"]["seed"] == 9
-        assert job["recipe"]["settings"]["penalty_weight"] == model.meta.task_defaults["inpaint"]["penalty_weight"]
+        assert job["recipe"]["settings"]["penalty_weight"] == tasks.task_defaults(model, "inpaint")["penalty_weight"]
         png = job["result"]["images"][0]
         again = client.post("/api/rerun?wait=true", json={"png": png}).json()
         assert again["status"] == "done" and again["recipe"] == job["recipe"]

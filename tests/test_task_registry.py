@@ -40,7 +40,7 @@ def test_the_api_lists_the_registry(client):
     assert list(listed) == list(tasks.TASKS)
     for task, spec in tasks.TASKS.items():
         assert [f["name"] for f in listed[task]["fields"]] == [f.name for f in spec.fields]
-        assert listed[task]["scaled"] == list(spec.scaled)
+        assert listed[task]["scaled"] == list(spec.scale_with_result)
         settings = {f["name"] for f in listed[task]["fields"] if f["setting"]}
         assert settings == set(spec.settings)
 

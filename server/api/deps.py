@@ -1,5 +1,4 @@
 """What routes depend on: the app's state, the token check and model lookup (as annotated types)."""
-import asyncio
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..jobs.manager import JobManager
 from ..synthesis.models.robust_model import RobustModel
+from .palettes import Palettes
 from .settings import Settings
 
 
@@ -18,9 +18,11 @@ class AppState:
     settings: Settings
     models: dict[str, RobustModel]      # the first is the default
     manager: JobManager                 # embedded or Ray: the interface they share
-    palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
-    palette_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
+    palettes: Palettes = field(init=False)
+
+    def __post_init__(self):
+        self.palettes = Palettes(self.settings.thumbnail_size, self.stopping)
 
     @property
     def default_model_id(self) -> str:

@@ -91,7 +91,7 @@ def _add_task_parser(sub, spec) -> None:
 def _add_field(p, spec, f) -> None:
     help_text = f.help
     if f.name in tasks.SETTINGS:
-        help_text += " (default: the model card's" + (", scaled with the result's size)" if f.name in spec.scaled else ")")
+        help_text += " (default: the model card's" + (", scaled with the result's size)" if f.name in spec.scale_with_result else ")")
     elif f.default is not None:
         help_text += f" (default: {f.default})"
     kind = _CLI_TYPES.get(f.kind)

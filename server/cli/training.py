@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..synthesis.data import AUGMENTATIONS, load_image_folder
 from ..synthesis.models.loading import load_model, resolve_model_path
-from ..synthesis.models.registry import cache_dir
+from ..synthesis.paths import cache_dir
 from ..synthesis.models.resnet import ARCHITECTURES
 from ..synthesis.seeds import fit_seeds, seeds_path
 from ..synthesis.training import TrainConfig, evaluate, train

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..api.logs import log
 from ..api.settings import Settings
-from ..synthesis.problem import Problem, solve_batch
+from ..synthesis.tasks import TaskRun, solve_batch
 from .manager import Solver
 from .record import Job
 from .rules import JobTable
@@ -26,7 +26,7 @@ from .views import preview_view, result_view
 class _Work:
     """What a queued or running job needs besides its record; dropped when the job ends."""
     model: object                 # RobustModel
-    problem: Problem
+    problem: TaskRun
     watchers: int = 0             # event streams open on the job: previews are made only for them
     waiters: list = field(default_factory=list)   # called once when the job ends
 
@@ -67,7 +67,7 @@ class EmbeddedJobManager:
 
     # ---- requests -----------------------------------------------------------------------------
 
-    def submit(self, task: str, model_id: str, model, problem: Problem) -> Job:
+    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
         job = Job.of(task, model_id, problem)
         with self._cond:
             self._table.add(job, queue=str(model.device))
@@ -166,7 +166,7 @@ class EmbeddedJobManager:
         with self._cond:
             self._table.batch_done(time.monotonic() - started, len(batch))
 
-    def _finish(self, job: Job, model, problem: Problem, result) -> None:
+    def _finish(self, job: Job, model, problem: TaskRun, result) -> None:
         if job.terminal:  # cancelled or timed out mid-batch
             return
         try:

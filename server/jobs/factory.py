@@ -1,6 +1,6 @@
 """`make_manager`: the embedded job manager, or with `settings.ray` the Ray one (Ray is imported only then)."""
 from ..api.settings import Settings
-from ..synthesis.problem import solve_batch
+from ..synthesis.tasks import solve_batch
 from .embedded import EmbeddedJobManager
 from .manager import JobManager, Solver
 

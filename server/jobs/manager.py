@@ -6,7 +6,7 @@ Every `Job` a manager returns is a copy of its record, as it was at the call (`J
 from contextlib import AbstractContextManager
 from typing import Callable, Protocol
 
-from ..synthesis.problem import Problem
+from ..synthesis.tasks import TaskRun
 from .record import Job
 
 # solve_batch's signature: (model, problems, callbacks) -> results; the managers take another for tests
@@ -20,7 +20,7 @@ class JobManager(Protocol):
     def stop(self, timeout: float = 10.0) -> None:
         """Cancel every job and stop the workers."""
 
-    def submit(self, task: str, model_id: str, model, problem: Problem) -> Job:
+    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
         """Queue a job for a built problem; QueueFull (rules.py) when the queue is full."""
 
     def get(self, job_id: str) -> Job | None:

@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from ..synthesis.problem import Problem
+from ..synthesis.tasks import TaskRun
 
 TERMINAL = ("done", "failed", "cancelled")
 
@@ -42,7 +42,7 @@ class Job:
     finished: float | None = None
 
     @classmethod
-    def of(cls, task: str, model_id: str, problem: Problem) -> "Job":
+    def of(cls, task: str, model_id: str, problem: TaskRun) -> "Job":
         """A queued job for a built (validated) problem."""
         return cls(task=task, model=model_id, total=problem.steps, key=(task, model_id, problem.batch_key),
                    recipe=problem.recipe.to_json())

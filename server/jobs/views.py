@@ -3,10 +3,10 @@ import math
 
 from ..api.images import encode_pngs
 from ..synthesis import tasks
-from ..synthesis.problem import Problem
+from ..synthesis.tasks import TaskRun
 
 
-def result_view(model, problem: Problem, result) -> dict:
+def result_view(model, problem: TaskRun, result) -> dict:
     """A finished job's `result`: PNG data URLs at display size and the model's verdict."""
     out = tasks.finish(model, problem, result)
     height, width = out.images.shape[2:]

@@ -1,14 +1,10 @@
 """GET /api/models (model cards) and GET /api/models/{id}/features (the paint palette)."""
-import asyncio
-
 from fastapi import APIRouter, HTTPException
-from starlette.concurrency import run_in_threadpool
 
-from ...synthesis.palette import PaletteCancelled, feature_palette
+from ...synthesis.palette import PaletteCancelled
 from ...synthesis.recipes import card_hash
 from ...synthesis.tasks import TASKS, task_defaults
-from ..deps import AppState, StateDep, find_model
-from ..images import encode_png, thumbnail
+from ..deps import StateDep, find_model
 from ..responses import errors
 from ..schemas import Feature, ModelCard
 
@@ -30,11 +26,6 @@ def models(state: StateDep) -> list[ModelCard]:
     return [model_card(i, m, i == state.default_model_id) for i, m in state.models.items()]
 
 
-def _palette(model, size: int, stop) -> list[dict]:
-    swatches = feature_palette(model, stop=stop)
-    return [{"index": k, "thumbnail": encode_png(thumbnail(s, size))} for k, s in enumerate(swatches)]
-
-
 @router.get("/models/{model_id}/features", response_model=list[Feature], responses=errors(404, 503))
 async def features(model_id: str, state: StateDep) -> list[dict]:
     """One swatch per feature; computed in the background at start-up, or by the first call."""
@@ -43,26 +34,6 @@ async def features(model_id: str, state: StateDep) -> list[dict]:
     except LookupError as e:
         raise HTTPException(404, str(e)) from None
     try:
-        return await palette(state, model_id, model)
+        return await state.palettes.get(model_id, model)
     except PaletteCancelled:
         raise HTTPException(503, "the server is shutting down") from None
-
-
-async def palette(state: AppState, model_id: str, model) -> list[dict]:
-    async with state.palette_locks.setdefault(model_id, asyncio.Lock()):  # one computation per model
-        if model_id not in state.palettes:
-            state.palettes[model_id] = await run_in_threadpool(_palette, model, state.settings.thumbnail_size,
-                                                               state.stopping)
-    return state.palettes[model_id]
-
-
-async def warm_palettes(state: AppState) -> None:
-    """Every model's palette, one after another, so that no request waits minutes for the first.
-
-    Ended by setting `state.stopping` (at shutdown): the thread stops within one optimizer step.
-    """
-    try:
-        for model_id, model in state.models.items():
-            await palette(state, model_id, model)
-    except PaletteCancelled:
-        pass

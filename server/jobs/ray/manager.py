@@ -24,7 +24,7 @@ import ray
 
 from ...api.logs import log
 from ...api.settings import Settings
-from ...synthesis.problem import Problem, solve_batch
+from ...synthesis.tasks import TaskRun, solve_batch
 from ..manager import Solver
 from ..record import Job
 from ..rules import QueueFull
@@ -77,7 +77,7 @@ class RayJobManager:
         if self.started_ray:
             ray.shutdown()
 
-    def submit(self, task: str, model_id: str, model, problem: Problem) -> Job:
+    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
         """The workers build the problem again from its recipe (the request was validated here)."""
         job = Job.of(task, model_id, problem)
         retry_after = ray.get(self.store.submit.remote(job, problem.recipe))

@@ -17,7 +17,7 @@ class ModelWorker:
 
     def __init__(self, name: str, store, models: list, settings: Settings, device: str, solver: Solver):
         self.name, self.store, self.settings, self.solver = name, store, settings, solver
-        self.models = {model_id: m.to(device).freeze() for model_id, m in ray.get(models[0]).items()}
+        self.models = {model_id: m.to(device).for_serving() for model_id, m in ray.get(models[0]).items()}
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))
