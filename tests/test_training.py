@@ -51,8 +51,9 @@ def _train(data_dir: Path, out: Path, *extra: str) -> int:
 
 @pytest.fixture(scope="module")
 def saved_toy(tmp_path_factory) -> Path:
-    """The model `train` starts from (TINY's architecture, CLASSES), untrained, with non-trivial batch-norm
-    statistics, saved as `train` saves one: for the tests that only need a model file to load."""
+    """The model `train` starts from (training.build_model: TINY's architecture, CLASSES), untrained, with
+    non-trivial batch-norm statistics, saved in the layout `train` writes (weights and card): for the tests
+    that only need a model file to load. Built once per module instead of training one per test."""
     cfg = training.TrainConfig(data_dir="unused", model_id="toy", depth=18, width=0.125, eps=0.25).resolved()
     torch.manual_seed(0)
     model = training.build_model(cfg, CLASSES)
