@@ -80,11 +80,25 @@ def test_unknown_task_and_unknown_job_are_404(client):
 
 
 @pytest.mark.parametrize("side", [3000, 20000])   # over our limit; over Pillow's own as well
-def test_decompression_bomb_is_refused_before_decoding(client, side):
+def test_decompression_bomb_is_refused_before_decoding(client, side, monkeypatch):
+    """The size is read from the PNG's header: the pixels of a bomb are never decoded (every decode of a
+    file's pixels goes through ImageFile.load, recorded here)."""
+    from PIL import ImageFile
+    decoded, real_load = [], ImageFile.ImageFile.load
+
+    def recording_load(image):
+        decoded.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
     bomb = data_url(Image.new("1", (side, side)))   # a few kB of PNG, up to 400 megapixels
     assert len(bomb) < 200_000
     response = post(client, "sketch", {"class": "cat", "image": bomb})
     assert field_of(response) == "image" and "pixels" in response.json()["detail"][0]["msg"]
+    assert (side, side) not in decoded, "the bomb's pixels were decoded before it was refused"
+    # the recorder sees decoding: a picture within the limit is decoded, through it
+    assert post(client, "sketch", {"class": "cat", "image": picture(), "steps": 1}).status_code == 202
+    assert (32, 32) in decoded
 
 
 def test_masks_read_alpha_or_white():

@@ -11,7 +11,7 @@ from server.synthesis.graphs import MIN_STEPS, GradientStep, use_cuda_graph
 from server.synthesis.objectives import Objective
 from server.synthesis.optimizer import fixed_weights
 from tests.api_support import tiny_with_seeds
-from tests.test_recipes import _inputs
+from tests.model_support import task_inputs
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -37,7 +37,7 @@ def _solve(model, problem, graphs: str, monkeypatch):
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_graph_replays_give_the_eager_results_for_every_task(task, monkeypatch):
     model = tiny_with_seeds().cuda()
-    problem = tasks.build(model, task, seed=4, steps=8, **_inputs()[task])
+    problem = tasks.build(model, task, seed=4, steps=8, **task_inputs()[task])
     graphed, eager = (_solve(model, problem, mode, monkeypatch) for mode in ("on", "off"))
     assert (graphed.images - eager.images).abs().max() < 1e-5
     assert torch.allclose(graphed.trace, eager.trace, rtol=1e-5, atol=1e-5)

@@ -13,26 +13,15 @@ from server.synthesis import recipes, tasks
 from server.synthesis.errors import FieldError
 from server.synthesis.models.loading import load_model
 from tests.api_support import api_client, picture, square_mask, tiny_with_seeds
-from tests.test_cli_tasks import _save_in_our_format
+from tests.model_support import random_seeds, save_model, task_inputs
 
 FEW = {"steps": 3}
-
-
-def _inputs(size=32):
-    g = torch.Generator().manual_seed(3)
-    image = (torch.rand(3, size, size + 8, generator=g) * 255).round() / 255   # an 8-bit picture
-    mask = torch.zeros(size, size + 8)
-    mask[8:20, 10:30] = 1
-    return {"generate": {"class_": ["cat", "dog"], "n": 2}, "translate": {"image": image, "class_": "dog"},
-            "inpaint": {"image": image, "mask": mask}, "superresolve": {"image": image[:, :8, :8], "factor": 4},
-            "sketch": {"image": image, "class_": 2},
-            "paint": {"image": image, "mask": [mask, 1 - mask], "feature": [3, 5]}}
 
 
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_a_png_reruns_to_the_same_pixels(task):
     model = tiny_with_seeds()
-    out = tasks.run(model, task, seed=4, **_inputs()[task], **FEW)
+    out = tasks.run(model, task, seed=4, **task_inputs()[task], **FEW)
     index = len(out.images) - 1
     recipe, read_index = recipes.read_png_recipe(recipes.png_bytes(out.images[index], out.recipe, index))
     assert read_index == index and recipe.task == task and recipe.seed == 4
@@ -72,7 +61,7 @@ def test_a_png_without_recipe_is_a_clear_error():
 
 @pytest.fixture
 def model_dir(tmp_path, monkeypatch):
-    _save_in_our_format(tiny_with_seeds(), tmp_path / "models")
+    save_model(tiny_with_seeds(), tmp_path / "models", seeds=random_seeds())
     monkeypatch.setenv("ROBUST_CANVAS_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path / "cache"))
     return tmp_path

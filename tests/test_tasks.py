@@ -332,7 +332,7 @@ def test_every_task_runs_on_a_robustness_library_checkpoint(tmp_path):
     from server.synthesis import load_model
     from server.synthesis.models.meta import CIFAR_MEAN, CIFAR_STD
     from server.synthesis.models.resnet import CifarResNet
-    from tests.test_checkpoints import randomize_batchnorm, robustness_checkpoint
+    from tests.model_support import randomize_batchnorm, robustness_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path / "cifar_l2_0_5.pt"
