@@ -69,7 +69,7 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
              eps: float = 0.0, constraint: str | type[Step] = "l2", center: torch.Tensor | None = None,
              random_start: bool = False, seed: int | None = 0, callback: Callback | None = None,
              score_final: bool = True, amp: bool | None = None, rule: str = "pgd", patience: int = 0,
-             free: torch.Tensor | None = None) -> Result:
+             free: torch.Tensor | None = None, projection=None) -> Result:
     """Maximize `objective` over images starting at x0, constrained around `center` (default x0).
 
     `model` must provide `outputs(x) -> Outputs` (see RobustModel). Results are deterministic
@@ -83,6 +83,9 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
     stops rising (PLATEAU_TOL over `patience` steps), and the run once every example has.
     `free` (broadcastable to x0, bool) marks the pixels that may change: the others keep x0's
     values exactly, and the step's whole length goes to the free ones.
+    `projection` (an object with `project(x)`, e.g. consistency.Downsampled) is a further constraint:
+    applied to each step before the step's own projection, which keeps it (the ball's centre
+    satisfies it and the ball shrinks towards the centre along a line), so every iterate meets both.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -94,6 +97,8 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
     x = random_start_point(geometry, x0, seed) if random_start else x0.clone()
     if free is not None:
         x = torch.where(free, x, x0)
+    if projection is not None:   # issue 18: a further constraint (consistency.py)
+        x = geometry.project(projection.project(x)).clamp(0, 1)
     plateau = _Plateau(len(x0), patience, x0.device)
     amp = use_bf16(x.device, len(x)) if amp is None else amp
     gradient = GradientStep(model, objective, amp, graph=use_cuda_graph(x.device, steps))
@@ -109,7 +114,10 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
                 break
             if free is not None:
                 grad = grad * free
-            moved = geometry.project(geometry.step(x, grad)).clamp(0, 1)
+            moved = geometry.step(x, grad)
+            if projection is not None:   # issue 18: a further constraint, before the ball (see above)
+                moved = projection.project(moved)
+            moved = geometry.project(moved).clamp(0, 1)
             if free is None and not patience:   # the plain loop: everything moves (no per-step mask)
                 x = moved
             else:

@@ -32,12 +32,14 @@ class Problem:
     patience: int = 0                 # early stopping (see optimize); 0 runs every step
     free: torch.Tensor | None = None  # (N,1|3,H,W) bool: the pixels that may change (default: all)
     known: tuple | None = None        # tasks: (images, mask) shown exactly as given at display size (inpaint)
+    projection: object | None = None  # a further constraint with project(x) (consistency.Downsampled)
+    carry: object | None = None       # tasks: how results go back to the photo's resolution (photo.Carry)
 
     @property
     def batch_key(self) -> tuple:
         """Problems with equal keys can share one optimizer run."""
         return (tuple(self.x0.shape[1:]), self.steps, self.step_size, self.eps, self.constraint, self.random_start,
-                self.amp, self.rule, self.patience)
+                self.amp, self.rule, self.patience, None if self.projection is None else self.projection.key)
 
     def __len__(self) -> int:
         return self.x0.shape[0]
@@ -47,7 +49,8 @@ def solve(model, problem: Problem, callback: Callback | None = None) -> Result:
     return optimize(model, problem.x0, problem.objective, steps=problem.steps, step_size=problem.step_size,
                     eps=problem.eps, constraint=problem.constraint, center=problem.center,
                     random_start=problem.random_start, seed=problem.seed, callback=callback, amp=problem.amp,
-                    rule=problem.rule, patience=problem.patience, free=problem.free)
+                    rule=problem.rule, patience=problem.patience, free=problem.free,
+                    projection=problem.projection)
 
 
 def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None] | None = None) -> list[Result]:
@@ -85,7 +88,8 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
     if any(p.free is not None for p in problems):
         free = torch.cat([(torch.ones_like(p.x0[:, :1]) if p.free is None else p.free).bool().expand_as(p.x0)
                           for p in problems])
-    combined = replace(first, x0=x0, center=center, random_start=False, free=free,
+    projection = None if first.projection is None else type(first.projection).cat([p.projection for p in problems])
+    combined = replace(first, x0=x0, center=center, random_start=False, free=free, projection=projection,
                        objective=stacked([p.objective for p in problems], sizes))
     result = solve(model, combined, fan_out)
     return [_slice_result(result, sl, stopped_at.get(i)) for i, sl in enumerate(slices)]

@@ -15,14 +15,14 @@ Super-resolution instead runs the model at the upsampled size (the ResNet pools 
 Masks are (N,1,H,W), (1,H,W) or (H,W) in [0,1] at the image's size; 1 marks the region.
 The input named `class` everywhere else is `class_` in Python.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from . import objectives
-from .fill import FILLS
+from . import objectives, photo
+from .texture import FILLS
 from .objectives import class_score, masked_mse, seam
 from .optimizer import Callback, Result
 from .problem import Problem, solve
@@ -97,7 +97,8 @@ SETTINGS = {f.name: f for f in (
           minimum=0, maximum=MAX_STEPS),
     Field("temperature", "float", "spread of the seeds around their class mean (1: the fitted Gaussian)",
           minimum=0, maximum=MAX_TEMPERATURE, positive=True),
-    Field("fill", "choice", "how the hole starts: harmonic (smooth from its border) or mean (flat mean colour)",
+    Field("fill", "choice", "how the hole starts: patch (texture copied from the rest of the image, at its "
+          "resolution), harmonic (smooth from its border) or mean (flat mean colour)",
           choices=tuple(FILLS)),
     Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
           "weighs colour jumps across the border) or penalty (held by the penalty, the paper's)",
@@ -328,17 +329,19 @@ def generate_problem(model, class_, n: int = 1, *, seed: int = 0, **settings) ->
     return _problem(x0, class_score(labels), s, seed, (size, size))
 
 
-def _class_in_ball(model, task: str, image, class_, seed: int, settings: dict) -> Problem:
-    """Maximize a class in an L2 ball around the (resized) image: translation and sketches."""
+def _class_in_ball(model, task: str, image, class_, seed: int, settings: dict, full: bool = False) -> Problem:
+    """Maximize a class in an L2 ball around the (resized) image: translation and sketches.
+    `full`: the change is carried back onto the image at display size (photo.Carry)."""
     x, _, display = _prepare(model, image)
     labels = _labels(model, class_, len(x))
     s = task_settings(model, task, settings)
-    return _problem(x, class_score(labels), s, seed, display)
+    carried = photo.carry(_resize(_as_images(image), display), x) if full else None   # issue 18
+    return replace(_problem(x, class_score(labels), s, seed, display), carry=carried)
 
 
 def translate_problem(model, image, class_, *, seed: int = 0, **settings) -> Problem:
     """Image-to-image translation: the target class, within eps of the source."""
-    return _class_in_ball(model, "translate", image, class_, seed, settings)
+    return _class_in_ball(model, "translate", image, class_, seed, settings, full=True)
 
 
 def sketch_problem(model, image, class_, *, seed: int = 0, **settings) -> Problem:
@@ -353,41 +356,53 @@ def inpaint_problem(model, image, mask, class_=None, *, seed: int = 0, **setting
     hole, and results show them exactly as given) and the objective is class score minus
     `penalty_weight` times the colour jumps across the hole's edge (`objectives.seam`); with
     "penalty" (the paper's) the known pixels are held by that weight times their squared distance.
-    The hole starts from `fill`: "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean"
-    (the mean colour of the known pixels). The class is given, or the model's prediction on that fill.
+    The hole starts from `fill`: "patch" (texture from the known pixels, `texture.patch_fill`),
+    "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean" (the mean colour of the known
+    pixels). With "exact" the fill is made at display size and the model's change to it carried back
+    (`photo.inpaint_start`), so the hole keeps the fill's fine texture. The class is given, or the model's prediction on that fill.
     """
     x, hw, display = _prepare(model, image)
     m = _prepare_mask(model, mask, x, hw)
     s = task_settings(model, "inpaint", settings)
     exact = s["known"] == "exact"
     hole = m > 0 if exact else m
-    x0 = FILLS[s["fill"]](x, hole)
+    carried = None
+    if exact:   # issue 18: filled at the photo's resolution, the model's change carried back (photo.py)
+        full, full_hole = _resize(_as_images(image), display), _resize(_as_mask(mask, len(x), hw), display) > 0
+        x0, carried = photo.inpaint_start(full, full_hole, x, hole, FILLS[s["fill"]])
+    else:
+        x0 = FILLS[s["fill"]](x, hole)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
     if exact:
         objective = class_score(labels) - s["penalty_weight"] * seam(hole)
     else:
         objective = class_score(labels) - s["penalty_weight"] * masked_mse(x, 1 - m)
-    # results keep the given pixels at the given size too (display size is the given size unless clamped)
-    given = (_as_images(image), _as_mask(mask, len(x), hw) == 0) if exact and tuple(display) == tuple(hw) else None
-    return _problem(x0, objective, s, seed, display, free=hole if exact else None, known=given)
+    problem = _problem(x0, objective, s, seed, display, free=hole if exact else None)
+    return replace(problem, carry=carried)
 
 
 def superresolve_problem(model, image, factor: int = 4, class_=None, *, seed: int = 0, **settings) -> Problem:
-    """Nearest upsampling by `factor`, then class maximization in a small ball, at the new size.
+    """Consistent bicubic upsampling by `factor`, then class maximization in a small ball, every step
+    kept consistent with the input (photo.superresolution: where the model runs for large results).
 
-    Default eps and step size scale with the output's side relative to the model's input size.
+    Default eps and step size scale with the side the model works at relative to its input size.
     """
     x = _as_images(image)
     check_value(SUPERRESOLVE_FACTOR, factor)
     out = (x.shape[2] * factor, x.shape[3] * factor)
     size = model.meta.input_size
     if max(out) > DISPLAY_MAX * size:
-        raise TaskInputError("factor", f"the result would be {out[0]}x{out[1]}; at most {DISPLAY_MAX * size} "
-                             "pixels a side for this model: downscale the image or use a smaller factor")
-    x0 = F.interpolate(x, scale_factor=factor, mode="nearest").to(model.device)
+        largest = DISPLAY_MAX * size // max(x.shape[2:])
+        fits = f"the largest factor for this {x.shape[2]}x{x.shape[3]} image is {largest}" if largest >= 2 else \
+            "no factor fits this image"
+        raise TaskInputError("factor", f"the result would be {out[0]}x{out[1]}; at most {DISPLAY_MAX * size} pixels "
+                             f"a side for this model: {fits}; downscale the image or use a smaller factor")
+    x0, projection, carried = photo.superresolution(x, factor, size, model.device)   # issue 18
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
-    s = task_settings(model, "superresolve", settings, scale=(out[0] * out[1]) ** 0.5 / size)
-    return _problem(x0, class_score(labels), s, seed, out)
+    s = task_settings(model, "superresolve", settings, scale=(x0.shape[2] * x0.shape[3]) ** 0.5 / size)
+    if projection is None:   # the input is finer than the model's scale: consistent bicubic alone
+        s["steps"] = 0
+    return replace(_problem(x0, class_score(labels), s, seed, out), projection=projection, carry=carried)
 
 
 def paint_problem(model, image, mask, feature, *, seed: int = 0, **settings) -> Problem:
@@ -413,7 +428,8 @@ def paint_problem(model, image, mask, feature, *, seed: int = 0, **settings) -> 
         term = s["feature_weight"] * objectives.feature(_features(model, k, len(x)), region)
         objective = term if objective is None else objective + term
     objective = objective - s["penalty_weight"] * masked_mse(x, outside)
-    return _problem(x, objective, s, seed, display)
+    carried = photo.carry(_resize(_as_images(image), display), x)   # issue 18: at the photo's resolution
+    return replace(_problem(x, objective, s, seed, display), carry=carried)
 
 
 # ---- the entries -------------------------------------------------------------------------------
@@ -455,7 +471,10 @@ TASKS = {t.id: t for t in (
 def finish(model, problem: Problem, result: Result) -> TaskOutput:
     """Results at display size, with the model's verdict on each."""
     classes = (_predict(model, result.images) if result.classes is None else result.classes).tolist()
-    images = _resize(result.images.detach().float().cpu(), problem.display_size)
+    if problem.carry is not None:   # issue 18: the change carried back at the photo's resolution
+        images = problem.carry.apply(result.images)
+    else:
+        images = _resize(result.images.detach().float().cpu(), problem.display_size)
     if problem.known is not None:
         original, known = problem.known
         images = torch.where(known, original, images)
