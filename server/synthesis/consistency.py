@@ -6,21 +6,23 @@ pooling by `factor`) equals `low`. The optimizer applies it after each step's ow
 L2 ball), so every iterate, and the result, is consistent with the input: the model can only add
 what the downsampling cannot see, never change what the input says.
 
-The exact orthogonal projection adds the nearest-upsampled residual, `x + up_nearest(low - down(x))`
+Without the [0,1] box, the exact orthogonal projection adds the nearest-upsampled residual, `x + up_nearest(low - down(x))`
 (down o up_nearest = I, and up_nearest is down's adjoint up to factor^2); but a residual that is
 constant on each factor x factor block draws the block grid into the image. So the residual is first
-spread with bicubic upsampling, a few over-relaxed back-projection sweeps (Irani & Peleg 1991),
-x <- x + OMEGA * up_bicubic(low - down(x)), which shrink it about threefold a sweep; the last, exact
-nearest sweep then only removes a residual of ~1e-3, too small to draw blocks. Measured: the grid
+spread with bilinear upsampling, a few over-relaxed back-projection sweeps (Irani & Peleg 1991),
+x <- x + OMEGA * up_smooth(low - down(x)), which shrink it about threefold a sweep; the last, exact
+sweep then only removes a residual of ~1e-3, too small to draw blocks -- and it shares each block's
+residual among its pixels by their room inside [0,1], so that the result is consistent *and* a
+valid image (clamping after an unconstrained projection broke consistency by up to 0.06). Measured: the grid
 ratio (`grid_ratio`) stays ~1, as bicubic's (BENCHMARKS.md, "Photographs at full resolution").
 """
 import torch
 import torch.nn.functional as F
 
-SWEEPS = 6      # bicubic back-projection sweeps before the exact one
-ROUNDS = 3      # alternations with the [0,1] box (POCS): a projection alone leaves bright and dark
-                # pixels outside [0,1], and clamping them breaks consistency by up to 0.06 there
-OMEGA = 1.5     # over-relaxation: the residual after 6 sweeps is ~1e-3 of the first (1.0 gives ~3e-2)
+SWEEPS = 8      # bilinear back-projection sweeps before the exact one
+OMEGA = 1.5     # over-relaxation: the residual after 8 sweeps is ~1e-3 of the first (1.0 gives ~2e-2)
+# Bilinear, not bicubic: the same PSNR and a grid ratio lower by 0.02-0.03 (bicubic's overshoot
+# steepens the block borders), at a third of the cost. Measured on 30 held-out images and own photos.
 
 
 def down(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -30,6 +32,10 @@ def down(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 def up_bicubic(x: torch.Tensor, factor: int) -> torch.Tensor:
     return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)
+
+
+def up_smooth(x: torch.Tensor, factor: int) -> torch.Tensor:
+    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
 def consistent_upsample(low: torch.Tensor, factor: int) -> torch.Tensor:
@@ -58,17 +64,22 @@ class Downsampled:
         return Downsampled(self.low.to(device), self.factor, self.sweeps)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N,3,H,W) -> consistent with `low`, in [0,1] (up to what the box and `low` allow)."""
-        low = self.low.to(x.device, x.dtype)
-        for _ in range(ROUNDS):
-            x = self._affine(x, low).clamp(0, 1)
-        return x
-
-    def _affine(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        """x (N,3,H,W) -> in [0,1] and consistent with `low` (in [0,1]) to float precision."""
+        low, f = self.low.to(x.device, x.dtype).clamp(0, 1), self.factor
         for _ in range(self.sweeps):
-            x = x + OMEGA * up_bicubic(low - down(x, self.factor), self.factor)
-        residual = low - down(x, self.factor)
-        return x + residual.repeat_interleave(self.factor, 2).repeat_interleave(self.factor, 3)
+            x = x + OMEGA * up_smooth(low - down(x, f), f)
+        x = x.clamp(0, 1)
+        # The exact sweep, within [0,1]: each block's residual goes to its pixels in proportion to their
+        # room (1 - x to brighten, x to darken); the room always suffices, as low is in [0,1].
+        residual = _blocks(low - down(x, f), f)
+        room = torch.where(residual > 0, 1 - x, x)
+        share = residual * f * f / _blocks(down(room, f) * f * f, f).clamp_min(1e-12)
+        return (x + share * room).clamp(0, 1)
+
+
+def _blocks(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Nearest upsampling: each pixel of x repeated over a factor x factor block."""
+    return x.repeat_interleave(factor, 2).repeat_interleave(factor, 3)
 
 
 def grid_ratio(x: torch.Tensor, factor: int) -> float:

@@ -18,7 +18,8 @@ from .fill import FILLS as SMOOTH_FILLS, harmonic_fill
 
 COARSEST = 48      # the pyramid stops when the short side would fall below this
 ITERATIONS = 5     # PatchMatch iterations (propagation, random search, copy) at the coarsest level
-REFINE = 2         # ... and at each finer one, which starts from the coarser matches
+REFINE = 1         # ... and at each finer one, which starts from the coarser matches (2: +40% time, same texture)
+MARGIN = 32        # sources are looked for at least this far around the hole (`_window`)
 REACH = 16         # how far a finer level's search looks beyond its start (the coarsest: everywhere)
 DILATION = 2       # a neighbourhood: 3x3 samples spaced this far apart (a 5x5 span)
 _TAPS = [(dy * DILATION, dx * DILATION) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
@@ -30,8 +31,27 @@ def patch_fill(x: torch.Tensor, hole: torch.Tensor, seed: int = 0) -> torch.Tens
     filled with texture from the known pixels; the known pixels are returned exactly as given."""
     hole = hole.bool().expand(x.shape[0], 1, *x.shape[2:])
     gen = torch.Generator().manual_seed(seed)
-    out = [_fill_one(xi[None], hi[None], gen) for xi, hi in zip(x, hole)]
-    return torch.where(hole, torch.cat(out).to(x), x)
+    out = x.clone()
+    for i in range(len(x)):
+        if not hole[i].any():
+            continue
+        window = _window(hole[i, 0])
+        out[i:i + 1, :, window[0], window[1]] = _fill_one(x[i:i + 1, :, window[0], window[1]],
+                                                          hole[i:i + 1, :, window[0], window[1]], gen)
+    return torch.where(hole, out, x)
+
+
+def _window(hole: torch.Tensor) -> tuple[slice, slice]:
+    """The hole's bounding box grown by its own size (at least MARGIN) on every side: where sources
+    are looked for. Texture near the hole is the likeliest to belong in it, and a small hole in a
+    large photo costs what the hole's surroundings cost, not what the photo does."""
+    spans = []
+    for axis in (1, 0):
+        hit = hole.any(axis).nonzero()[:, 0]
+        lo, hi = int(hit[0]), int(hit[-1]) + 1
+        grow = max(hi - lo, MARGIN)
+        spans.append(slice(max(0, lo - grow), min(hole.shape[1 - axis], hi + grow)))
+    return spans[0], spans[1]
 
 
 def _fill_one(x: torch.Tensor, hole: torch.Tensor, gen) -> torch.Tensor:
