@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from .consistency import Downsampled, consistent_upsample
 
 SR_WORK = 2   # super-resolution runs the model at up to this many times its input size (long side)
+WHOLE = 1 - 1e-6     # a model-size pixel this much in a hole is wholly in it (inpainting moves only those)
 UNSEEN = 0.5 / 255   # a carried change smaller than half a grey level is no change: the photo's pixel stays
 
 

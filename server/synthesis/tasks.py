@@ -369,7 +369,8 @@ def inpaint_problem(model, image, mask, class_=None, *, seed: int = 0, **setting
     carried = None
     if exact:   # issue 18: filled at the photo's resolution, the model's change carried back (photo.py)
         full, full_hole = _resize(_as_images(image), display), _resize(_as_mask(mask, len(x), hw), display) > 0
-        x0, carried = photo.inpaint_start(full, full_hole, x, hole, FILLS[s["fill"]])
+        hole = m >= photo.WHOLE   # the model moves only pixels wholly inside the hole: its change fades out
+        x0, carried = photo.inpaint_start(full, full_hole, x, hole, FILLS[s["fill"]])   # before the hole's edge
     else:
         x0 = FILLS[s["fill"]](x, hole)
     labels = _predict(model, x0) if class_ is None else _labels(model, class_, len(x))
