@@ -112,7 +112,8 @@ def cpu_seconds(model, task: str, x: torch.Tensor, **given) -> float:
 
 
 def table(title: str, header: str, rows: dict) -> None:
-    print(f"\n### {title}\n\n| | {header} |\n|---{'|---' * (header.count('/') + 1)}|")
+    columns = header.split(" / ")
+    print(f"\n### {title}\n\n| | {' | '.join(columns)} |\n|---{'|---' * len(columns)}|")
     for name, values in rows.items():
         print(f"| {name} | " + " | ".join("n/a" if v != v else f"{v:.3g}" for v in values) + " |", flush=True)
 

@@ -268,7 +268,7 @@ def _unpack(compressed: bytes, budget: "_Budget") -> dict[str, torch.Tensor]:
             shape = json.loads(shapes.get(name, "null"))
             if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
                 raise RecipeError(f"broken recipe inputs: no shape for {name!r}")
-            budget.take(math.prod(shape) * 5)        # the decoded bytes and their float copy
+            budget.take(math.prod(shape))            # the decoded bytes (declared before decoding)
             out[name] = _png_planes(t.numpy().tobytes(), shape) / 255
         else:
             out[name] = t.float()
