@@ -98,3 +98,29 @@ def test_superresolving_own_photos_is_no_worse_than_bicubic(photo_model):
         psnr = lambda im: -10 * torch.log10(((im - x) ** 2).mean()).item()
         assert psnr(out) >= psnr(bicubic) - 0.5, name
         assert grid_ratio(out, 4) <= 1.3, name
+
+
+def test_an_input_finer_than_the_models_scale_gets_the_consistent_bicubic_alone(tiny_model):
+    size = tiny_model.meta.input_size
+    low = F.avg_pool2d(_photo(4 * size, 4 * size), 2)            # 2*size a side: x2 is past SR_WORK * size
+    out = tasks.run(tiny_model, "superresolve", image=low, factor=2)
+    assert out.recipe.settings["steps"] == 0
+    assert torch.allclose(out.images, consistent_upsample(low, 2), atol=1e-6)
+
+
+def test_a_768_px_result_of_the_photo_model_opens_with_pillows_defaults(photo_model):
+    import io
+
+    from PIL import Image
+
+    from server.synthesis import recipes
+    x, m = _photo(768, 768), torch.zeros(768, 768)
+    x = (x * 255).round() / 255
+    m[300:420, 300:460] = 1
+    out = tasks.run(photo_model, "inpaint", image=x, mask=m, steps=1)
+    data = recipes.png_bytes(out.images[0], out.recipe)
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        assert img.size == (768, 768)
+    assert len(data) <= 2 * len(recipes.png_bytes(out.images[0]))
+    assert torch.equal(tasks.rerun(photo_model, recipes.read_png_recipe(data)[0]).images, out.images)
