@@ -78,11 +78,28 @@ def build_run(task: str, model, body: BaseModel, settings: Settings) -> tasks.Ta
         raise FieldError(None, str(e)) from None
 
 
-def rebuild_run(model, recipe) -> tasks.TaskRun:
+def rebuild_run(model, recipe, settings: Settings) -> tasks.TaskRun:
+    """A PNG's recipe as a TaskRun, within this server's limits as a request would be."""
+    check_recipe_limits(recipe, settings)
     try:
         return tasks.rebuild(model, recipe)
     except ValueError as e:  # a recipe that names a field the task lacks, or another model's card
         raise FieldError("png", f"the recipe cannot be rerun here: {e}") from None
+
+
+def check_recipe_limits(recipe, settings: Settings) -> None:
+    """Steps, images per request and pixels per image of a recipe against this server's limits."""
+    steps, n = recipe.settings.get("steps"), recipe.inputs.get("n")
+    if isinstance(steps, (int, float)) and steps > settings.max_steps:
+        raise FieldError("png", f"the recipe asks for {steps} steps; this server runs at most {settings.max_steps} "
+                                "(max_steps)")
+    if isinstance(n, (int, float)) and n > settings.max_n:
+        raise FieldError("png", f"the recipe asks for n={n} images; this server makes at most {settings.max_n} (max_n)")
+    for name, tensor in recipe.tensors().items():
+        pixels = tensor.shape[-1] * tensor.shape[-2] if tensor.dim() >= 2 else 0
+        if pixels > settings.max_image_pixels:
+            raise FieldError("png", f"the recipe's {name} is {tensor.shape[-1]}x{tensor.shape[-2]}: this server "
+                                    f"takes at most {settings.max_image_pixels} pixels (max_image_pixels)")
 
 
 AUTOMATIC = ""   # the canvas sends an empty class for "the model's own guess"

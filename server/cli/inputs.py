@@ -26,6 +26,8 @@ def open_image(path: str, mode: str = "RGB") -> Image.Image:
     try:
         with Image.open(p) as im:
             return im.convert(mode)
+    except Image.DecompressionBombError as e:   # not an OSError: Pillow's limit, said as ours
+        raise ValueError(f"{path}: the image is too large to open safely ({e})") from None
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
 

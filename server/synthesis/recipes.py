@@ -3,14 +3,17 @@
 A `Recipe` names the task, the model (its id and card hash), the seed, every effective setting
 and every input. `tasks.build` attaches one to each Problem; `tasks.rerun(model, recipe)` makes the
 same pixels again on the same device. PNGs written by the CLI, the API and the canvas carry it in
-two compressed text chunks: `robust-canvas` (the recipe as JSON, with the index of the image in its
-batch) and `robust-canvas-inputs` (the input tensors as base64 safetensors: uint8 where the values
-are exactly 8-bit, else float32, so the inputs come back bit for bit).
+two chunks: the compressed text chunk `robust-canvas` (the recipe as JSON, with the index of the image
+in its batch; a few kB) and the private binary chunk `rcIN` (the input tensors as compressed
+safetensors: 8-bit ones as PNG bytes, the others float32, so the inputs come back bit for bit).
+Every PNG reader opens them with its default limits, and reading one back is bounded (see
+`read_png_recipe`).
 """
 import base64
 import hashlib
 import io
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -23,8 +26,15 @@ from safetensors.torch import load as load_tensors, save as save_tensors
 from .errors import FieldError
 
 FORMAT = "robust-canvas/1"
-RECIPE_KEY, INPUTS_KEY = "robust-canvas", "robust-canvas-inputs"
-MAX_CHUNK_BYTES = 256 * 1024 * 1024   # decompressed text we are willing to read from one PNG
+RECIPE_KEY = "robust-canvas"            # zTXt chunk: the recipe as JSON
+INPUTS_CHUNK = b"rcIN"                  # private ancillary chunk (lower-case 1st and 2nd letters): the inputs
+LEGACY_INPUTS_KEY = "robust-canvas-inputs"   # before issue 18: base64 text, which Pillow refused past 1 MB
+MAX_RECIPE_TEXT = 512 * 1024            # the JSON stays under Pillow's MAX_TEXT_CHUNK (1 MB)
+# Reading is capped by what the image's size can need: inputs are at most a few images and masks of
+# the result's size (float32 where not 8-bit: 12 bytes a pixel for an image, 4 for a mask) -- or a
+# larger photo that was shown at most DISPLAY_MAX times the model's size.
+INPUT_BYTES_PER_PIXEL = 64
+INPUT_BYTES_FLOOR = 4 * 1024 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -77,29 +87,49 @@ def card_hash(meta) -> str:
 # ---- PNG ----------------------------------------------------------------------------------------
 
 def png_bytes(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0) -> bytes:
-    """(3,H,W) in [0,1] -> PNG bytes, with the recipe's chunks when given."""
+    """(3,H,W) in [0,1] -> PNG bytes, with the recipe's chunks when given.
+
+    The recipe (JSON, a few kB) goes in a zTXt chunk, far under Pillow's 1 MB text limit; the inputs go
+    in the private ancillary chunk `rcIN`, which every reader skips (Pillow, browsers) and only we read.
+    """
     array = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     info = None
     if recipe is not None:
         info = PngImagePlugin.PngInfo()
-        info.add_text(RECIPE_KEY, json.dumps({**recipe.to_json(), "index": index}), zip=True)
+        text = json.dumps({**recipe.to_json(), "index": index})
+        if len(text) > MAX_RECIPE_TEXT:
+            raise RecipeError(f"the recipe is {len(text)} bytes of JSON; at most {MAX_RECIPE_TEXT}")
+        info.add_text(RECIPE_KEY, text, zip=True)
         tensors = recipe.tensors()
         if tensors:
-            info.add_text(INPUTS_KEY, base64.b64encode(_pack(tensors)).decode(), zip=True)
+            info.add(INPUTS_CHUNK, zlib.compress(_pack(tensors)), after_idat=True)
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, "PNG", pnginfo=info)
     return buf.getvalue()
 
 
 def read_png_recipe(data: bytes) -> tuple[Recipe, int]:
-    """The recipe and the image's index in its batch, from PNG bytes; RecipeError if there is none."""
-    chunks = _text_chunks(data)
+    """The recipe and the image's index in its batch, from PNG bytes; RecipeError if there is none.
+
+    Safe against decompression bombs: only our own chunks are inflated, and all of them together
+    at most `input_budget(width, height)` bytes, the most the inputs of an image that size can need;
+    reading stops at that cap.
+    """
+    budget = _Budget(*_png_size(data))
+    chunks = _our_chunks(data, budget)
     if RECIPE_KEY not in chunks:
         raise RecipeError("this PNG has no robust-canvas recipe (was it made by robust-canvas, then re-saved?)")
     try:
         meta = json.loads(chunks[RECIPE_KEY])
-        tensors = _unpack(base64.b64decode(chunks[INPUTS_KEY])) if INPUTS_KEY in chunks else {}
+        if INPUTS_CHUNK in chunks:
+            tensors = _unpack(chunks[INPUTS_CHUNK], budget)
+        elif LEGACY_INPUTS_KEY in chunks:  # PNGs written before the rcIN chunk
+            tensors = _unpack_legacy(base64.b64decode(chunks[LEGACY_INPUTS_KEY]))
+        else:
+            tensors = {}
     except (ValueError, TypeError) as e:
+        if isinstance(e, RecipeError):
+            raise
         raise RecipeError(f"a broken recipe: {e}") from None
     recipe = Recipe.from_json(meta, tensors)
     index = meta.get("index", 0)
@@ -108,45 +138,78 @@ def read_png_recipe(data: bytes) -> tuple[Recipe, int]:
     return recipe, index
 
 
-def _text_chunks(data: bytes) -> dict[str, str]:
-    """tEXt/zTXt/iTXt chunks of a PNG (PIL caps text chunks at 1 MB; inputs can be larger)."""
+def input_budget(width: int, height: int) -> int:
+    """Bytes the recipe of a width x height result may inflate to, all chunks and inputs together."""
+    return INPUT_BYTES_FLOOR + INPUT_BYTES_PER_PIXEL * width * height
+
+
+class _Budget:
+    """What is left of `input_budget` while a PNG's chunks and inputs inflate."""
+
+    def __init__(self, width: int, height: int):
+        self.total = self.left = input_budget(width, height)
+        self.size = f"{width}x{height}"
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise RecipeError(f"the recipe inflates past {self.total} bytes, the limit for a {self.size} image")
+
+    def inflate(self, raw: bytes) -> bytes:
+        d = zlib.decompressobj()
+        out = d.decompress(raw, max(self.left, 0) + 1)   # never more than the cap (+1 to notice)
+        self.take(len(out))
+        return out
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
     if not data.startswith(_PNG_SIGNATURE):
         raise RecipeError("not a PNG file")
+    head = data[len(_PNG_SIGNATURE):len(_PNG_SIGNATURE) + 16]
+    if len(head) < 16 or head[4:8] != b"IHDR":
+        raise RecipeError("not a PNG file (no IHDR chunk)")
+    return struct.unpack(">II", head[8:16])
+
+
+def _our_chunks(data: bytes, budget: _Budget) -> dict:
+    """The recipe text and the raw inputs, read only from the chunks we write; each at most once."""
     out, pos = {}, len(_PNG_SIGNATURE)
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
         pos += 12 + length
-        if kind in (b"tEXt", b"zTXt", b"iTXt"):
-            key, value = _text_chunk(kind, body)
-            if key:
-                out[key] = value
-        elif kind == b"IEND":
+        if kind == b"IEND":
             break
+        if kind == INPUTS_CHUNK:
+            key, value = INPUTS_CHUNK, body
+        elif kind in (b"tEXt", b"zTXt", b"iTXt") and body.partition(b"\0")[0] in _TEXT_KEYS:
+            key, value = _text_chunk(kind, body, budget)
+        else:
+            continue
+        if key in out:
+            raise RecipeError(f"a broken recipe: two {key!r} chunks")
+        out[key] = value
     return out
 
 
-def _text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str]:
+_TEXT_KEYS = {RECIPE_KEY.encode(), LEGACY_INPUTS_KEY.encode()}
+
+
+def _text_chunk(kind: bytes, body: bytes, budget: _Budget) -> tuple[str, str]:
     key, _, rest = body.partition(b"\0")
     try:
         if kind == b"tEXt":
-            return key.decode("latin-1"), rest.decode("latin-1")
-        if kind == b"zTXt":
-            return key.decode("latin-1"), _inflate(rest[1:]).decode("latin-1")
-        compressed, rest = rest[0], rest[2:]                      # iTXt: flag, method, language, key, text
-        _, _, rest = rest.partition(b"\0")
-        _, _, text = rest.partition(b"\0")
-        return key.decode("latin-1"), (_inflate(text) if compressed else text).decode("utf-8")
-    except (zlib.error, UnicodeDecodeError, IndexError):
-        return None, ""
-
-
-def _inflate(raw: bytes) -> bytes:
-    d = zlib.decompressobj()
-    out = d.decompress(raw, MAX_CHUNK_BYTES)
-    if d.unconsumed_tail:
-        raise RecipeError(f"a text chunk inflates past {MAX_CHUNK_BYTES} bytes")
-    return out
+            text = rest
+        elif kind == b"zTXt":
+            text = budget.inflate(rest[1:])
+        else:                                            # iTXt: flag, method, language, key, text
+            compressed, rest = rest[0], rest[2:]
+            _, _, rest = rest.partition(b"\0")
+            _, _, text = rest.partition(b"\0")
+            text = budget.inflate(text) if compressed else text
+        return key.decode("latin-1"), text.decode("utf-8" if kind == b"iTXt" else "latin-1")
+    except (zlib.error, UnicodeDecodeError, IndexError) as e:
+        raise RecipeError(f"a broken recipe chunk: {e}") from None
 
 
 # ---- tensors ------------------------------------------------------------------------------------
@@ -178,17 +241,66 @@ def _deref(value, tensors: dict):
 
 
 def _pack(tensors: dict[str, torch.Tensor]) -> bytes:
-    """uint8 where that loses nothing (8-bit images, binary masks), float32 otherwise."""
-    out = {}
+    """Safetensors of the inputs: 8-bit ones (photos, binary masks) as PNG bytes of a gray image of the
+    tensor's planes stacked (lossless and several times smaller than raw), the others float32."""
+    out, shapes = {}, {}
     for key, t in tensors.items():
         t = t.detach().float().cpu().contiguous()
         q = (t * 255).round()
-        exact = bool(((q / 255) == t).all()) and bool(((q >= 0) & (q <= 255)).all())
-        out[key + (".u8" if exact else ".f32")] = q.to(torch.uint8) if exact else t
-    return save_tensors(out)
+        exact = t.dim() >= 2 and bool(((q / 255) == t).all()) and bool(((q >= 0) & (q <= 255)).all())
+        if exact:
+            planes = q.to(torch.uint8).reshape(-1, t.shape[-1]).numpy()
+            buf = io.BytesIO()
+            Image.fromarray(planes, "L").save(buf, "PNG")
+            out[key + ".png"] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+            shapes[key] = json.dumps(list(t.shape))
+        else:
+            out[key + ".f32"] = t
+    return save_tensors(out, metadata=shapes)
 
 
-def _unpack(raw: bytes) -> dict[str, torch.Tensor]:
+def _unpack(compressed: bytes, budget: "_Budget") -> dict[str, torch.Tensor]:
+    raw = budget.inflate(compressed)
+    try:
+        stored = load_tensors(raw)
+        shapes = safe_open_metadata(raw)
+    except Exception as e:  # safetensors raises its own error types for broken data
+        raise RecipeError(f"broken recipe inputs: {e}") from None
+    out = {}
+    for key, t in stored.items():
+        name, _, kind = key.rpartition(".")
+        if kind == "png":
+            shape = json.loads(shapes.get(name, "null"))
+            if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+                raise RecipeError(f"broken recipe inputs: no shape for {name!r}")
+            budget.take(math.prod(shape))            # the decoded bytes (declared before decoding)
+            out[name] = _png_planes(t.numpy().tobytes(), shape) / 255
+        else:
+            out[name] = t.float()
+    return out
+
+
+def _png_planes(data: bytes, shape: list[int]) -> torch.Tensor:
+    """The uint8 tensor of `shape` stored as a gray PNG; its size is checked before decoding."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != "PNG" or img.mode != "L" or img.size != (shape[-1], math.prod(shape[:-1])):
+            raise RecipeError(f"broken recipe inputs: a {img.mode} {img.size} image for shape {shape}")
+        return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).reshape(shape).float()
+    except (OSError, ValueError) as e:
+        if isinstance(e, RecipeError):
+            raise
+        raise RecipeError(f"broken recipe inputs: {e}") from None
+
+
+def safe_open_metadata(raw: bytes) -> dict:
+    """The string metadata of a safetensors buffer (its JSON header's __metadata__)."""
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n]).get("__metadata__") or {}
+
+
+def _unpack_legacy(raw: bytes) -> dict[str, torch.Tensor]:
+    """Inputs as PNGs before issue 18 stored them: safetensors, uint8 (.u8) or float32 (.f32)."""
     try:
         stored = load_tensors(raw)
     except Exception as e:  # safetensors raises its own error types for broken data

@@ -52,12 +52,12 @@ def tasks_router(settings: Settings) -> APIRouter:
     @router.post("/rerun", status_code=202, response_model=JobCreated, responses=STARTED)
     async def rerun(body: RerunRequest, state: StateDep, request: Request, wait: bool = False):
         """Run a robust-canvas PNG's recipe again: the same task, model, seed, settings and inputs."""
-        recipe = _recipe(body.png)
+        recipe = await run_in_threadpool(_recipe, body.png)   # inflating and decoding: off the event loop
         try:
             model_id, model = find_model(state, recipe.model)
         except LookupError as e:
             raise FieldError("png", f"the image was made by {e}") from None
-        problem = await run_in_threadpool(rebuild_run, model, recipe)
+        problem = await run_in_threadpool(rebuild_run, model, recipe, state.settings)
         return await _submit(state, request, recipe.task, model_id, model, problem, wait)
 
     return router

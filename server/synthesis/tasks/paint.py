@@ -2,9 +2,9 @@
 import torch
 
 from ..errors import FieldError
-from .. import objectives
+from .. import objectives, photo
 from ..objectives import masked_mse
-from .inputs import at_model_size, display_size, features
+from .inputs import at_model_size, display_size, features, resize
 from .registry import IMAGE, STEPS_IN_BALL, Field, TaskSpec, register
 from .runs import TaskRun, ball_run
 
@@ -32,7 +32,8 @@ def build(model, image, mask, feature, *, seed: int, settings: dict) -> TaskRun:
         term = s["feature_weight"] * objectives.feature(features(model, k, len(x)), region)
         objective = term if objective is None else objective + term
     objective = objective - s["penalty_weight"] * masked_mse(x, outside)
-    return ball_run(x, objective, s, display_size(tuple(image.shape[2:]), model.meta.input_size))
+    display = display_size(tuple(image.shape[2:]), model.meta.input_size)
+    return ball_run(x, objective, s, display, carry=photo.carry(resize(image, display), x))   # at the photo's size
 
 
 SPEC = register(TaskSpec(

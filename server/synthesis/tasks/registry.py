@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import FieldError
-from ..fill import FILLS
+from ..texture import FILLS
 from ..steps import RULES
 
 MAX_STEPS = 5000
@@ -69,7 +69,8 @@ SETTINGS = {f.name: f for f in (
           minimum=0, maximum=MAX_STEPS),
     Field("temperature", "float", "spread of the seeds around their class mean (1: the fitted Gaussian)",
           minimum=0, maximum=MAX_TEMPERATURE, positive=True),
-    Field("fill", "choice", "how the hole starts: harmonic (smooth from its border) or mean (flat mean colour)",
+    Field("fill", "choice", "how the hole starts: patch (texture copied from the rest of the image, at its "
+          "resolution), harmonic (smooth from its border) or mean (flat mean colour)",
           choices=tuple(FILLS)),
     Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
           "weighs colour jumps across the border) or penalty (held by the penalty, the paper's)",

@@ -22,14 +22,15 @@ class TaskOutput:
 def finish(model, run, result: Result) -> TaskOutput:
     """A TaskRun's results at display size, with the model's verdict on each.
 
-    Results are resized to the run's display size (the source's aspect ratio); pixels the run
-    was given exactly (inpainting's known pixels) are shown exactly as given.
+    Results are resized to the run's display size (the source's aspect ratio), or, where the run
+    works on a photo, the model's change is carried back onto it at its resolution (photo.Carry:
+    unchanged pixels keep the photo's values exactly).
     """
     classes = (predict(model, result.images) if result.classes is None else result.classes).tolist()
-    images = resize(result.images.detach().float().cpu(), run.display_size)
-    if run.given is not None:
-        original, known = run.given
-        images = torch.where(known, original, images)
+    if run.carry is not None:
+        images = run.carry.apply(result.images)
+    else:
+        images = resize(result.images.detach().float().cpu(), run.display_size)
     return TaskOutput(images=images,
                       classes=classes, class_names=[model.meta.classes[c] for c in classes],
                       scores=result.trace[:, -1].tolist(), trace=result.trace.cpu(), stopped=result.stopped,

@@ -8,7 +8,7 @@ The input named `class` everywhere else is `class_` in Python.
 """
 from dataclasses import dataclass, field
 
-from ..constraints import Ball, KnownPixels
+from ..constraints import Ball, Constraint, KnownPixels
 from ..errors import FieldError
 from ..objectives import Objective
 from ..optimizer import Callback, Result
@@ -27,7 +27,7 @@ class TaskRun:
     display_size: tuple[int, int]       # the size results are shown at
     settings: dict = field(default_factory=dict)   # every effective setting, weights included
     recipe: Recipe | None = None        # what reproduces the result (recipes.py); set by `build`
-    given: tuple | None = None          # (images, mask): pixels shown exactly as given, at display size
+    carry: object | None = None         # how results go back to the photo's resolution (photo.Carry)
 
     @property
     def steps(self) -> int:
@@ -43,15 +43,18 @@ class TaskRun:
 
 
 def ball_run(x0, objective: Objective, settings: dict, display_size: tuple[int, int], *, free=None,
-             given: tuple | None = None) -> TaskRun:
+             also: Constraint | None = None, carry=None) -> TaskRun:
     """The tasks' usual run: maximize `objective` from x0 within the settings' L2 ball (eps) around
-    x0, with their step size, rule and patience; with `free`, only those pixels move."""
+    x0, with their step size, rule and patience; with `free`, only those pixels move; `also` is a
+    further constraint (super-resolution's consistency); `carry` takes results to the photo's size."""
     constraint = Ball("l2", float(settings["eps"]))
     if free is not None:
         constraint = constraint & KnownPixels(free)
+    if also is not None:
+        constraint = constraint & also
     problem = Problem(x0=x0, objective=objective, steps=settings["steps"], step_size=float(settings["step_size"]),
                       constraint=constraint, rule=settings["rule"], patience=settings["patience"])
-    return TaskRun(problem, display_size, settings, given=given)
+    return TaskRun(problem, display_size, settings, carry=carry)
 
 
 def build(model, task: str, **given) -> TaskRun:
@@ -73,9 +76,9 @@ def build(model, task: str, **given) -> TaskRun:
     scale = s.result_scale(model, inputs) if s.result_scale else 1.0
     settings = task_settings(model, s, {name: args[name] for name in s.settings}, scale)
     run = s.build(model, **{f.arg: inputs[f.arg] for f in s.inputs}, seed=inputs["seed"], settings=settings)
-    run.settings = settings
+    # the settings the run uses: a builder may decide one (super-resolution of a fine input runs no steps)
     run.recipe = Recipe(task=task, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
-                        settings=settings, inputs={f.name: args[f.arg] for f in s.inputs})
+                        settings=run.settings, inputs={f.name: args[f.arg] for f in s.inputs})
     return run
 
 
