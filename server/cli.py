@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from .cli_features import add_features_parser
 from .cli_models import add_models_parser
 from .cli_serve import add_serve_parser
 from .cli_tasks import add_task_parsers
@@ -135,6 +136,7 @@ def main(argv=None) -> int:
     add_task_parsers(sub)
     add_serve_parser(sub)
     add_models_parser(sub)
+    add_features_parser(sub)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # recorded in model cards: the command that reproduces a model

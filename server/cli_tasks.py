@@ -116,7 +116,16 @@ def cmd_task(args) -> int:
     model = load_model(args.model)
     result = _solve(model, tasks.build(model, args.command, **given), args.command)
     _report(write_images(result.images, args.out, result.recipe), result, range(len(result.images)))
+    if "feature" in result.recipe.inputs:
+        print("painted: " + painted(model, result.recipe.inputs["feature"]))
     return 0
+
+
+def painted(model, feature) -> str:
+    """'church · grey vertical stripes (feature 17)', for each stroke's feature index."""
+    names = model.feature_names
+    return ", ".join(f"{names.features[k].name} (feature {k})" if names else f"feature {k}"
+                     for k in (feature if isinstance(feature, list) else [feature]))
 
 
 def _remote_task(spec, args) -> int:
@@ -177,10 +186,9 @@ def _parse(f, text: str):
     return _feature(text) if f.kind == "feature" else text
 
 
-def _feature(text: str) -> int:
-    if not text.strip().isdigit():
-        raise ValueError(f"a feature is a component index, got {text!r}")
-    return int(text)
+def _feature(text: str) -> int | str:
+    """An index, or a feature or class name (the model resolves it: `features.names.resolve_feature`)."""
+    return int(text) if text.strip().isdigit() else text.strip()
 
 
 # ---- parsers, from the registry ----------------------------------------------------------------

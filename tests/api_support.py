@@ -50,9 +50,10 @@ def decode(url: str) -> torch.Tensor:
 
 @contextmanager
 def api_client(models=None, **settings):
-    """A TestClient whose lifespan runs the real worker thread (palettes computed on request unless asked)."""
+    """A TestClient whose lifespan runs the real worker thread (palettes computed on request, which waits
+    for them, unless asked)."""
     models = models if models is not None else {"tiny": tiny_with_seeds(), "plain": make_tiny_model(1)}
-    app = create_app(Settings(**{"warm_palettes": False, **settings}), models=models)
+    app = create_app(Settings(**{"warm_palettes": False, "palette_wait_s": 120, **settings}), models=models)
     with TestClient(app) as client:
         yield client
 

@@ -19,7 +19,8 @@ class AppState:
     models: dict[str, RobustModel]      # the first is the default
     manager: JobManager
     palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
-    palette_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    palette_tasks: dict[str, asyncio.Future] = field(default_factory=dict)   # model id -> its computation
+    palette_progress: dict[str, object] = field(default_factory=dict)       # model id -> feature_entries.Progress
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
 
     @property

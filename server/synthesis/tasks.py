@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import objectives
+from .features.names import resolve_features
 from .fill import FILLS
 from .objectives import class_score, masked_mse, seam
 from .optimizer import Callback, Result
@@ -145,6 +146,9 @@ def build(model, task: str, **given) -> Problem:
         if f.required and given.get(f.arg) is None:
             raise TaskInputError(f.name, f"{f.name} is required for {task}")
     args = {f.arg: given[f.arg] if given.get(f.arg) is not None else f.default for f in s.fields}
+    for f in s.inputs:  # a feature by name or by class (its top feature): the recipe keeps the index
+        if f.kind == "feature" and args[f.arg] is not None:
+            args[f.arg] = _feature_indices(model, args[f.arg])
     problem = s.build(model, **args)
     problem.recipe = Recipe(task=task, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
                             settings=problem.settings, inputs={f.name: args[f.arg] for f in s.inputs})
@@ -227,6 +231,13 @@ def _labels(model, class_, n: int) -> torch.Tensor:
             raise TaskInputError("class", f"got {len(class_)} classes for {n} images")
         return torch.tensor([resolve_class(model, c) for c in class_] * (n if len(class_) == 1 else 1))
     return torch.full((n,), resolve_class(model, class_), dtype=torch.long)
+
+
+def _feature_indices(model, feature):
+    try:
+        return resolve_features(model, feature)
+    except LookupError as e:
+        raise TaskInputError("feature", str(e)) from None
 
 
 def _features(model, feature, n: int) -> torch.Tensor:
@@ -444,7 +455,8 @@ TASKS = {t.id: t for t in (
              STEPS_IN_BALL, "one image, the drawing's aspect ratio"),
     TaskSpec("paint", "paint a representation feature into a brushed region", paint_problem,
              (IMAGE, Field("mask", "mask", "the brushed region: white (1) = paint here", required=True, many=True),
-              Field("feature", "feature", "representation component to paint (see the model's palette)",
+              Field("feature", "feature", "representation component to paint: its index, its name or a class "
+                    "name (the class's top feature); see the model's palette",
                     required=True, many=True)),
              (*STEPS_IN_BALL, "feature_weight", "penalty_weight"), "one image, the source's aspect ratio"),
 )}

@@ -1,14 +1,15 @@
-"""GET /api/models (model cards) and GET /api/models/{id}/features (the paint palette)."""
+"""GET /api/models (model cards) and GET /api/models/{id}/features (the paint palette, with names)."""
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
-from ...synthesis.palette import PaletteCancelled, feature_palette
+from ...synthesis.palette import PaletteCancelled
 from ...synthesis.recipes import card_hash
 from ...synthesis.tasks import TASKS, task_defaults
 from ..deps import AppState, StateDep, find_model
-from ..images import encode_png, thumbnail
+from ..feature_entries import Progress, palette_entries, select
 from ..responses import errors
 from ..schemas import Feature, ModelCard
 
@@ -30,30 +31,53 @@ def models(state: StateDep) -> list[ModelCard]:
     return [model_card(i, m, i == state.default_model_id) for i, m in state.models.items()]
 
 
-def _palette(model, size: int, stop) -> list[dict]:
-    swatches = feature_palette(model, stop=stop)
-    return [{"index": k, "thumbnail": encode_png(thumbnail(s, size))} for k, s in enumerate(swatches)]
+@router.get("/models/{model_id}/features", response_model=list[Feature], responses=errors(404, 422, 503))
+async def features(model_id: str, state: StateDep,
+                   class_: Annotated[str | None, Query(alias="class", description="only the features linked to "
+                                                       "this class (name or index), strongest first")] = None,
+                   q: Annotated[str | None, Query(description="only the features whose index, name, colour, "
+                                                  "texture or classes contain every word of this")] = None,
+                   ) -> list[dict]:
+    """One entry per feature: its swatch, name, linked classes and photo crops.
 
-
-@router.get("/models/{model_id}/features", response_model=list[Feature], responses=errors(404, 503))
-async def features(model_id: str, state: StateDep) -> list[dict]:
-    """One swatch per feature; computed in the background at start-up, or by the first call."""
+    Shipped models answer from their files at once; for others the swatches are computed in the
+    background, and until they are ready the answer is 503 with Retry-After and the progress.
+    """
     try:
         model_id, model = find_model(state, model_id)
     except LookupError as e:
         raise HTTPException(404, str(e)) from None
     try:
-        return await palette(state, model_id, model)
+        entries = await palette(state, model_id, model, wait=state.settings.palette_wait_s)
     except PaletteCancelled:
         raise HTTPException(503, "the server is shutting down") from None
+    except TimeoutError:
+        progress = state.palette_progress[model_id]
+        raise HTTPException(503, progress.message(model_id),
+                            headers={"Retry-After": str(progress.retry_after())}) from None
+    try:
+        return select(entries, model, class_, q)
+    except LookupError as e:
+        raise HTTPException(422, [{"loc": ["query", "class"], "msg": str(e), "type": "value_error"}]) from None
 
 
-async def palette(state: AppState, model_id: str, model) -> list[dict]:
-    async with state.palette_locks.setdefault(model_id, asyncio.Lock()):  # one computation per model
-        if model_id not in state.palettes:
-            state.palettes[model_id] = await run_in_threadpool(_palette, model, state.settings.thumbnail_size,
-                                                               state.stopping)
-    return state.palettes[model_id]
+async def palette(state: AppState, model_id: str, model, wait: float | None = None) -> list[dict]:
+    """The model's entries: computed once, in a task of its own that a request does not wait for
+    longer than `wait` seconds (TimeoutError then; the task goes on)."""
+    if model_id in state.palettes:
+        return state.palettes[model_id]
+    task = state.palette_tasks.get(model_id)
+    if task is None or (task.done() and (task.cancelled() or task.exception())):  # never started, or failed
+        progress = state.palette_progress[model_id] = Progress(total=model.meta.num_features)
+        task = state.palette_tasks[model_id] = asyncio.ensure_future(_compute(state, model_id, model, progress))
+    return await asyncio.wait_for(asyncio.shield(task), wait)
+
+
+async def _compute(state: AppState, model_id: str, model, progress: Progress) -> list[dict]:
+    entries = await run_in_threadpool(palette_entries, model, state.settings.thumbnail_size, state.stopping,
+                                      progress.update)
+    state.palettes[model_id] = entries
+    return entries
 
 
 async def warm_palettes(state: AppState) -> None:
