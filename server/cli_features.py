@@ -36,7 +36,7 @@ def cmd_name(args) -> int:
     names.source.update({"data": root.name if root.name != args.split else f"{Path(args.data_dir).name}/{args.split}"})
     swatches = None if args.no_swatches else feature_palette(model)
     names.source["swatches"] = swatches is not None
-    sheet = swatch_sheet(names, swatches, crops, args.tile)
+    sheet = swatch_sheet(names, swatches, crops, args.tile or min(56, model.meta.input_size))
     out = Path(args.out) if args.out else names_path(resolve_model_path(args.model))
     if not args.out and not os.access(out.parent, os.W_OK):
         out = cached_names_path(model.meta.id)
@@ -108,7 +108,8 @@ def add_features_parser(sub) -> None:
                                     "classes other than the model's are labelled by the model's predictions")
     n.add_argument("--split", default="train")
     n.add_argument("--top", type=int, default=3, help="photo crops per feature in the sheet")
-    n.add_argument("--tile", type=int, default=64, help="side of each swatch in the sheet, pixels")
+    n.add_argument("--tile", type=int, help="side of each swatch in the sheet, pixels (default: 56, or the "
+                                             "model's input size if smaller)")
     n.add_argument("--limit", type=int, help="use a fixed random subset of this many images")
     n.add_argument("--no-swatches", dest="no_swatches", action="store_true",
                    help="skip the synthetic swatches (their tiles stay gray)")

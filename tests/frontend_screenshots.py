@@ -84,6 +84,15 @@ def vivid_features(page, url: str, count: int) -> list[int]:
     return [item["index"] for item in sorted(swatches, key=contrast, reverse=True)[:count]]
 
 
+def named_features(page, url: str, count: int) -> list[int]:
+    """Classes' top named features, in the scene's order of preference; the vivid ones without names."""
+    page.locator(".feature").first.wait_for(timeout=1_800_000)
+    model = page.locator("#model").input_value()
+    items = page.request.get(f"{url}/api/models/{model}/features", timeout=300_000).json()
+    top = [f["index"] for f in items if f.get("rank") == 1]
+    return top[:count] if top else vivid_features(page, url, count)
+
+
 def decode(url: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
 
@@ -234,11 +243,13 @@ def shoot_inpaint(page, s, scene, url):
 def shoot_paint(page, s, scene, url):
     name, first, second = scene["paint"]
     upload(s, name)
-    candidates = vivid_features(page, url, 12)
+    candidates = named_features(page, url, 12)
     draw(page, s.locator("canvas"), first)
     paint_visibly(page, s, url, candidates)  # the result lands on the canvas; brush the next region
-    s.locator(f".feature[data-feature='{candidates[-1]}']").click()
+    chosen = s.locator(f".feature[data-feature='{candidates[-1]}']")
+    chosen.click()
     draw(page, s.locator("canvas"), second)
+    chosen.hover()  # its name and larger swatches in the preview
 
 
 def shoot_superresolve(page, s, scene, url):

@@ -19,6 +19,11 @@ SHIPPED = ["imagenette-rn18w75-l2", "cifar10-rn18h-l2"]
 PHOTO = "imagenette-rn18w75-l2"
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path / "cache"))  # palettes of tiny models land here
+
+
 @pytest.fixture(scope="module")
 def photo_model():
     return load_model(PHOTO, device="cpu")

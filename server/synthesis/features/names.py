@@ -71,11 +71,11 @@ class FeatureNames:
         if sheet is not None:
             target = sheet_path(path)
             tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            sheet.save(tmp, format="WEBP", quality=82, method=6)
+            sheet.save(tmp, format="WEBP", quality=75, method=6)
             tmp.replace(target)
             self.sheet = target
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
+        tmp.write_text(json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False) + "\n")  # small: it ships
         tmp.replace(path)
 
     @classmethod

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# Upper hue bound (degrees) -> word; saturation below GREY_SATURATION is achromatic.
+# Upper hue bound (degrees) -> word. A pixel is achromatic (black, grey, white) below GREY_SATURATION
+# or CHROMA, and a dark red, orange or yellow is brown.
 HUES = ((15, "red"), (42, "orange"), (70, "yellow"), (165, "green"), (195, "teal"), (255, "blue"),
         (290, "purple"), (335, "pink"), (360, "red"))
-GREY_SATURATION = 0.16
+WORDS = ("black", "grey", "white", "brown", *dict.fromkeys(w for _, w in HUES))
+GREY_SATURATION, CHROMA = 0.15, 0.07
+GREY_SALIENCE = 0.6   # an achromatic pixel counts this much: people name the colourful part of a picture
+SECOND = 0.3   # a second colour is named when it covers at least this share of the (centre-weighted) crops
 
 
 @dataclass(frozen=True)
@@ -26,20 +30,25 @@ class Texture:
 
 
 def colour_word(crops: torch.Tensor) -> str:
-    """crops (N,3,H,W) in [0,1] -> red, orange, ..., brown, grey, white, dark."""
+    """crops (N,3,H,W) in [0,1] -> 'blue', 'white and green', ...: the colour words of most of the
+    pixels, each pixel weighted towards the crop's centre (where the feature fired)."""
     mx, mn = crops.max(1).values, crops.min(1).values
     sat = (mx - mn) / mx.clamp_min(1e-6)
-    value, saturation = float(mx.mean()), float(sat.mean())
-    if saturation < GREY_SATURATION:
-        return "dark" if value < 0.3 else "white" if value > 0.75 else "grey"
     r, g, b = crops.unbind(1)
-    hue = torch.atan2(math.sqrt(3) * (g - b), 2 * r - g - b)       # the hue angle, without branches
-    weight = sat * mx
-    angle = math.degrees(math.atan2(float((weight * hue.sin()).sum()), float((weight * hue.cos()).sum()))) % 360
-    word = next(w for bound, w in HUES if angle < bound)
-    if word in ("red", "orange", "yellow") and value < 0.5:
-        return "brown"
-    return word
+    hue = torch.rad2deg(torch.atan2(math.sqrt(3) * (g - b), 2 * r - g - b)) % 360   # the hue angle, branch-free
+    bounds = torch.tensor([bound for bound, _ in HUES], dtype=hue.dtype)
+    chromatic = torch.tensor([WORDS.index(w) for _, w in HUES])[torch.bucketize(hue, bounds, right=True).clamp(max=8)]
+    grey = torch.where(mx < 0.2, 0, torch.where((mx > 0.8) & (sat < 0.12), 2, 1))
+    warm = (chromatic <= WORDS.index("yellow")) & (chromatic >= WORDS.index("red"))
+    word = torch.where((sat < GREY_SATURATION) | (mx - mn < CHROMA), grey, torch.where(warm & (mx < 0.55), 3, chromatic))
+    h, w = crops.shape[-2:]
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    centre = torch.exp(-(yy ** 2 + xx ** 2) / (2 * 0.5 ** 2)).expand_as(word)
+    weight = centre * torch.where(word < WORDS.index("brown"), GREY_SALIENCE, 1.0)
+    share = torch.bincount(word.flatten(), weight.flatten(), minlength=len(WORDS))
+    share = share / share.sum()
+    first, second = share.argsort(descending=True)[:2].tolist()
+    return WORDS[first] if share[second] < SECOND * share[first] + 0.1 else f"{WORDS[first]} and {WORDS[second]}"
 
 
 def texture_stats(crops: torch.Tensor) -> Texture:
