@@ -96,7 +96,7 @@ def test_the_photo_palette_answers_at_once_from_the_shipped_files(photo_model, m
         t = time.perf_counter()
         response = c.get(f"/api/models/{PHOTO}/features")
         seconds = time.perf_counter() - t
-        assert response.status_code == 200 and seconds < 3, seconds   # < 1 s on an idle machine
+        assert response.status_code == 200 and seconds < 5, seconds   # 0.4 s here; generous for busy CI
         items = response.json()
         assert len(items) == photo_model.meta.num_features
         church = photo_model.feature_names.top("church")
@@ -109,7 +109,7 @@ def test_the_photo_palette_answers_at_once_from_the_shipped_files(photo_model, m
         assert linked[0]["index"] == church and all(any(x["class"] == "church" for x in f["classes"]) for f in linked)
         assert len(linked) < len(items)
         found = c.get(f"/api/models/{PHOTO}/features", params={"q": items[church]["name"]}).json()
-        assert [f["index"] for f in found] == [church]
+        assert church in [f["index"] for f in found] and len(found) < len(linked)
         word = items[church]["colour"]
         assert all(word in f["name"] for f in c.get(f"/api/models/{PHOTO}/features", params={"q": word}).json())
         assert field_of(c.get(f"/api/models/{PHOTO}/features", params={"class": "unicorn"})) == "class"
