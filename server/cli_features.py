@@ -89,7 +89,9 @@ def cmd_list(args) -> int:
     if names is None:
         raise ValueError(f"model {model.meta.id!r} has no feature names: run `robust-canvas features name "
                          f"{args.model or model.meta.id} DATA_DIR`")
-    for f in names.features:
+    def drive(f):  # for --class: strongest first, as the API's ?class= lists them
+        return -max((c["drive"] for c in f.classes if normalize(c["class"]) == normalize(args.class_)), default=0)
+    for f in sorted(names.features, key=drive) if args.class_ else names.features:
         if args.class_ and normalize(args.class_) not in {normalize(c["class"]) for c in f.classes}:
             continue
         if args.q and not matches(searchable(f), args.q):

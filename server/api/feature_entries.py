@@ -11,7 +11,6 @@ import io
 import time
 from dataclasses import dataclass, field
 
-import torch
 from PIL import Image
 
 from ..synthesis.features.names import matches, normalize
