@@ -48,8 +48,10 @@ def tiny_models() -> dict[str, RobustModel]:
 def tiny_app(**settings):
     """The real app on tiny models; `settings` override Settings fields (e.g. preview_every).
     Palettes are computed when the page asks for them, not warmed at start-up: a warming thread
-    still busy when a short run exits aborts the interpreter (the app's shutdown does not wait for it)."""
-    return create_app(Settings(**{"warm_palettes": False, **settings}), models=tiny_models())
+    still busy when a short run exits aborts the interpreter (the app's shutdown does not wait for it);
+    a request waits for its palette (a real server answers 503 with Retry-After after 2 s, which the
+    browser logs as a console error)."""
+    return create_app(Settings(**{"warm_palettes": False, "palette_wait_s": 120, **settings}), models=tiny_models())
 
 
 CIFAR_MODEL_ID = "cifar10-rn18h-l2"
