@@ -41,6 +41,7 @@ from server.api.settings import Settings
 from server.synthesis.models.loading import load_model
 from server.synthesis.models.meta import CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD, ModelMeta
 from server.synthesis.models.robust_model import RobustModel
+from server.synthesis.tasks import solve_batch
 
 
 def tiny_model() -> RobustModel:
@@ -75,25 +76,26 @@ def serve(app):
         thread.join(timeout=10)
 
 
-def batch_counter(app):
-    """A function returning (optimizer runs, jobs in them, seconds the worker spent solving) so far,
-    for the app's manager; seconds are NaN for Ray, whose workers run elsewhere."""
-    manager = app.state.core.manager
-    if hasattr(manager, "store"):  # Ray: the job store counts the batches its workers report
+def batch_counter(settings: Settings):
+    """(solver for create_app, counter): the counter returns (optimizer runs, jobs in them, seconds the
+    worker spent solving) so far; seconds are NaN for Ray, whose workers run elsewhere (its job store
+    counts the batches they report)."""
+    if settings.ray:
         import ray
-        return lambda: (*ray.get(manager.store.stats.remote()).values(), float("nan"))
-    sizes, busy, solver = [], [], manager.solver
+        from server.jobs.ray.store import STORE_NAME
+        store = lambda: ray.get_actor(STORE_NAME, namespace=settings.ray_namespace)  # noqa: E731
+        return None, lambda: (*ray.get(store().stats.remote()).values(), float("nan"))
+    sizes, busy = [], []
 
     def timed_solver(m, problems, callbacks):
         started = time.perf_counter()
         try:
-            return solver(m, problems, callbacks)
+            return solve_batch(m, problems, callbacks)
         finally:
             sizes.append(len(problems))
             busy.append(time.perf_counter() - started)
 
-    manager.solver = timed_solver
-    return lambda: (len(sizes), sum(sizes), sum(busy))
+    return timed_solver, lambda: (len(sizes), sum(sizes), sum(busy))
 
 
 def measure(url: str, counter, body: dict, args, clients: int) -> dict:
@@ -187,10 +189,11 @@ def main(argv=None) -> None:
     with ExitStack() as stack:
         servers = {}
         for name, settings in server_settings(args).items():
-            app = create_app(settings, models={model_id: model})
+            solver, counter = batch_counter(settings)
+            app = create_app(settings, models={model_id: model}, solver=solver)
             url = stack.enter_context(serve(app))
             client_loop(url, body, 1, args.task)  # warm-up (and Ray's workers are up)
-            servers[name] = (url, batch_counter(app))
+            servers[name] = (url, counter)
         print(f"{'server':>14} {'path':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
               f"{'batch':>6} {'solving':>7}")
         for clients in args.clients:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from server.synthesis.data import load_image_folder
 from server.synthesis.models.loading import load_model
-from server.synthesis.models.registry import cache_dir
+from server.synthesis.paths import cache_dir
 from server.synthesis.precision import best_time as timed  # noqa: F401 -- the benches' timer (one definition)
 from server.synthesis.seeds import SeedDistribution
 
@@ -52,7 +52,7 @@ def environ(**values: str | None):
 
 @contextmanager
 def before_issue_10(on: bool = True):
-    """While `on`: the optimizer as it ran before issue 10 (no frozen fast path, float32, no CUDA graph)."""
+    """While `on`: the optimizer as it ran before issue 10 (no folded fast path, float32, no CUDA graph)."""
     from server.synthesis.models.robust_model import RobustModel
     if on:
         RobustModel.fast_path = False

@@ -51,9 +51,10 @@ def gallery_translate(model, n, out):
 def gallery_inpaint(model, n, out):
     x, y = test_images(n, seed=2, model=model)
     m = square_masks(n, model.meta.input_size, seed=2)
-    p = tasks.inpaint_problem(model, x, m)
+    p = tasks.build(model, "inpaint", image=x, mask=m)
     r = tasks.finish(model, p, tasks.solve(model, p))
-    save_grid([[a, b, c, d] for a, b, c, d in zip(x, mean_fill(x, m), p.x0.cpu(), r.images)], out / "inpaint.png",
+    starts = p.problem.x0.cpu()
+    save_grid([[a, b, c, d] for a, b, c, d in zip(x, mean_fill(x, m), starts, r.images)], out / "inpaint.png",
               scale=_scale(model), titles=["original", "flat fill", "start", "inpainted"],
               captions=[["", "", "", c] for c in r.class_names], row_labels=[model.meta.classes[c] for c in y.tolist()])
 

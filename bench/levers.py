@@ -3,8 +3,8 @@ rounds on the same images, so that contention cancels in the ratios (best round 
 
     python -m bench.levers [--model ID_OR_PATH] [--device cuda] [--batches 1 16 64] [--steps 60]
 
-Levers: the frozen copy (batch norm folded; `RobustModel.fast_path`), the input gradient as a
-forward convolution (models/frozen.py, from INPUT_GRAD_MIN_BATCH), the CUDA graph (graphs.py),
+Levers: the folded copy (batch norm folded; `RobustModel.fast_path`), the input gradient as a
+forward convolution (models/folded.py, from INPUT_GRAD_MIN_BATCH), the CUDA graph (graphs.py),
 bf16 (forced on and off, whatever the rule picks), and cuDNN's autotuner (`cudnn.benchmark`, off by
 default) on a GPU. Targeted class score, L2 eps 2, step 0.25, as bench/speed.py.
 """
@@ -14,27 +14,27 @@ from contextlib import contextmanager
 import torch
 
 from bench.common import environ, load, synced, test_images, timed_alternating
-from server.synthesis import class_score, optimize
-from server.synthesis.models import frozen
+from server.synthesis import Ball, class_score, optimize
+from server.synthesis.models import folded
 from server.synthesis.models.robust_model import RobustModel
 
 
 @contextmanager
 def setting(fast_path=True, input_grad=True, graphs=None, amp=None, cudnn_benchmark=False):
-    saved = (RobustModel.fast_path, frozen.INPUT_GRAD_MIN_BATCH, torch.backends.cudnn.benchmark)
+    saved = (RobustModel.fast_path, folded.INPUT_GRAD_MIN_BATCH, torch.backends.cudnn.benchmark)
     RobustModel.fast_path = fast_path
-    frozen.INPUT_GRAD_MIN_BATCH = saved[1] if input_grad else 1 << 30
+    folded.INPUT_GRAD_MIN_BATCH = saved[1] if input_grad else 1 << 30
     torch.backends.cudnn.benchmark = cudnn_benchmark
     try:
         with environ(ROBUST_CANVAS_CUDA_GRAPHS=graphs):
             yield amp
     finally:
-        RobustModel.fast_path, frozen.INPUT_GRAD_MIN_BATCH, torch.backends.cudnn.benchmark = saved
+        RobustModel.fast_path, folded.INPUT_GRAD_MIN_BATCH, torch.backends.cudnn.benchmark = saved
 
 
 VARIANTS = {
     "as shipped": {},
-    "no frozen copy": {"fast_path": False},
+    "no folded copy": {"fast_path": False},
     "no input-grad conv": {"input_grad": False},
     "no CUDA graph": {"graphs": "off"},
     "bf16 forced": {"amp": True},
@@ -64,7 +64,8 @@ def main(argv=None):
 
         def run(options):
             with setting(**options) as amp:
-                return optimize(model, x, class_score(y), steps=args.steps, step_size=0.25, eps=2.0, amp=amp).images
+                return optimize(model, x, class_score(y), steps=args.steps, step_size=0.25,
+                                constraint=Ball("l2", 2.0), amp=amp).images
 
         t = timed_alternating({name: synced(lambda o=o: run(o), model.device) for name, o in variants.items()},
                               args.rounds)

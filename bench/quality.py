@@ -89,7 +89,7 @@ def diversity(x: torch.Tensor, groups: torch.Tensor) -> float:
 
 
 def run(model, problem) -> tuple[torch.Tensor, dict]:
-    """Display-size results of a problem, and its step counts."""
+    """Display-size results of a task run, and its step counts."""
     result = tasks.solve(model, problem)
     steps = {"steps: run / mean per image until settled": (result.steps_done, result.settled_at.float().mean().item())}
     return tasks.finish(model, problem, result).images, steps
@@ -97,9 +97,9 @@ def run(model, problem) -> tuple[torch.Tensor, dict]:
 
 def bench_generate(model, judge, n):
     classes = list(range(model.meta.num_classes))
-    p = tasks.generate_problem(model, classes, n, seed=0)
+    p = tasks.build(model, "generate", class_=classes, n=n, seed=0)
     images, steps = run(model, p)
-    seeds = p.x0.cpu()
+    seeds = p.problem.x0.cpu()
     real, y_real = test_images(2000, seed=10, model=model)
     real = torch.cat([real[y_real == c][:n] for c in classes])
     y = torch.tensor(classes).repeat_interleave(n)
@@ -118,9 +118,9 @@ def bench_generate(model, judge, n):
 def bench_inpaint(model, judge, n):
     x, y = test_images(n, seed=11, model=model)
     masks = square_masks(n, model.meta.input_size, seed=11)
-    p = tasks.inpaint_problem(model, x, masks)
+    p = tasks.build(model, "inpaint", image=x, mask=masks)
     images, steps = run(model, p)
-    start = p.x0.cpu()
+    start = p.problem.x0.cpu()
     flat = mean_fill(x, masks)
     known = (masks == 0).expand_as(x)
     return {"PSNR in the hole: flat mean-colour fill / start / inpainted": (
@@ -135,7 +135,7 @@ def bench_superresolve(model, judge, n, factor=4):
     x, y = test_images(n, seed=12, model=model)
     low = F.interpolate(x, scale_factor=1 / factor, mode="area")
     bicubic = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
-    out, steps = run(model, tasks.superresolve_problem(model, low, factor))
+    out, steps = run(model, tasks.build(model, "superresolve", image=low, factor=factor))
     down = lambda im: F.interpolate(im, scale_factor=1 / factor, mode="area")
     return {"PSNR: bicubic / ours": (psnr(bicubic, x), psnr(out, x)),
             "judge acc: bicubic / ours / originals": (accuracy(judge, bicubic, y), accuracy(judge, out, y),
@@ -151,7 +151,7 @@ def bench_translate(model, judge, n, eps_scales=(0.25, 0.5, 1.0)):
     eps0 = tasks.task_defaults(model, "translate")["eps"]
     rows = {"judge target rate: source images": (accuracy(judge, x, target),)}
     for s in eps_scales:
-        out, steps = run(model, tasks.translate_problem(model, x, target.tolist(), eps=eps0 * s))
+        out, steps = run(model, tasks.build(model, "translate", image=x, class_=target.tolist(), eps=eps0 * s))
         moved = (out - x).flatten(1).norm(dim=1).mean().item()
         rows[f"eps x{s:g} ({eps0 * s:.3g}): judge target rate / L2 moved"] = (accuracy(judge, out, target), moved)
     return {**rows, **steps}   # steps: at the default eps
@@ -160,7 +160,7 @@ def bench_translate(model, judge, n, eps_scales=(0.25, 0.5, 1.0)):
 def bench_sketch(model, judge, n):
     x, y = test_images(n, seed=14, model=model)
     s = crude_sketch(x)
-    out, steps = run(model, tasks.sketch_problem(model, s, y.tolist()))
+    out, steps = run(model, tasks.build(model, "sketch", image=s, class_=y.tolist()))
     return {"judge acc: sketches / results": (accuracy(judge, s, y), accuracy(judge, out, y)),
             "L2 moved from the sketch": ((out - s).flatten(1).norm(dim=1).mean().item(),), **steps}
 
@@ -170,7 +170,7 @@ def bench_paint(model, judge, n):
     x, _ = test_images(n, seed=15, model=model)
     m = disc_masks(n, model.meta.input_size, seed=15)
     k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(15))
-    out, steps = run(model, tasks.paint_problem(model, x, m, k.tolist()))
+    out, steps = run(model, tasks.build(model, "paint", image=x, mask=m, feature=k.tolist()))
     change = (out - x).abs().mean(1, keepdim=True)
     region = objectives.feature(k, m)
     with torch.no_grad():

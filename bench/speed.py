@@ -1,7 +1,7 @@
 """Optimizer speed: our `optimize` vs the robustness library's attacker on the same weights, in both
 of the forms its users run class maximization: the plain targeted attack (its own cross-entropy
 criterion: one forward and one backward per step) and the `custom_loss` path (two forwards per step).
-Ours runs as shipped (the frozen fast path, bf16 where `precision.use_bf16` says it pays, and on a
+Ours runs as shipped (the folded fast path, bf16 where `precision.use_bf16` says it pays, and on a
 GPU the step replayed from a CUDA graph), as before issue 10 (`bench.common.before_issue_10`: no
 fast path, fp32, no graph), in forced bf16, and on a GPU also without the CUDA graph.
 
@@ -28,7 +28,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import before_issue_10, environ, load, synced, test_images, timed, timed_alternating
-from server.synthesis import class_score, optimize
+from server.synthesis import Ball, class_score, optimize
 from server.synthesis.graphs import use_cuda_graph
 from server.synthesis.precision import use_bf16
 
@@ -90,7 +90,8 @@ def run_library(attacker, x, y, steps, step_size, eps, use_best=True, custom=Tru
 
 def run_ours(model, x, y, steps, step_size, eps, amp=None, before=False, graph=True):
     with before_issue_10(before), environ(ROBUST_CANVAS_CUDA_GRAPHS=None if graph else "off"):
-        return optimize(model, x, class_score(y), steps=steps, step_size=step_size, eps=eps, amp=amp).images
+        return optimize(model, x, class_score(y), steps=steps, step_size=step_size,
+                        constraint=Ball("l2", eps), amp=amp).images
 
 
 def matmul_gflops(device, dtype=torch.float32) -> float:
@@ -102,7 +103,8 @@ def matmul_gflops(device, dtype=torch.float32) -> float:
 def flops_per_image_step(model, x, y) -> float:
     """Forward + backward to the input, counted by torch's FLOP counter (convs and matmuls)."""
     with FlopCounterMode(display=False) as counter, before_issue_10():  # it knows aten's convolutions only
-        optimize(model, x, class_score(y), steps=1, step_size=0.1, eps=1.0, score_final=False, amp=False)
+        optimize(model, x, class_score(y), steps=1, step_size=0.1, constraint=Ball("l2", 1.0),
+                 score_final=False, amp=False)
     return counter.get_total_flops() / len(x)
 
 

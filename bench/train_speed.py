@@ -8,7 +8,7 @@ Each setting trains its own copy of the model on the same `--batches` batches pe
 other work cancels in the ratios; the best round counts.
 - before: bf16 autocast (the old default `amp=True`), the attack on the plain model;
 - fp32, plain: float32, the attack on the plain model;
-- as shipped: `amp` chosen by the precision rule, the attack on the frozen fast path.
+- as shipped: `amp` chosen by the precision rule, the attack on the folded fast path.
 """
 import argparse
 import time
@@ -20,7 +20,7 @@ import torch
 from bench.common import DATA_ROOT
 from server.synthesis import training
 from server.synthesis.data import load_image_folder
-from server.synthesis.models.registry import cache_dir
+from server.synthesis.paths import cache_dir
 from server.synthesis.models.robust_model import RobustModel
 from server.synthesis.precision import use_bf16
 

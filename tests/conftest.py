@@ -21,6 +21,14 @@ def make_tiny_model(seed: int = 0, num_classes: int = 10) -> RobustModel:
     return model
 
 
+def count_passes(model) -> list[int]:
+    """Record the batch size of every pass through the model's public `outputs` (the optimizer
+    makes one per step): what tells a cache hit from a recomputation."""
+    passes, outputs = [], model.outputs
+    model.outputs = lambda x: passes.append(len(x)) or outputs(x)
+    return passes
+
+
 @pytest.fixture
 def tiny_model() -> RobustModel:
     return make_tiny_model()

@@ -7,6 +7,7 @@ from PIL import Image
 from server.api.images import decode_mask
 from server.api.settings import Settings
 from server.cli import main
+from server.synthesis.tasks import solve_batch
 from tests.api_support import api_client, data_url, field_of, picture, square_mask, wait_for, wait_running
 from tests.conftest import make_tiny_model
 
@@ -79,11 +80,25 @@ def test_unknown_task_and_unknown_job_are_404(client):
 
 
 @pytest.mark.parametrize("side", [3000, 20000])   # over our limit; over Pillow's own as well
-def test_decompression_bomb_is_refused_before_decoding(client, side):
+def test_decompression_bomb_is_refused_before_decoding(client, side, monkeypatch):
+    """The size is read from the PNG's header: the pixels of a bomb are never decoded (every decode of a
+    file's pixels goes through ImageFile.load, recorded here)."""
+    from PIL import ImageFile
+    decoded, real_load = [], ImageFile.ImageFile.load
+
+    def recording_load(image):
+        decoded.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
     bomb = data_url(Image.new("1", (side, side)))   # a few kB of PNG, up to 400 megapixels
     assert len(bomb) < 200_000
     response = post(client, "sketch", {"class": "cat", "image": bomb})
     assert field_of(response) == "image" and "pixels" in response.json()["detail"][0]["msg"]
+    assert (side, side) not in decoded, "the bomb's pixels were decoded before it was refused"
+    # the recorder sees decoding: a picture within the limit is decoded, through it
+    assert post(client, "sketch", {"class": "cat", "image": picture(), "steps": 1}).status_code == 202
+    assert (32, 32) in decoded
 
 
 def test_masks_read_alpha_or_white():
@@ -128,20 +143,20 @@ def test_a_job_past_the_time_limit_fails_with_a_clear_error():
         assert job["status"] == "failed" and "time limit" in job["error"] and job["step"] < 1000
 
 
-def test_a_crash_in_the_solver_fails_the_job_and_the_worker_goes_on(client):
-    manager = client.app.state.core.manager
-    solver = manager.solver
+def test_a_crash_in_the_solver_fails_the_job_and_the_worker_goes_on():
+    calls = []
 
-    def broken(model, problems, callbacks):
-        raise RuntimeError("out of memory")
+    def broken_once(model, problems, callbacks):
+        calls.append(len(problems))
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return solve_batch(model, problems, callbacks)
 
-    manager.solver = broken
-    try:
+    with api_client(solver=broken_once) as client:
         failed = wait_for(client, post(client, "sketch", {**LONG, "steps": 2}).json()["id"])
-    finally:
-        manager.solver = solver
-    assert failed["status"] == "failed" and "out of memory" in failed["error"]
-    assert wait_for(client, post(client, "sketch", {**LONG, "steps": 2}).json()["id"])["status"] == "done"
+        assert failed["status"] == "failed" and "out of memory" in failed["error"]
+        assert wait_for(client, post(client, "sketch", {**LONG, "steps": 2}).json()["id"])["status"] == "done"
+    assert calls == [1, 1]
 
 
 def test_a_token_guards_everything_but_health():

@@ -41,8 +41,10 @@ def store():
     return ray.get_actor("job-store", namespace=NAMESPACE)
 
 
-def placement(job_id: str) -> dict:
-    return ray.get(store().describe.remote(job_id))
+def placement(job_id: str):
+    """The job store's record of the job (what the front ends read): its worker, that worker's
+    process id, and how many runs of it started."""
+    return ray.get(store().get.remote(job_id))
 
 
 def post(client, task: str, body: dict) -> str:
@@ -62,9 +64,9 @@ def running_past(client, job_id: str, step: int, timeout: float = 60.0) -> dict:
     raise AssertionError(f"job {job_id} did not get past step {step}: {job}")
 
 
-def kill_worker_of(job_id: str) -> dict:
+def kill_worker_of(job_id: str):
     where = placement(job_id)
-    os.kill(where["pid"], signal.SIGKILL)
+    os.kill(where.pid, signal.SIGKILL)
     return where
 
 
@@ -73,7 +75,7 @@ def test_jobs_spread_over_both_workers_and_cancel_across_the_boundary(client):
     second = post(client, "translate", {**LONG, "image": picture(seed=2), "steps": 999})  # another batch key
     running_past(client, first, 2)
     running_past(client, second, 2)
-    assert placement(first)["worker"] != placement(second)["worker"]
+    assert placement(first).worker != placement(second).worker
 
     events = read_events(client, f"/api/jobs/{first}/events", on_open=lambda: client.post(f"/api/jobs/{first}/cancel"))
     assert events[-1][0] == "cancelled" and events[-1][1]["step"] < 1000
@@ -89,7 +91,7 @@ def test_a_killed_worker_loses_no_job(client):
     job = wait_for(client, job_id, timeout=120)
     assert job["status"] == "done", job
     again = placement(job_id)
-    assert again["attempts"] == 2 and again["worker"] != killed["worker"]
+    assert again.attempts == 2 and again.worker != killed.worker
     with api_client(models()) as embedded:
         expected = embedded.post("/api/tasks/translate?wait=true", json=body).json()
     assert job["result"] == expected["result"]
@@ -100,16 +102,16 @@ def test_a_hung_worker_is_replaced_and_its_job_finishes(client):
     job_id = post(client, "translate", {"class": "cat", "steps": 300, "patience": 0, "image": picture(seed=7)})
     running_past(client, job_id, 2)
     hung = placement(job_id)
-    os.kill(hung["pid"], signal.SIGSTOP)   # alive to Ray, but silent
+    os.kill(hung.pid, signal.SIGSTOP)   # alive to Ray, but silent
     try:
         job = wait_for(client, job_id, timeout=120)
     finally:
         try:
-            os.kill(hung["pid"], signal.SIGCONT)
+            os.kill(hung.pid, signal.SIGCONT)
         except ProcessLookupError:   # killed, as it should be
             pass
     assert job["status"] == "done", job
-    assert placement(job_id)["attempts"] == 2 and placement(job_id)["worker"] != hung["worker"]
+    assert placement(job_id).attempts == 2 and placement(job_id).worker != hung.worker
 
 
 def test_a_job_whose_workers_die_twice_fails_with_a_clear_error(client):
@@ -117,7 +119,7 @@ def test_a_job_whose_workers_die_twice_fails_with_a_clear_error(client):
     running_past(client, job_id, 2)
     kill_worker_of(job_id)
     deadline = time.monotonic() + 120
-    while placement(job_id)["attempts"] < 2 and time.monotonic() < deadline:
+    while placement(job_id).attempts < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     running_past(client, job_id, 2, timeout=120)
     kill_worker_of(job_id)

@@ -14,39 +14,7 @@ from server.synthesis.models.meta import (CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD
                                           RESTRICTED_IMAGENET_CLASSES, RESTRICTED_IMAGENET_MEAN,
                                           RESTRICTED_IMAGENET_STD)
 from server.synthesis.models.resnet import CifarResNet
-
-
-def randomize_batchnorm(net: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial BN statistics, so a wrongly mapped buffer changes the logits."""
-    g = torch.Generator().manual_seed(1)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return net.eval()
-
-
-class Normalizer(torch.nn.Module):
-    def __init__(self, mean, std):
-        super().__init__()
-        self.register_buffer("new_mean", torch.tensor(mean).view(3, 1, 1))
-        self.register_buffer("new_std", torch.tensor(std).view(3, 1, 1))
-
-
-def robustness_state(classifier: torch.nn.Module, mean, std) -> dict:
-    """The state dict of the robustness library's AttackerModel under DataParallel: the classifier is
-    both `model` and `attacker.model`, the normalizer both `normalizer` and `attacker.normalize`."""
-    attacker, wrapper = torch.nn.Module(), torch.nn.Module()
-    attacker.normalize, attacker.model = Normalizer(mean, std), classifier
-    wrapper.normalizer, wrapper.model, wrapper.attacker = Normalizer(mean, std), classifier, attacker
-    return torch.nn.DataParallel(wrapper).state_dict()
-
-
-def robustness_checkpoint(classifier, mean, std, key="model") -> dict:
-    return {key: robustness_state(classifier, mean, std), "epoch": 150, "schedule": None,
-            "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]},
-            "adv_prec1": torch.tensor(70.1)}
+from tests.model_support import randomize_batchnorm, robustness_checkpoint
 
 
 def reference_logits(net, x, mean, std):

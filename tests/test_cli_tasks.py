@@ -1,28 +1,15 @@
 """`robust-canvas <task>` on files: outputs written, errors reported as `robust-canvas: error: ...`."""
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-from safetensors.torch import save_file
 
 from server.cli import main
-from server.synthesis.seeds import SeedDistribution, seeds_path
-
-
-def _save_in_our_format(model, folder):
-    """Weights, model card and seed distribution, as a shipped model: loadable by id."""
-    folder.mkdir()
-    weights = folder / f"{model.meta.id}.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")},
-              str(weights))
-    model.meta.save(folder / f"{model.meta.id}.json")
-    d = 3 * 8 * 8
-    SeedDistribution(torch.rand(10, d), 0.1 * torch.eye(d).expand(10, d, d), 8).save(seeds_path(weights))
+from tests.model_support import random_seeds, save_model
 
 
 @pytest.fixture
 def files(tmp_path, tiny_model, monkeypatch):
-    _save_in_our_format(tiny_model, tmp_path / "models")
+    save_model(tiny_model, tmp_path / "models", seeds=random_seeds())
     monkeypatch.setenv("ROBUST_CANVAS_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)

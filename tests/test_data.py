@@ -21,13 +21,25 @@ def test_augmentation_keeps_shape_and_range_and_follows_the_generator(kind):
 
 
 def test_crop_shifts_by_at_most_an_eighth_of_the_side():
-    """A horizontal ramp stays a ramp, offset by at most 4 px at 32 px (up to a mirror flip)."""
-    ramp = torch.arange(32.0).view(1, 1, 1, 32).expand(8, 3, 32, 32) / 31
-    out = augment(ramp.clone(), torch.Generator().manual_seed(0), "crop")
-    centre = out[:, 0, 16, 12:20] * 31
-    steps = (centre[:, 1:] - centre[:, :-1]).abs()
-    assert torch.allclose(steps, torch.ones_like(steps))
-    assert ((centre[:, 0] - 12).abs() <= 4).any() or ((centre[:, 0] - 19).abs() <= 4).any()
+    """Every crop of a 32-px picture is the picture shifted by at most 4 px each way (and maybe mirrored
+    left-right, never upside down): a ramp in x (channel 0) and one in y (channel 1) read the shift off."""
+    n = 16
+    x_ramp = torch.arange(32.0).view(1, 32).expand(32, 32)
+    ramps = torch.stack([x_ramp, x_ramp.t(), torch.zeros(32, 32)]).expand(n, 3, 32, 32) / 31
+    out = augment(ramps.clone(), torch.Generator().manual_seed(0), "crop") * 31
+    centre = torch.arange(8, 24)   # at most 4 px from any edge of the crop: no reflected pixel here
+    shifts, flips = set(), set()
+    for i, crop in enumerate(out):
+        row, column = crop[0, 16, centre], crop[1, centre, 16]
+        flipped = bool(row[1] < row[0])
+        x_expected = (31 - centre if flipped else centre).float()
+        dx, dy = row - x_expected, column - centre.float()
+        assert torch.allclose(dx, dx[0].expand_as(dx)), f"crop {i} is not a shifted (or mirrored) copy"
+        assert torch.allclose(dy, dy[0].expand_as(dy)), f"crop {i} is not a shifted copy vertically"
+        assert dx[0].abs() <= 4 and dy[0].abs() <= 4, f"crop {i} is shifted by ({dx[0]}, {dy[0]})"
+        shifts.add((round(float(dx[0])), round(float(dy[0]))))
+        flips.add(flipped)
+    assert len(shifts) > 4 and flips == {True, False}   # really random: many shifts, both mirrorings
 
 
 def test_resized_crop_zooms_in():

@@ -108,6 +108,38 @@ def wait_done(section):
     return section.locator(".result-body figure img")
 
 
+def rgb(url):
+    """The pixels of a PNG data URL, (H,W,3) int16 (differences do not wrap)."""
+    return np.asarray(decode(url).convert("RGB"), dtype=np.int16)
+
+
+def job_images(page, job_id):
+    """The result images the server returned for a finished job (data URLs)."""
+    job = page.request.get(f"{page.base}/api/jobs/{job_id}").json()
+    assert job["status"] == "done", job
+    return job["result"]["images"]
+
+
+def shown_images(section):
+    """The src of each result image the section shows."""
+    return section.locator(".result-body figure img").evaluate_all("imgs => imgs.map((i) => i.src)")
+
+
+def board_picture(page, mode):
+    """The picture on a mode's board, as the mode would send it (the model's input size)."""
+    return rgb(page.evaluate("async (mode) => (await import(`/js/modes/${mode}.js`)).board.imageDataURL()", mode))
+
+
+def assert_board_holds(page, mode, expected, others=()):
+    """The mode's board holds the picture `expected` (a data URL), and none of `others`."""
+    on_board, want = board_picture(page, mode), rgb(expected)
+    assert on_board.shape == want.shape, (on_board.shape, want.shape)
+    assert np.abs(on_board - want).max() <= 1, f"the {mode} board holds another picture"
+    for other in others:
+        if np.abs(rgb(other) - want).max() > 2:   # pictures this check can tell from the expected one
+            assert np.abs(on_board - rgb(other)).max() > 1, f"the {mode} board holds the wrong picture"
+
+
 def set_advanced(section, **values):
     section.locator("details.advanced summary").click()
     for name, value in values.items():
@@ -147,9 +179,11 @@ def test_sketch_to_image_with_undo_redo(page):
     page.keyboard.press("]")
     assert section.locator(".size-out").inner_text() == "3 px"
     section.locator("select[name=class]").select_option(index=2)
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/sketch") as started:
+        section.locator("[data-action=go]").click()
     img = wait_done(section)
     assert img.count() == 1 and img.first.evaluate("i => i.complete && i.naturalWidth > 0")
+    assert shown_images(section) == job_images(page, started.value.json()["id"]), "the server's result is shown"
     sent = decode(bodies[0]["image"])
     size = page.evaluate("() => Number(document.querySelector('#model-info').textContent.match(/(\\d+)px/)[1])")
     assert sent.size == (size, size)
@@ -176,12 +210,15 @@ def test_inpaint_upload_mask_and_restore(page):
     section.locator(".stage-hint").wait_for(state="hidden")
     section.locator("[data-action=go]").click()
     assert "Brush over the region" in section.locator(".error").inner_text()
+    assert (board_picture(page, "inpaint") == (40, 160, 90)).all(), "the dropped picture is on the board"
     draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.5)])
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/inpaint") as started:
+        section.locator("[data-action=go]").click()
     assert wait_done(section).count() == 1
+    assert shown_images(section) == job_images(page, started.value.json()["id"]), "the server's result is shown"
     expect(section.locator(".error")).to_be_hidden()
     image = decode(bodies[0]["image"]).convert("RGB")
-    assert image.getpixel((1, 1)) == (40, 160, 90)  # the dropped picture
+    assert (np.asarray(image) == (40, 160, 90)).all()  # the dropped picture went out, all of it
     mask = decode(bodies[0]["mask"]).convert("LA")
     assert mask.size == image.size
     lum, alpha = (np.asarray(band, dtype=np.int32) for band in mask.split())
@@ -230,9 +267,12 @@ def test_api_errors_are_shown_in_place(page):
 def test_generate_grid_then_edit_in_paint(page):
     section = open_mode(page, "generate")
     section.locator("input[name=n]").fill("4")
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/generate") as started:
+        section.locator("[data-action=go]").click()
     images = wait_done(section)
     assert images.count() == 4
+    returned = job_images(page, started.value.json()["id"])
+    assert shown_images(section) == returned, "the grid shows the images the server returned, in order"
     section.locator(".result-body figure").nth(2).click()
     assert "selected" in section.locator(".result-body figure").nth(2).get_attribute("class")
     section.locator(".result-actions [data-open=paint]").click()
@@ -240,6 +280,7 @@ def test_generate_grid_then_edit_in_paint(page):
     expect(paint).to_be_visible()
     paint.locator(".stage-hint").wait_for(state="hidden")
     assert page.url.endswith("#paint")
+    assert_board_holds(page, "paint", returned[2], others=returned)   # the selected one, not another
 
 
 def test_the_palette_is_grouped_by_class_named_and_searchable(page):
@@ -280,10 +321,14 @@ def test_paint_with_a_feature(page):
     upload_png(section, color=(90, 140, 200))
     section.locator(".feature").nth(3).click()
     draw(page, section.locator("canvas"), [(0.1, 0.1), (0.5, 0.4)])
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/paint") as started:
+        section.locator("[data-action=go]").click()
     wait_done(section)
     assert bodies[0]["feature"] == int(section.locator(".feature").nth(3).get_attribute("data-feature"))
-    expect(section.get_by_role("button", name="Undo")).to_be_enabled()  # the result landed on the canvas
+    returned = job_images(page, started.value.json()["id"])
+    assert shown_images(section) == returned
+    expect(section.get_by_role("button", name="Undo")).to_be_enabled()
+    assert_board_holds(page, "paint", returned[0], others=[bodies[0]["image"]])  # the result landed on the canvas
     # a stroke that changes nothing (here: zero steps) says so
     draw(page, section.locator("canvas"), [(0.6, 0.6), (0.9, 0.9)])
     set_advanced(section, steps=0)
@@ -296,16 +341,20 @@ def test_superresolve_and_translate(page):
     # a small picture goes at its own size: 16 px x 4 = 64 px
     section = open_mode(page, "superresolve")
     upload_png(section, size=16)
-    section.get_by_role("button", name="Upscale", exact=True).click()
+    with page.expect_response("**/api/tasks/superresolve") as started:
+        section.get_by_role("button", name="Upscale", exact=True).click()
     assert wait_done(section).first.evaluate("i => i.naturalWidth") == 64
+    assert shown_images(section) == job_images(page, started.value.json()["id"])
     expect(section.locator(".result .true-size")).to_contain_text("64 × 64 px")
     # a bigger one is shrunk to the model's input size
     section = open_mode(page, "translate")
     bodies = capture_bodies(page, "translate")
     upload_png(section, size=48)
     expect(section.locator(".source-view .true-size")).to_contain_text("48 × 48 px · the model gets 32 × 32")
-    section.get_by_role("button", name="Translate", exact=True).click()
+    with page.expect_response("**/api/tasks/translate") as started:
+        section.get_by_role("button", name="Translate", exact=True).click()
     assert wait_done(section).count() == 1
+    assert shown_images(section) == job_images(page, started.value.json()["id"])
     assert decode(bodies[0]["image"]).size == (32, 32)
     assert page.errors == []
 
@@ -314,8 +363,10 @@ def test_progress_falls_back_to_polling(page):
     page.route("**/api/jobs/*/events", lambda route: route.abort())
     section = open_mode(page, "generate")
     section.locator("input[name=n]").fill("1")
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/generate") as started:
+        section.locator("[data-action=go]").click()
     assert wait_done(section).count() == 1
+    assert shown_images(section) == job_images(page, started.value.json()["id"]), "the polled result is shown"
 
 
 def test_phone_width_has_no_horizontal_scroll(site):
@@ -376,13 +427,19 @@ def test_touch_fill_and_model_resolution(page):
 def test_drag_a_gallery_image_onto_a_canvas(page):
     section = open_mode(page, "generate")
     section.locator("input[name=n]").fill("2")
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/generate") as started:
+        section.locator("[data-action=go]").click()
     wait_done(section)
+    returned = job_images(page, started.value.json()["id"])
     page.click("#tab-inpaint")
     inpaint = page.locator("#mode-inpaint")
     expect(inpaint.locator(".stage-hint")).to_be_visible()
-    page.locator("#gallery .thumb img").first.drag_to(inpaint.locator(".stage"))
+    dragged = page.locator("#gallery .thumb img").first
+    source = dragged.get_attribute("src")
+    assert source in returned, "the gallery holds the server's results"
+    dragged.drag_to(inpaint.locator(".stage"))
     inpaint.locator(".stage-hint").wait_for(state="hidden")
+    assert_board_holds(page, "inpaint", source, others=returned)   # the dragged image, not its neighbour
     assert page.errors == []
 
 
@@ -663,16 +720,23 @@ def test_every_mode_at_128px(page):
     section = open_mode(page, "generate")
     pick_model(page, PHOTO)
     section.locator("input[name=n]").fill("2")
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/generate") as started:
+        section.locator("[data-action=go]").click()
     assert [shown(img)["natural"] for img in wait_done(section).all()] == [128, 128]
-    section.locator(".result-actions [data-open=inpaint]").click()
+    generated = job_images(page, started.value.json()["id"])
+    assert shown_images(section) == generated
+    section.locator(".result-actions [data-open=inpaint]").click()   # the first image is selected
     section = page.locator("#mode-inpaint")
-    section.locator(".stage-hint").wait_for(state="hidden")  # the generated image is on the board
+    section.locator(".stage-hint").wait_for(state="hidden")
+    assert_board_holds(page, "inpaint", generated[0], others=generated)   # the generated image is on the board
     bodies = capture_bodies(page, "inpaint")
     draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
-    section.locator("[data-action=go]").click()
+    with page.expect_response("**/api/tasks/inpaint") as started:
+        section.locator("[data-action=go]").click()
     assert shown(wait_done(section).first)["width"] >= 256
+    assert shown_images(section) == job_images(page, started.value.json()["id"])
     assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (128, 128)
+    assert np.abs(rgb(bodies[0]["image"]) - rgb(generated[0])).max() <= 1, "the board's picture went out"
     # paint: palette, region, apply; the result lands on the 128-px board
     section = open_mode(page, "paint")
     bodies = capture_bodies(page, "paint")

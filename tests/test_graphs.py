@@ -6,12 +6,12 @@ import warnings
 import pytest
 import torch
 
-from server.synthesis import class_score, optimize, tasks
+from server.synthesis import Ball, class_score, optimize, tasks
 from server.synthesis.graphs import MIN_STEPS, GradientStep, use_cuda_graph
 from server.synthesis.objectives import Objective
-from server.synthesis.optimizer import frozen
+from server.synthesis.optimizer import fixed_weights
 from tests.api_support import tiny_with_seeds
-from tests.test_recipes import _inputs
+from tests.model_support import task_inputs
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -37,7 +37,7 @@ def _solve(model, problem, graphs: str, monkeypatch):
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_graph_replays_give_the_eager_results_for_every_task(task, monkeypatch):
     model = tiny_with_seeds().cuda()
-    problem = tasks.build(model, task, seed=4, steps=8, **_inputs()[task])
+    problem = tasks.build(model, task, seed=4, steps=8, **task_inputs()[task])
     graphed, eager = (_solve(model, problem, mode, monkeypatch) for mode in ("on", "off"))
     assert (graphed.images - eager.images).abs().max() < 1e-5
     assert torch.allclose(graphed.trace, eager.trace, rtol=1e-5, atol=1e-5)
@@ -55,7 +55,7 @@ def test_graph_replays_of_the_shipped_default_model(n, monkeypatch):
     x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)).cuda()
     y = torch.arange(n).cuda() % model.meta.num_classes
     objective = class_score(y)
-    with frozen(model):
+    with fixed_weights(model):
         graphed, eager = GradientStep(model, objective, False, graph=True), GradientStep(model, objective, False, False)
         reference = eager(x)
         for _ in range(3):   # the warm-up, the capture and its first replay, a replay
@@ -69,7 +69,7 @@ def test_graph_replays_of_the_shipped_default_model(n, monkeypatch):
     runs = {}
     for mode in ("on", "off"):
         monkeypatch.setenv("ROBUST_CANVAS_CUDA_GRAPHS", mode)
-        runs[mode] = optimize(model, x, objective, steps=4, step_size=0.25, eps=2.0)
+        runs[mode] = optimize(model, x, objective, steps=4, step_size=0.25, constraint=Ball("l2", 2.0))
     assert (runs["on"].images - runs["off"].images).abs().max() < 1e-4
     assert runs["on"].trace[:, -1].mean() > runs["on"].trace[:, 0].mean()
 
@@ -82,9 +82,9 @@ def test_an_objective_that_cannot_be_captured_runs_eagerly_with_a_warning(monkey
     syncing = Objective(lambda o: score(o) + 0 * float(o.logits.sum()), "syncs with the host")   # .item()
     monkeypatch.setenv("ROBUST_CANVAS_CUDA_GRAPHS", "on")
     with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
-        graphed = optimize(model, x, syncing, steps=6, step_size=0.5, eps=2.0)
+        graphed = optimize(model, x, syncing, steps=6, step_size=0.5, constraint=Ball("l2", 2.0))
     monkeypatch.setenv("ROBUST_CANVAS_CUDA_GRAPHS", "off")
-    eager = optimize(model, x, syncing, steps=6, step_size=0.5, eps=2.0)
+    eager = optimize(model, x, syncing, steps=6, step_size=0.5, constraint=Ball("l2", 2.0))
     assert torch.equal(graphed.images, eager.images)
     # and the GPU is still usable afterwards
-    assert optimize(model, x, score, steps=6, step_size=0.5, eps=2.0).trace.isfinite().all()
+    assert optimize(model, x, score, steps=6, step_size=0.5, constraint=Ball("l2", 2.0)).trace.isfinite().all()

@@ -10,28 +10,18 @@ from PIL import Image
 
 from server.cli import main
 from server.synthesis import recipes, tasks
+from server.synthesis.errors import FieldError
 from server.synthesis.models.loading import load_model
 from tests.api_support import api_client, picture, square_mask, tiny_with_seeds
-from tests.test_cli_tasks import _save_in_our_format
+from tests.model_support import random_seeds, save_model, task_inputs
 
 FEW = {"steps": 3}
-
-
-def _inputs(size=32):
-    g = torch.Generator().manual_seed(3)
-    image = (torch.rand(3, size, size + 8, generator=g) * 255).round() / 255   # an 8-bit picture
-    mask = torch.zeros(size, size + 8)
-    mask[8:20, 10:30] = 1
-    return {"generate": {"class_": ["cat", "dog"], "n": 2}, "translate": {"image": image, "class_": "dog"},
-            "inpaint": {"image": image, "mask": mask}, "superresolve": {"image": image[:, :8, :8], "factor": 4},
-            "sketch": {"image": image, "class_": 2},
-            "paint": {"image": image, "mask": [mask, 1 - mask], "feature": [3, 5]}}
 
 
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_a_png_reruns_to_the_same_pixels(task):
     model = tiny_with_seeds()
-    out = tasks.run(model, task, seed=4, **_inputs()[task], **FEW)
+    out = tasks.run(model, task, seed=4, **task_inputs()[task], **FEW)
     index = len(out.images) - 1
     recipe, read_index = recipes.read_png_recipe(recipes.png_bytes(out.images[index], out.recipe, index))
     assert read_index == index and recipe.task == task and recipe.seed == 4
@@ -47,7 +37,7 @@ def test_the_recipe_holds_every_effective_setting_and_float_inputs_exactly():
     assert set(out.recipe.settings) == set(tasks.TASKS["inpaint"].settings)
     assert {"steps", "step_size", "eps", "penalty_weight", "rule", "patience", "fill", "known"} <= set(out.recipe.settings)
     assert out.recipe.settings["penalty_weight"] == 7.0
-    assert out.recipe.settings["eps"] == model.meta.task_defaults["inpaint"]["eps"]
+    assert out.recipe.settings["eps"] == tasks.task_defaults(model, "inpaint")["eps"]
     recipe, _ = recipes.read_png_recipe(recipes.png_bytes(out.images[0], out.recipe))
     assert torch.equal(recipe.inputs["image"], image)
 
@@ -56,7 +46,7 @@ def test_another_model_refuses_the_recipe():
     out = tasks.run(tiny_with_seeds(), "translate", image=torch.rand(3, 32, 32), class_=1, **FEW)
     other = tiny_with_seeds()
     other.meta.eps = 1.0   # same id, another card
-    with pytest.raises(tasks.TaskInputError, match="card"):
+    with pytest.raises(FieldError, match="card"):
         tasks.rerun(other, out.recipe)
 
 
@@ -71,7 +61,7 @@ def test_a_png_without_recipe_is_a_clear_error():
 
 @pytest.fixture
 def model_dir(tmp_path, monkeypatch):
-    _save_in_our_format(tiny_with_seeds(), tmp_path / "models")
+    save_model(tiny_with_seeds(), tmp_path / "models", seeds=random_seeds())
     monkeypatch.setenv("ROBUST_CANVAS_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("ROBUST_CANVAS_CACHE", str(tmp_path / "cache"))
     return tmp_path
@@ -102,7 +92,7 @@ def test_api_pngs_rerun_from_the_cli_and_from_the_api(model_dir, capsys):
         job = client.post("/api/tasks/inpaint?wait=true",
                           json={"image": picture((32, 32)), "mask": square_mask(), "steps": 3, "seed": 9}).json()
         assert job["recipe"]["model"] == "tiny" and job["recipe"]["seed"] == 9
-        assert job["recipe"]["settings"]["penalty_weight"] == model.meta.task_defaults["inpaint"]["penalty_weight"]
+        assert job["recipe"]["settings"]["penalty_weight"] == tasks.task_defaults(model, "inpaint")["penalty_weight"]
         png = job["result"]["images"][0]
         again = client.post("/api/rerun?wait=true", json={"png": png}).json()
         assert again["status"] == "done" and again["recipe"] == job["recipe"]

@@ -6,7 +6,7 @@ import pytest
 
 from server.cli import main
 from server.synthesis import tasks
-from tests.api_support import api_client
+from tests.api_support import api_client, read_events
 
 MAX_STEPS = 123
 
@@ -40,7 +40,7 @@ def test_the_api_lists_the_registry(client):
     assert list(listed) == list(tasks.TASKS)
     for task, spec in tasks.TASKS.items():
         assert [f["name"] for f in listed[task]["fields"]] == [f.name for f in spec.fields]
-        assert listed[task]["scaled"] == list(spec.scaled)
+        assert listed[task]["scaled"] == list(spec.scale_with_result)
         settings = {f["name"] for f in listed[task]["fields"] if f["setting"]}
         assert settings == set(spec.settings)
 
@@ -96,10 +96,8 @@ def test_a_cancelled_job_stays_readable(client):
     job = client.post("/api/tasks/generate", json={"class": "cat", "steps": MAX_STEPS}).json()
     cancelled = client.post(f"/api/jobs/{job['id']}/cancel").json()
     assert cancelled["id"] == job["id"]
-    for _ in range(200):
-        view = client.get(f"/api/jobs/{job['id']}")
-        if view.json()["status"] == "cancelled":
-            break
+    assert read_events(client, job["events_url"])[-1][0] == "cancelled"   # the stream ends with the job
+    view = client.get(f"/api/jobs/{job['id']}")
     assert view.status_code == 200 and view.json()["status"] == "cancelled"
     assert client.post(f"/api/jobs/{job['id']}/cancel").json()["status"] == "cancelled"   # idempotent
 

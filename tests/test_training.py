@@ -10,11 +10,13 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from server import cli
 from server.synthesis import load_model
-from server.synthesis.seeds import SeedDistribution
 from server.synthesis import training
+from server.synthesis.seeds import SeedDistribution
+from tests.model_support import randomize_batchnorm, save_model
 
 CLASSES = ["blue", "green", "red"]  # sorted, as the folder loader orders them
 TINY = ["--depth", "18", "--width", "0.125", "--batch-size", "8", "--eps", "0.25", "--attack-steps", "1",
@@ -45,6 +47,28 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 def _train(data_dir: Path, out: Path, *extra: str) -> int:
     return cli.main(["train", str(data_dir), "--out-dir", str(out), "--model-id", "toy", *TINY, *extra])
+
+
+@pytest.fixture(scope="module")
+def saved_toy(tmp_path_factory) -> Path:
+    """The model `train` starts from (training.build_model: TINY's architecture, CLASSES), untrained, with
+    non-trivial batch-norm statistics, saved in the layout `train` writes (weights and card): for the tests
+    that only need a model file to load. Built once per module instead of training one per test."""
+    cfg = training.TrainConfig(data_dir="unused", model_id="toy", depth=18, width=0.125, eps=0.25).resolved()
+    torch.manual_seed(0)
+    model = training.build_model(cfg, CLASSES)
+    randomize_batchnorm(model.backbone)
+    return save_model(model, tmp_path_factory.mktemp("saved") / "run")
+
+
+@pytest.fixture
+def toy_weights(saved_toy, tmp_path) -> Path:
+    """A copy of the saved model's files in this test's own folder (a test may write beside them)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for f in saved_toy.parent.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder / saved_toy.name
 
 
 def test_train_writes_weights_and_a_card_that_load_model_reads(data_dir, tmp_path):
@@ -85,19 +109,31 @@ def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(dat
     # On the CPU, where training is deterministic (on a GPU, atomics add in any order: no run repeats bitwise).
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert _train(data_dir, tmp_path / "straight", "--epochs", "2") == 0
-    real_epoch = training._train_epoch
+    # 48 training images in batches of 8: 6 optimizer steps an epoch. Stop the run at the 9th step,
+    # mid-way through the second epoch, as if the session ended there.
+    steps = []
 
-    def crash_in_second_epoch(cfg, model, ddp_model, opt, data, epoch, *args):
-        if epoch == 1:
-            raise KeyboardInterrupt  # as if the session ended mid-epoch
-        return real_epoch(cfg, model, ddp_model, opt, data, epoch, *args)
+    def session_ends_mid_epoch_two(optimizer, args, kwargs):
+        steps.append(optimizer)
+        if len(steps) == 9:
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "_train_epoch", crash_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        _train(data_dir, tmp_path / "crashed", "--epochs", "2")
+    hook = register_optimizer_step_pre_hook(session_ends_mid_epoch_two)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _train(data_dir, tmp_path / "crashed", "--epochs", "2")
+    finally:
+        hook.remove()
+    assert len(steps) == 9
     assert not (tmp_path / "crashed" / "toy.safetensors").exists()
-    monkeypatch.setattr(training, "_train_epoch", real_epoch)
-    assert _train(data_dir, tmp_path / "crashed", "--epochs", "2", "--resume") == 0
+    assert (tmp_path / "crashed" / "checkpoint.pt").exists()   # the first epoch's
+    resumed_steps = []
+    hook = register_optimizer_step_pre_hook(lambda optimizer, args, kwargs: resumed_steps.append(optimizer))
+    try:
+        assert _train(data_dir, tmp_path / "crashed", "--epochs", "2", "--resume") == 0
+    finally:
+        hook.remove()
+    assert len(resumed_steps) == 6   # the second epoch only: the first came from the checkpoint
     straight = load_file(str(tmp_path / "straight" / "toy.safetensors"))
     resumed = load_file(str(tmp_path / "crashed" / "toy.safetensors"))
     for key, value in straight.items():
@@ -120,32 +156,34 @@ def test_data_parallel_training_under_torchrun_with_two_cpu_processes(data_dir, 
     load_model(out / "toy.safetensors", device="cpu")
 
 
-def test_eval_prints_clean_and_robust_accuracy_as_json(data_dir, tmp_path, capsys):
-    assert _train(data_dir, tmp_path / "run", "--epochs", "2") == 0
-    capsys.readouterr()
-    assert cli.main(["eval", str(tmp_path / "run" / "toy.safetensors"), str(data_dir), "--eps", "40",
-                     "--steps", "5"]) == 0
+def test_eval_prints_clean_and_robust_accuracy_as_json(data_dir, toy_weights, capsys):
+    assert cli.main(["eval", str(toy_weights), str(data_dir), "--eps", "40", "--steps", "5"]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "toy" and result["split"] == "test"
     assert result["images"] == 18 and result["robust"] == {"norm": "l2", "eps": 40.0, "steps": 5,
                                                            "acc": result["robust"]["acc"]}
+    # The printed clean accuracy is the model's on those 18 images, computed here independently.
+    model = load_model(toy_weights, device="cpu")
+    test = training.load_image_folder(data_dir / "test", 32)
+    with torch.no_grad():
+        right = (model(test.images.float() / 255).argmax(1) == test.labels).sum().item()
+    assert 0 < right and result["clean"] == pytest.approx(right / 18)
     # A radius that can repaint the dominant colour must hurt: robust accuracy strictly below clean accuracy.
     assert result["robust"]["acc"] < result["clean"]
 
 
-def test_eval_refuses_data_whose_classes_differ_from_the_model(data_dir, tmp_path, capsys):
-    assert _train(data_dir, tmp_path / "run", "--epochs", "1") == 0
+def test_eval_refuses_data_whose_classes_differ_from_the_model(data_dir, toy_weights, capsys):
     (data_dir / "test" / "red").rename(data_dir / "test" / "yellow")
-    assert cli.main(["eval", str(tmp_path / "run" / "toy.safetensors"), str(data_dir)]) == 2
+    assert cli.main(["eval", str(toy_weights), str(data_dir)]) == 2
     assert "must be the model's classes" in capsys.readouterr().err
 
 
-def test_fit_seeds_stores_class_gaussians_beside_the_model(data_dir, tmp_path):
-    assert _train(data_dir, tmp_path / "run", "--epochs", "1") == 0
-    weights = tmp_path / "run" / "toy.safetensors"
-    assert cli.main(["fit-seeds", str(weights), str(data_dir), "--resolution", "8", "--ridge", "0.01"]) == 0
-    seeds = SeedDistribution.load(tmp_path / "run" / "toy.seeds.safetensors")
+def test_fit_seeds_stores_class_gaussians_beside_the_model(data_dir, toy_weights):
+    assert load_model(toy_weights, device="cpu").seeds is None   # nothing to generate from yet
+    assert cli.main(["fit-seeds", str(toy_weights), str(data_dir), "--resolution", "8", "--ridge", "0.01"]) == 0
+    seeds = SeedDistribution.load(toy_weights.with_name("toy.seeds.safetensors"))
     assert seeds.mean.shape == (3, 3 * 8 * 8) and seeds.resolution == 8
-    model = load_model(weights, device="cpu")
+    model = load_model(toy_weights, device="cpu")
     assert model.seeds is not None
     samples = model.seeds.sample(CLASSES.index("red"), 64, 32, torch.Generator().manual_seed(0))
     assert samples.shape == (64, 3, 32, 32)
@@ -154,10 +192,9 @@ def test_fit_seeds_stores_class_gaussians_beside_the_model(data_dir, tmp_path):
     assert samples.std(0).mean() > 0.05  # samples differ from each other, not just the mean image
 
 
-def test_evaluation_leaves_the_model_untouched_and_ignores_batch_composition(data_dir, tmp_path):
+def test_evaluation_leaves_the_model_untouched_and_ignores_batch_composition(data_dir, toy_weights):
     """Class-sorted test folders make single-class batches: BatchNorm must not see them."""
-    assert _train(data_dir, tmp_path / "run", "--epochs", "2") == 0
-    model = load_model(tmp_path / "run" / "toy.safetensors", device="cpu").train()
+    model = load_model(toy_weights, device="cpu").train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     test = training.load_image_folder(data_dir / "test", 32)
     by_class = training.evaluate(model, test, eps=0.25, steps=2, batch_size=6, amp=False)

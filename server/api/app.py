@@ -10,13 +10,15 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ..jobs.factory import make_manager
+from ..jobs.manager import Solver
+from ..jobs.rules import QueueFull
+from ..synthesis.errors import FieldError
 from ..synthesis.models.loading import load_model, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
-from .jobs import QueueFull, make_manager
 from .logs import log
-from .problems import FieldError
 from .responses import errors
 from .routes import health as health_routes, jobs as job_routes, models as model_routes, tasks as task_routes
 from .settings import Settings
@@ -33,13 +35,15 @@ def load_models(settings: Settings) -> dict[str, RobustModel]:
     return loaded
 
 
-def _freeze(model: RobustModel) -> RobustModel:
+def _ready_to_serve(model: RobustModel) -> RobustModel:
     use_bf16(model.device, MIN_BATCH)  # measure whether bf16 pays now, not during the first large batch
-    return model.freeze()
+    return model.for_serving()
 
 
-def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None) -> FastAPI:
-    """The app; `models` (id -> model, the first the default) skips loading, e.g. in tests."""
+def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None,
+               solver: Solver | None = None) -> FastAPI:
+    """The app; `models` (id -> model, the first the default) skips loading, e.g. in tests; `solver`
+    replaces `solve_batch` in the job manager (tests pass one that counts or fails the solves)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -47,11 +51,11 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
         served = models if models is not None else await run_in_threadpool(load_models, settings)
         if not served:
             raise ValueError("no models to serve")
-        served = {model_id: _freeze(m) for model_id, m in served.items()}
-        manager = make_manager(settings, served)
+        served = {model_id: _ready_to_serve(m) for model_id, m in served.items()}
+        manager = make_manager(settings, served, solver)
         await run_in_threadpool(manager.start, [str(m.device) for m in served.values()])
         app.state.core = AppState(settings, served, manager)
-        warming = asyncio.create_task(model_routes.warm_palettes(app.state.core)) if settings.warm_palettes else None
+        warming = asyncio.create_task(app.state.core.palettes.warm(served)) if settings.warm_palettes else None
         log("server_ready", models=",".join(served), devices=",".join({str(m.device) for m in served.values()}))
         try:
             yield
@@ -59,7 +63,7 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
             app.state.core.stopping.set()
             if warming:  # wait for its thread: torch work left running at exit aborts the process
                 await asyncio.gather(warming, return_exceptions=True)
-            await asyncio.gather(*app.state.core.palette_tasks.values(), return_exceptions=True)
+            await app.state.core.palettes.stop()  # palettes a request started
             manager.stop()
             app.state.core = None
 

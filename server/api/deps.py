@@ -1,5 +1,4 @@
 """What routes depend on: the app's state, the token check and model lookup (as annotated types)."""
-import asyncio
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -8,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..jobs.manager import JobManager
 from ..synthesis.models.robust_model import RobustModel
-from .jobs import JobManager
+from .palettes import Palettes
 from .settings import Settings
 
 
@@ -17,11 +17,12 @@ from .settings import Settings
 class AppState:
     settings: Settings
     models: dict[str, RobustModel]      # the first is the default
-    manager: JobManager
-    palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
-    palette_tasks: dict[str, asyncio.Future] = field(default_factory=dict)   # model id -> its computation
-    palette_progress: dict[str, object] = field(default_factory=dict)       # model id -> feature_entries.Progress
+    manager: JobManager                 # embedded or Ray: the interface they share
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
+    palettes: Palettes = field(init=False)
+
+    def __post_init__(self):
+        self.palettes = Palettes(self.settings.thumbnail_size, self.stopping)
 
     @property
     def default_model_id(self) -> str:

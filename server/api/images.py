@@ -12,18 +12,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..synthesis.errors import FieldError
 from ..synthesis.recipes import Recipe, png_bytes
 
 FORMATS = ("PNG", "JPEG")
-
-
-class ImageError(ValueError):
-    """Bad image data; `field` names the request field it came from."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def decode_image(data: str, field: str, max_pixels: int) -> torch.Tensor:
@@ -48,33 +40,33 @@ def _open(data: str, field: str, max_pixels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(field, f"image is too large: at most {max_pixels} pixels") from None
+        raise FieldError(field, f"image is too large: at most {max_pixels} pixels") from None
     except Exception:  # PIL raises many types for data that is not an image
-        raise ImageError(field, "not a PNG or JPEG image") from None
+        raise FieldError(field, "not a PNG or JPEG image") from None
     if img.format not in FORMATS:
-        raise ImageError(field, f"{img.format} images are not supported: send PNG or JPEG")
+        raise FieldError(field, f"{img.format} images are not supported: send PNG or JPEG")
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageError(field, f"image is {width}x{height}: at most {max_pixels} pixels")
+        raise FieldError(field, f"image is {width}x{height}: at most {max_pixels} pixels")
     try:
         img.load()
     except Exception:
-        raise ImageError(field, "the image data is truncated or corrupt") from None
+        raise FieldError(field, "the image data is truncated or corrupt") from None
     return img
 
 
 def base64_bytes(data: str, field: str) -> bytes:
-    """The bytes of a base64 data URL or bare base64 string; ImageError names `field` otherwise."""
+    """The bytes of a base64 data URL or bare base64 string; FieldError names `field` otherwise."""
     if not isinstance(data, str) or not data:
-        raise ImageError(field, "expected a data URL or base64 string")
+        raise FieldError(field, "expected a data URL or base64 string")
     if data.startswith("data:"):
         header, sep, data = data.partition(",")
         if not sep or not header.endswith(";base64"):
-            raise ImageError(field, "expected a base64 data URL (data:image/png;base64,...)")
+            raise FieldError(field, "expected a base64 data URL (data:image/png;base64,...)")
     try:
         return base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError(field, "broken base64 data") from None
+        raise FieldError(field, "broken base64 data") from None
 
 
 def encode_png(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0) -> str:

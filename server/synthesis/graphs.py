@@ -3,7 +3,7 @@ from a CUDA graph.
 
 On a GPU a step at small batches is bound by launching a few hundred small kernels, not by
 their arithmetic (docs/BENCHMARKS.md): capturing the step once per optimizer run and replaying
-it removes the launches. The first step runs eagerly (it warms up the kernels, builds the frozen
+it removes the launches. The first step runs eagerly (it warms up the kernels, builds the folded
 copy of the model and moves the objective's tensors to the GPU), the second is captured, every
 later one replays. So an objective must do the same operations at every step, a function of the
 model's outputs alone (every objective in objectives.py is): one that changed with the step (a

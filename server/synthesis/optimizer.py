@@ -1,7 +1,8 @@
 """The one primitive: batched projected gradient ascent on an objective, in input space.
 
 Every task (and the adversary used in training) is a seed image plus an objective handed
-to `optimize`. Restarts, schedules and best-iterate tracking belong in wrappers, not flags.
+to `optimize`, with a constraint (constraints.py) for where the search may go. Random starts,
+restarts, schedules and best-iterate tracking belong in wrappers or step classes, not flags.
 """
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -10,10 +11,10 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from .constraints import Constraint
 from .graphs import GradientStep, use_cuda_graph
 from .objectives import Objective
 from .precision import use_bf16
-from .steps import Step, make_step
 
 
 @dataclass
@@ -50,7 +51,7 @@ PLATEAU_TOL = 1e-3
 
 
 @contextmanager
-def frozen(model: nn.Module):
+def fixed_weights(model: nn.Module):
     """Eval mode and no parameter gradients for the duration; restores both afterwards."""
     was_training = model.training
     flags = [p.requires_grad for p in model.parameters()]
@@ -66,39 +67,35 @@ def frozen(model: nn.Module):
 
 
 def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps: int, step_size: float,
-             eps: float = 0.0, constraint: str | type[Step] = "l2", center: torch.Tensor | None = None,
-             random_start: bool = False, seed: int | None = 0, callback: Callback | None = None,
-             score_final: bool = True, amp: bool | None = None, rule: str = "pgd", patience: int = 0,
-             free: torch.Tensor | None = None) -> Result:
-    """Maximize `objective` over images starting at x0, constrained around `center` (default x0).
+             constraint: Constraint | None = None, rule: str = "pgd", patience: int = 0,
+             callback: Callback | None = None, amp: bool | None = None, score_final: bool = True) -> Result:
+    """Maximize `objective` over images starting at x0, staying in `constraint` (constraints.py).
 
-    `model` must provide `outputs(x) -> Outputs` (see RobustModel). Results are deterministic
-    for a given seed; the seed only matters with a random start. `score_final=False` skips
-    the forward pass that scores the final images (adversarial training does not need it).
-    `amp=True` runs the model in bfloat16 autocast (the images themselves stay float32); the
-    default, None, lets `precision.use_bf16` decide by device and batch size: bf16 pays only for
-    large batches on hardware with bf16 units, and is slower than fp32 elsewhere (BENCHMARKS.md).
-    On a GPU the step is replayed from a CUDA graph (graphs.py) for runs of a few steps or more.
-    `rule` is the update rule (steps.RULES). `patience > 0` stops each example once its objective
-    stops rising (PLATEAU_TOL over `patience` steps), and the run once every example has.
-    `free` (broadcastable to x0, bool) marks the pixels that may change: the others keep x0's
-    values exactly, and the step's whole length goes to the free ones.
+    `model` must provide `outputs(x) -> Outputs` (see RobustModel). `constraint` is bound to x0
+    (a ball's centre defaults to it) and always keeps pixels in [0,1]; None: no other constraint.
+    Its ball's norm sets the step's geometry and `rule` the update rule (steps.RULES). Results
+    are deterministic; a random start is a wrapper (`constraints.random_start`), not a flag.
+    `patience > 0` stops each example once its objective stops rising (PLATEAU_TOL over
+    `patience` steps), and the run once every example has. `amp=True` runs the model in bfloat16
+    autocast (the images themselves stay float32); the default, None, lets `precision.use_bf16`
+    decide by device and batch size: bf16 pays only for large batches on hardware with bf16 units,
+    and is slower than fp32 elsewhere (BENCHMARKS.md). On a GPU the step is replayed from a CUDA
+    graph (graphs.py) for runs of a few steps or more. `score_final=False` skips the forward pass
+    that scores the final images (adversarial training does not need it).
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if patience < 0:
         raise ValueError(f"patience must be >= 0, got {patience}")
     x0 = x0.detach()
-    geometry = make_step(constraint, x0 if center is None else center.detach(), eps, step_size, rule, steps)
-    free = None if free is None else free.to(x0.device).bool().expand_as(x0)
-    x = random_start_point(geometry, x0, seed) if random_start else x0.clone()
-    if free is not None:
-        x = torch.where(free, x, x0)
+    feasible = (constraint or Constraint()).at(x0)
+    geometry = feasible.step(step_size, rule, steps)
+    x = x0.clone()
     plateau = _Plateau(len(x0), patience, x0.device)
     amp = use_bf16(x.device, len(x)) if amp is None else amp
     gradient = GradientStep(model, objective, amp, graph=use_cuda_graph(x.device, steps))
     trace, stopped, done = [], False, 0
-    with frozen(model):
+    with fixed_weights(model):
         for done in range(steps + 1):
             scores, grad, classes = gradient(x) if done < steps else _final_pass(model, x, objective, amp)
             trace.append(scores)
@@ -107,13 +104,8 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
                 break
             if done == steps or plateau.update(done, scores):
                 break
-            if free is not None:
-                grad = grad * free
-            moved = geometry.project(geometry.step(x, grad)).clamp(0, 1)
-            if free is None and not patience:   # the plain loop: everything moves (no per-step mask)
-                x = moved
-            else:
-                x = torch.where(_moving(plateau.active, free, x), moved, x)
+            moved = feasible.project(geometry.step(x, feasible.tangent(grad)))
+            x = torch.where(plateau.moving(x), moved, x) if patience else moved
             if done + 1 == steps and not score_final:
                 done, classes = steps, None
                 break
@@ -140,15 +132,9 @@ class _Plateau:
             self.active &= ~flat
         return not self.active.any()
 
-
-def _moving(active: torch.Tensor, free: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    mask = active.view(-1, *([1] * (x.dim() - 1))).expand_as(x)
-    return mask if free is None else mask & free
-
-
-def random_start_point(geometry: Step, x: torch.Tensor, seed: int | None) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(0 if seed is None else seed)
-    return geometry.project(geometry.random_perturb(x, gen)).clamp(0, 1)
+    def moving(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,...) bool shaped like x: the examples that still move."""
+        return self.active.view(-1, *([1] * (x.dim() - 1))).expand_as(x)
 
 
 def _final_pass(model, x, objective, amp: bool):

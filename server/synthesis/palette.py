@@ -14,14 +14,19 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from .constraints import Ball
 from .models.loading import models_dir
-from .models.registry import cache_dir
-from .problem import Problem, solve
 from .objectives import feature
-from .tasks import task_settings
+from .paths import cache_dir
+from .problem import Problem, solve
+from .tasks import at_input_size
+from .tasks.inputs import checked_settings
 
 CHUNK = 64  # swatches per optimizer run: bounds memory, costs nothing in speed on a CPU
 VERSION = 2  # part of the cache key: bump when swatches are computed differently (2: FakeReLU gradients)
+# The palette's own settings at the 32-px reference size (lengths scale with the input size, as a
+# task's do); a model card's task_defaults["palette"] wins over them.
+DEFAULTS = {"steps": 16, "step_size": 0.5, "eps": 8.0}
 
 
 class PaletteCancelled(Exception):
@@ -39,7 +44,7 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
     size = size or model.meta.input_size
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 8 * model.meta.input_size:
         raise ValueError(f"palette size must be an integer from 8 to {8 * model.meta.input_size}, got {size!r}")
-    s = task_settings(model, "palette", {"steps": steps, "step_size": step_size, "eps": eps})
+    s = palette_settings(model, steps=steps, step_size=step_size, eps=eps)
     path = palette_path(model, size, s)
     if path.exists():
         return load_file(str(path))["palette"].float()
@@ -56,10 +61,18 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
     return palette.half().float()  # the same values a later cached call returns
 
 
+def palette_settings(model, **given) -> dict:
+    """DEFAULTS at the model's input size, then the card's "palette" settings, then the given
+    (non-None) ones; each checked like the task setting of its name."""
+    return checked_settings({**at_input_size(DEFAULTS, model.meta.input_size),
+                             **model.meta.task_defaults.get("palette", {}),
+                             **{k: v for k, v in given.items() if v is not None}})
+
+
 def _swatches(model, ks: torch.Tensor, size: int, s: dict, stop: threading.Event | None) -> torch.Tensor:
     x0 = torch.full((len(ks), 3, size, size), 0.5, device=model.device)
     problem = Problem(x0=x0, objective=feature(ks), steps=s["steps"], step_size=float(s["step_size"]),
-                      eps=float(s["eps"]))
+                      constraint=Ball("l2", float(s["eps"])))
     result = solve(model, problem, callback=(lambda _: stop.is_set()) if stop else None)
     if result.stopped:
         raise PaletteCancelled(f"palette of {model.meta.id!r} cancelled")

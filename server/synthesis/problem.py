@@ -1,16 +1,16 @@
-"""A task, reduced to what the optimizer needs: a seed batch, an objective and a geometry.
+"""What the optimizer needs, as one value: seeds, an objective, a constraint and the step settings.
 
-Problems with the same image size and step settings can be solved together in one batched
-`optimize` call (`solve_batch`): this is how the server batches concurrent jobs.
+Problems with the same `batch_key` can be solved together in one batched `optimize` call
+(`solve_batch`): this is how the server batches concurrent jobs. What a task adds around a
+Problem (display size, settings, recipe) is tasks.TaskRun.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import torch
 
+from .constraints import AllOf, Constraint, stack
 from .objectives import Objective, stacked
-from .optimizer import Callback, Progress, Result, optimize, random_start_point
-from .recipes import Recipe
-from .steps import make_step
+from .optimizer import Callback, Progress, Result, optimize
 
 
 @dataclass
@@ -19,24 +19,15 @@ class Problem:
     objective: Objective              # per-example score to maximize
     steps: int
     step_size: float
-    eps: float
-    constraint: str = "l2"
-    center: torch.Tensor | None = None   # default: x0
-    random_start: bool = False
-    seed: int = 0
-    amp: bool | None = None           # bfloat16 autocast; None: by the measured rule (see optimize)
-    display_size: tuple[int, int] | None = None   # tasks: the size results are shown at
-    settings: dict = field(default_factory=dict)  # tasks: every effective setting, weights included
-    recipe: "Recipe | None" = None    # tasks.build: what reproduces the result (recipes.py)
+    constraint: Constraint | None = None   # where the search may go (constraints.py); None: anywhere
     rule: str = "pgd"                 # update rule (steps.RULES)
     patience: int = 0                 # early stopping (see optimize); 0 runs every step
-    free: torch.Tensor | None = None  # (N,1|3,H,W) bool: the pixels that may change (default: all)
-    known: tuple | None = None        # tasks: (images, mask) shown exactly as given at display size (inpaint)
+    amp: bool | None = None           # bfloat16 autocast; None: by the measured rule (see optimize)
 
     @property
     def batch_key(self) -> tuple:
         """Problems with equal keys can share one optimizer run."""
-        return (tuple(self.x0.shape[1:]), self.steps, self.step_size, self.eps, self.constraint, self.random_start,
+        return (tuple(self.x0.shape[1:]), self.steps, self.step_size, AllOf(self.constraint or Constraint()).key,
                 self.amp, self.rule, self.patience)
 
     def __len__(self) -> int:
@@ -45,18 +36,18 @@ class Problem:
 
 def solve(model, problem: Problem, callback: Callback | None = None) -> Result:
     return optimize(model, problem.x0, problem.objective, steps=problem.steps, step_size=problem.step_size,
-                    eps=problem.eps, constraint=problem.constraint, center=problem.center,
-                    random_start=problem.random_start, seed=problem.seed, callback=callback, amp=problem.amp,
-                    rule=problem.rule, patience=problem.patience, free=problem.free)
+                    constraint=problem.constraint, rule=problem.rule, patience=problem.patience,
+                    callback=callback, amp=problem.amp)
 
 
 def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None] | None = None) -> list[Result]:
     """Solve problems with one `batch_key` as one batch; each gets its own slice of the result.
 
-    Each callback sees its own slice; the run stops early only when every callback asked to
-    stop, and a stopped problem's result is marked `stopped` at the step it asked. With early
-    stopping each problem's result (images, trace, steps) is what it would be alone: its examples
-    stop moving when they settle, and its steps end when its last example settled.
+    Their constraints stack (constraints.stack). Each callback sees its own slice; the run stops
+    early only when every callback asked to stop, and a stopped problem's result is marked
+    `stopped` at the step it asked. With early stopping each problem's result (images, trace,
+    steps) is what it would be alone: its examples stop moving when they settle, and its steps
+    end when its last example settled.
     """
     if len({p.batch_key for p in problems}) != 1:
         raise ValueError("problems in one batch must share image size and step settings")
@@ -65,10 +56,6 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
     sizes = [len(p) for p in problems]
     bounds = torch.tensor([0] + sizes).cumsum(0).tolist()
     slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    x0 = torch.cat([p.x0 for p in problems])
-    center = torch.cat([p.x0 if p.center is None else p.center for p in problems])
-    if problems[0].random_start:  # each problem's own seed decides its own random start
-        x0 = torch.cat([_random_start(p) for p in problems])
     callbacks = callbacks or [None] * len(problems)
     stopped_at: dict[int, int] = {}
 
@@ -81,12 +68,9 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
         return len(stopped_at) == len(problems)
 
     first = problems[0]
-    free = None
-    if any(p.free is not None for p in problems):
-        free = torch.cat([(torch.ones_like(p.x0[:, :1]) if p.free is None else p.free).bool().expand_as(p.x0)
-                          for p in problems])
-    combined = replace(first, x0=x0, center=center, random_start=False, free=free,
-                       objective=stacked([p.objective for p in problems], sizes))
+    combined = Problem(x0=torch.cat([p.x0 for p in problems]),
+                       objective=stacked([p.objective for p in problems], sizes), steps=first.steps, step_size=first.step_size, rule=first.rule, patience=first.patience,
+                       amp=first.amp, constraint=stack([p.constraint for p in problems], [p.x0 for p in problems]))
     result = solve(model, combined, fan_out)
     return [_slice_result(result, sl, stopped_at.get(i)) for i, sl in enumerate(slices)]
 
@@ -96,8 +80,3 @@ def _slice_result(result: Result, sl: slice, stopped_at: int | None) -> Result:
     return Result(images=result.images[sl], trace=result.trace[sl, :done + 1], steps_done=done,
                   stopped=stopped_at is not None, settled_at=result.settled_at[sl].clamp(max=done),
                   classes=None if result.classes is None else result.classes[sl])
-
-
-def _random_start(p: Problem) -> torch.Tensor:
-    geometry = make_step(p.constraint, p.x0 if p.center is None else p.center, p.eps, p.step_size)
-    return random_start_point(geometry, p.x0, p.seed)

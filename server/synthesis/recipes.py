@@ -20,14 +20,19 @@ import torch
 from PIL import Image, PngImagePlugin
 from safetensors.torch import load as load_tensors, save as save_tensors
 
+from .errors import FieldError
+
 FORMAT = "robust-canvas/1"
 RECIPE_KEY, INPUTS_KEY = "robust-canvas", "robust-canvas-inputs"
 MAX_CHUNK_BYTES = 256 * 1024 * 1024   # decompressed text we are willing to read from one PNG
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class RecipeError(ValueError):
-    """A file or value that is not a readable recipe."""
+class RecipeError(FieldError):
+    """A file or value that is not a readable recipe: a FieldError of the PNG that carries it."""
+
+    def __init__(self, message: str, field: str = "png"):
+        super().__init__(field, message)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Step classes own the geometry of the search: how to step along a gradient, how to
-project back into the allowed set around `center`, and how to start at random inside it.
+project back into the ball around `center` (`ball`, which constraints.Ball applies), and how to
+start at random inside it.
 
 All images are (N,3,H,W) in [0,1]; `eps` and `step_size` are in those pixel units.
 
@@ -27,6 +28,11 @@ class Step:
         self.rule = rule or Rule()
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ball(x, self.center, self.eps)
+
+    @staticmethod
+    def ball(x: torch.Tensor, center: torch.Tensor, eps: float) -> torch.Tensor:
+        """x projected onto this geometry's ball of radius eps around center (here: everything)."""
         return x
 
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -46,10 +52,11 @@ class L2Step(Step):
 
     name = "l2"
 
-    def project(self, x):
-        delta = x - self.center
-        scale = (self.eps / _per_example_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
-        return self.center + delta * scale
+    @staticmethod
+    def ball(x, center, eps):
+        delta = x - center
+        scale = (eps / _per_example_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+        return center + delta * scale
 
     def random_perturb(self, x, generator):
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
@@ -61,8 +68,9 @@ class LinfStep(Step):
 
     name = "linf"
 
-    def project(self, x):
-        return self.center + (x - self.center).clamp(-self.eps, self.eps)
+    @staticmethod
+    def ball(x, center, eps):
+        return center + (x - center).clamp(-eps, eps)
 
     def move(self, x, d, size):
         return x + size * d.sign()
@@ -152,17 +160,22 @@ class Adam(Cosine):
 RULES = {cls.name: cls for cls in (Rule, Cosine, Momentum, Adam)}
 
 
+def step_class(norm) -> type[Step]:
+    """A norm's name ('l2', 'linf', 'none') or a Step subclass -> the Step subclass."""
+    if isinstance(norm, type) and issubclass(norm, Step):
+        return norm
+    if norm not in STEPS:
+        raise ValueError(f"unknown constraint {norm!r}; choose one of {sorted(STEPS)}")
+    return STEPS[norm]
+
+
 def make_step(constraint, center: torch.Tensor, eps: float, step_size: float, rule: str = "pgd",
               steps: int = 0) -> Step:
     """`constraint` is a name ('l2', 'linf', 'none') or a Step subclass; `rule` a name in RULES,
     given the run's number of steps (for its schedule)."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {sorted(RULES)}")
-    if isinstance(constraint, type) and issubclass(constraint, Step):
-        return constraint(center, eps, step_size, RULES[rule](steps))
-    if constraint not in STEPS:
-        raise ValueError(f"unknown constraint {constraint!r}; choose one of {sorted(STEPS)}")
-    return STEPS[constraint](center, eps, step_size, RULES[rule](steps))
+    return step_class(constraint)(center, eps, step_size, RULES[rule](steps))
 
 
 def _per_example_norm(t: torch.Tensor) -> torch.Tensor:

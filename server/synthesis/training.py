@@ -21,7 +21,8 @@ from .data import TensorDataset, augment, load_image_folder
 from .models.meta import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 from .models.robust_model import RobustModel
 from .objectives import cross_entropy
-from .optimizer import frozen, optimize
+from .constraints import Ball, random_start
+from .optimizer import fixed_weights, optimize
 from .precision import use_bf16
 
 logger = logging.getLogger(__name__)  # one JSON line per epoch and one for the result (the CLI shows them)
@@ -114,8 +115,10 @@ def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp
     """PGD adversarial examples (random start, step `step_size`, default 2.5*eps/steps); x itself when eps is 0."""
     if eps == 0 or steps == 0:
         return x
-    return optimize(model, x, cross_entropy(y), steps=steps, step_size=step_size or 2.5 * eps / steps, eps=eps,
-                    constraint=norm, random_start=True, seed=seed, score_final=False, amp=amp).images
+    step_size = step_size or 2.5 * eps / steps
+    ball = Ball(norm, eps, center=x)
+    return optimize(model, random_start(x, ball, step_size, seed), cross_entropy(y), steps=steps, step_size=step_size,
+                    constraint=ball, score_final=False, amp=amp).images
 
 
 @torch.no_grad()
@@ -134,7 +137,7 @@ def evaluate(model: RobustModel, data: TensorDataset, *, norm: str = "l2", eps: 
     indices = order[d.rank::d.world]
     # Eval mode throughout: in train mode BatchNorm would use (and update its running statistics
     # from) each batch, and test batches from a sorted folder hold a single class.
-    with frozen(model):
+    with fixed_weights(model):
         clean, robust = _count_clean_and_robust(model, data, indices, norm, eps, steps, batch_size, amp, d, progress)
     clean, robust = _all_sum([clean, robust], d)
     return {"images": n, "clean": clean / n, "robust": {"norm": norm, "eps": eps, "steps": steps, "acc": robust / n}}
@@ -168,7 +171,7 @@ def build_model(cfg: TrainConfig, classes: list[str]) -> RobustModel:
     return RobustModel.from_meta(meta)
 
 
-# Devices where the adversary runs on the frozen copy during training. The copy is refreshed at every
+# Devices where the adversary runs on the folded copy during training. The copy is refreshed at every
 # step there (the weights change), which still pays on a CPU (BENCHMARKS.md: folding saves real
 # batch-norm arithmetic); on a GPU its ~250 small launches cost more than the batch norms they save.
 FOLD_IN_TRAINING = ("cpu",)

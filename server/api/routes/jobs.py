@@ -9,8 +9,9 @@ import time
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 
+from ...jobs.manager import JobManager
+from ...jobs.record import Job
 from ..deps import StateDep
-from ..jobs import Job
 from ..responses import errors
 from ..schemas import JobView
 
@@ -46,7 +47,7 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def job_events(job: Job, manager):
+async def job_events(job: Job, manager: JobManager):
     """`progress` for every step, `preview` when there is a new one, then the final event."""
     # A listener from the queue on hears every step; a late one starts at the current step.
     sent_step = -1 if job.status == "queued" else None
@@ -63,13 +64,13 @@ async def job_events(job: Job, manager):
             if preview is not sent_preview and status == "running":
                 chunks.append(_sse("preview", preview))
                 sent_preview = preview
-            if status in ("done", "failed", "cancelled"):
+            if job.terminal:
                 chunks.append(_sse(status, job.view()))
             elif not chunks and time.monotonic() - last_sent > KEEPALIVE_S:
                 chunks.append(": keep-alive\n\n")   # proxies close silent connections
             for chunk in chunks:
                 yield chunk
-            if status in ("done", "failed", "cancelled"):
+            if job.terminal:
                 return
             last_sent = time.monotonic() if chunks else last_sent
             await asyncio.sleep(POLL_S)

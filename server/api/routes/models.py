@@ -1,15 +1,13 @@
 """GET /api/models (model cards) and GET /api/models/{id}/features (the paint palette, with names)."""
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from starlette.concurrency import run_in_threadpool
 
 from ...synthesis.palette import PaletteCancelled
 from ...synthesis.recipes import card_hash
 from ...synthesis.tasks import TASKS, task_defaults
-from ..deps import AppState, StateDep, find_model
-from ..feature_entries import Progress, palette_entries, select
+from ..deps import StateDep, find_model
+from ..feature_entries import select
 from ..responses import errors
 from ..schemas import Feature, ModelCard
 
@@ -48,45 +46,14 @@ async def features(model_id: str, state: StateDep,
     except LookupError as e:
         raise HTTPException(404, str(e)) from None
     try:
-        entries = await palette(state, model_id, model, wait=state.settings.palette_wait_s)
+        entries = await state.palettes.get(model_id, model, wait=state.settings.palette_wait_s)
     except PaletteCancelled:
         raise HTTPException(503, "the server is shutting down") from None
     except TimeoutError:
-        progress = state.palette_progress[model_id]
+        progress = state.palettes.progress[model_id]
         raise HTTPException(503, progress.message(model_id),
                             headers={"Retry-After": str(progress.retry_after())}) from None
     try:
         return select(entries, model, class_, q)
     except LookupError as e:
         raise HTTPException(422, [{"loc": ["query", "class"], "msg": str(e), "type": "value_error"}]) from None
-
-
-async def palette(state: AppState, model_id: str, model, wait: float | None = None) -> list[dict]:
-    """The model's entries: computed once, in a task of its own that a request does not wait for
-    longer than `wait` seconds (TimeoutError then; the task goes on)."""
-    if model_id in state.palettes:
-        return state.palettes[model_id]
-    task = state.palette_tasks.get(model_id)
-    if task is None or (task.done() and (task.cancelled() or task.exception())):  # never started, or failed
-        progress = state.palette_progress[model_id] = Progress(total=model.meta.num_features)
-        task = state.palette_tasks[model_id] = asyncio.ensure_future(_compute(state, model_id, model, progress))
-    return await asyncio.wait_for(asyncio.shield(task), wait)
-
-
-async def _compute(state: AppState, model_id: str, model, progress: Progress) -> list[dict]:
-    entries = await run_in_threadpool(palette_entries, model, state.settings.thumbnail_size, state.stopping,
-                                      progress.update)
-    state.palettes[model_id] = entries
-    return entries
-
-
-async def warm_palettes(state: AppState) -> None:
-    """Every model's palette, one after another, so that no request waits minutes for the first.
-
-    Ended by setting `state.stopping` (at shutdown): the thread stops within one optimizer step.
-    """
-    try:
-        for model_id, model in state.models.items():
-            await palette(state, model_id, model)
-    except PaletteCancelled:
-        pass

@@ -1,6 +1,6 @@
 """POST /api/tasks/{task} for every task of the registry, GET /api/tasks, and POST /api/rerun.
 
-A request builds and validates the job's Problem now, then queues it.
+A request builds and validates the job's TaskRun now, then queues it.
 """
 from dataclasses import asdict
 
@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...synthesis import tasks
-from ...synthesis.recipes import RecipeError, read_png_recipe
+from ...synthesis.tasks import TaskRun
+from ...synthesis.errors import FieldError
+from ...synthesis.recipes import read_png_recipe
 from ..deps import AppState, StateDep, find_model
-from ..images import ImageError, base64_bytes
-from ..jobs import Job
-from ..problems import FieldError, build_problem, rebuild_problem, request_models
+from ..images import base64_bytes
+from ..requests import build_run, rebuild_run, request_models
 from ..responses import errors
 from ..schemas import JobCreated, JobView, RerunRequest, TaskInfo
 from ..settings import Settings
@@ -23,7 +24,7 @@ STARTED = {200: {"model": JobView, "description": "with ?wait=true: the finished
 
 
 def task_info(spec: tasks.TaskSpec) -> TaskInfo:
-    return TaskInfo(id=spec.id, summary=spec.summary, result=spec.result, scaled=list(spec.scaled),
+    return TaskInfo(id=spec.id, summary=spec.summary, result=spec.result, scaled=list(spec.scale_with_result),
                     fields=[{**asdict(f), "setting": f.name in tasks.SETTINGS} for f in spec.fields])
 
 
@@ -56,9 +57,8 @@ def tasks_router(settings: Settings) -> APIRouter:
             model_id, model = find_model(state, recipe.model)
         except LookupError as e:
             raise FieldError("png", f"the image was made by {e}") from None
-        problem = await run_in_threadpool(rebuild_problem, model, recipe)
-        return await _submit(state, request, Job(task=recipe.task, model_id=model_id, model=model, problem=problem),
-                             wait)
+        problem = await run_in_threadpool(rebuild_run, model, recipe)
+        return await _submit(state, request, recipe.task, model_id, model, problem, wait)
 
     return router
 
@@ -70,25 +70,20 @@ def _start_route(task: str, body_model):
         except LookupError as e:
             raise FieldError("model", str(e)) from None
         # Building decodes images and may run the model (inpaint's automatic class): off the event loop.
-        problem = await run_in_threadpool(build_problem, task, model, body, state.settings)
-        return await _submit(state, request, Job(task=task, model_id=model_id, model=model, problem=problem), wait)
+        problem = await run_in_threadpool(build_run, task, model, body, state.settings)
+        return await _submit(state, request, task, model_id, model, problem, wait)
 
     return start
 
 
-async def _submit(state: AppState, request: Request, job: Job, wait: bool):
-    job = state.manager.submit(job)
+async def _submit(state: AppState, request: Request, task: str, model_id: str, model, problem: TaskRun, wait: bool):
+    job = state.manager.submit(task, model_id, model, problem)
     if wait:
-        await state.manager.wait(job)
+        job = await state.manager.wait(job)
         return JSONResponse(job.view(), status_code=200)
     base = str(request.url_for("get_job", job_id=job.id).path)
     return JobCreated(id=job.id, status_url=base, events_url=f"{base}/events")
 
 
 def _recipe(png: str):
-    try:
-        return read_png_recipe(base64_bytes(png, "png"))[0]
-    except ImageError as e:
-        raise FieldError("png", e.message) from None
-    except RecipeError as e:
-        raise FieldError("png", str(e)) from None
+    return read_png_recipe(base64_bytes(png, "png"))[0]   # FieldErrors name "png"

@@ -15,6 +15,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..paths import cache_dir
+
 
 FORMAT = "robust-canvas-features/1"
 log = logging.getLogger(__name__)
@@ -112,7 +114,6 @@ def sheet_path(json_path: Path) -> Path:
 
 def cached_names_path(model_id: str) -> Path:
     """Where names go when the weights' folder is not writable (a read-only install)."""
-    from ..models.registry import cache_dir
     return cache_dir() / "features" / f"{model_id}.features.json"
 
 

@@ -1,4 +1,4 @@
-"""Where downloaded checkpoints and caches live, and a tiny registry of published robust checkpoints.
+"""A tiny registry of published robust checkpoints, and where downloaded ones live.
 
 `pull(name)` downloads one into `cache_dir()/checkpoints/<name>.pt`; `load_model(name)` then finds it
 (via `find_pulled`) and reads it with checkpoints.load_checkpoint, which adds the entry's `card()`.
@@ -12,14 +12,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..paths import cache_dir
+
 URL_BASE_ENV = "ROBUST_CANVAS_REGISTRY_URL_BASE"  # mirror: <base>/<filename> replaces each entry's url
 CHUNK = 1 << 20
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("ROBUST_CANVAS_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "robust-canvas")
-    return Path(base)
 
 
 def checkpoints_dir() -> Path:

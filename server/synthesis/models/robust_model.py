@@ -1,11 +1,13 @@
 """A classifier over [0,1] pixels: normalization is part of the differentiable model."""
+from dataclasses import replace
+
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from ..objectives import Outputs
 from ..seeds import SeedDistribution
-from .frozen import frozen_copy, refresh
+from .folded import folded_copy, refresh
 from .meta import ModelMeta
 from .resnet import ARCHITECTURES, CifarResNet, ImageNetResNet
 
@@ -38,7 +40,7 @@ class RobustModel(nn.Module):
     """(N,3,H,W) images in [0,1] -> logits; `.features`, `.feature_map`, `.meta` as documented.
 
     In eval mode with no parameter needing a gradient (as `optimize` runs it), every pass goes
-    through a frozen copy of the backbone (models/frozen.py: batch norm folded, faster input
+    through a folded copy of the backbone (models/folded.py: batch norm folded, faster input
     gradients), refreshed whenever the weights change; `fast_path = False` turns it off.
 
     `seeds` is the class-conditional seed distribution that generation starts from (None: the
@@ -53,20 +55,25 @@ class RobustModel(nn.Module):
         self.meta = meta
         self.seeds = seeds
         self.feature_names = None  # FeatureNames, when made for these weights (features/names.py)
-        self._frozen = ((None, None), None)  # ((weights' addresses, versions), frozen copy); a plain attribute
+        self._folded = ((None, None), None)  # ((weights' addresses, versions), folded copy); a plain attribute
         self.register_buffer("mean", torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1))
-        meta.num_features = backbone.num_features
+        if meta.num_features != backbone.num_features:
+            raise ValueError(f"the card of {meta.id!r} says {meta.num_features} features but its backbone has "
+                             f"{backbone.num_features}: build it with RobustModel.from_meta")
 
     @classmethod
     def from_meta(cls, meta: ModelMeta, seeds: SeedDistribution | None = None) -> "RobustModel":
-        return cls(build_backbone(meta), meta, seeds)
+        """The model a card describes, with random weights. Its `meta` is a copy of the card with
+        `num_features` read off the architecture (a new card need not know it)."""
+        backbone = build_backbone(meta)
+        return cls(backbone, replace(meta, num_features=backbone.num_features), seeds)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
     def net(self) -> nn.Module:
-        """The backbone to run now: its frozen copy when nothing needs parameter gradients."""
+        """The backbone to run now: its folded copy when nothing needs parameter gradients."""
         if not self.fast_path or self.training:
             return self.backbone
         # One walk over the modules' own tensor dicts: `parameters()` and `buffers()` cost 4x as much,
@@ -76,12 +83,12 @@ class RobustModel(nn.Module):
         if any(t.requires_grad for t in tensors):
             return self.backbone
         where, versions = tuple(t.data_ptr() for t in tensors), tuple(t._version for t in tensors)
-        (built_where, built_versions), net = self._frozen
+        (built_where, built_versions), net = self._folded
         if where != built_where:          # new tensors (another device or dtype, a new backbone)
-            net = frozen_copy(self.backbone)
+            net = folded_copy(self.backbone)
         elif versions != built_versions:  # the same tensors, changed in place (a training step)
             refresh(net, self.backbone)
-        self._frozen = ((where, versions), net)
+        self._folded = ((where, versions), net)
         return net
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +112,7 @@ class RobustModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net()(self.normalize(x))
 
-    def freeze(self) -> "RobustModel":
+    def for_serving(self) -> "RobustModel":
         """Eval mode, no parameter gradients, for good (a served model). Threads that share it (jobs,
         palettes) then cannot race in the optimizer's save-and-restore of requires_grad."""
         self.eval()

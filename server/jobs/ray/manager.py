@@ -1,61 +1,44 @@
 """Jobs on a Ray cluster: one model worker per GPU (or per N CPU cores), job state in a shared actor.
 
-The second implementation of the job manager (the first, `jobs.JobManager`, is threads in the
+The second implementation of `manager.JobManager` (the first, `embedded.py`, is threads in the
 server process). Three parts:
 
-- `JobStore`, one named async actor per namespace, holds every job and the queue. Each HTTP front
-  end (`RayJobManager`) reads and writes jobs through it, so several front ends serve the same jobs.
-- `ModelWorker` actors hold the served models on their device. Each pulls the oldest queued job
-  plus the compatible ones (same task, model and batch key), builds their problems from the
-  requests, solves them in one `solve_batch` call, and reports every step: the store answers which
-  jobs must stop (cancelled, timed out), so cancellation takes effect within a step or two.
+- `JobStore` (store.py), one named async actor per namespace, holds every job and the queue. Each
+  HTTP front end (`RayJobManager`) reads and writes jobs through it, so several front ends serve the
+  same jobs.
+- `ModelWorker` actors (worker.py) hold the served models on their device. Each pulls the oldest
+  queued job plus the compatible ones (same task, model and batch key), builds their problems from
+  the recipes, solves them in one `solve_batch` call, and reports every step: the store answers
+  which jobs must stop (cancelled, timed out), so cancellation takes effect within a step or two.
 - Supervision, in the store: a worker that dies (killed, out of memory, node lost) has its running
   jobs queued again, once, for another worker; a second death fails them with a clear error. A new
   worker replaces the dead one.
 
-This module is the front end's side (`RayJobManager`); `ray_store.py` and `ray_worker.py` hold the
-actors. Only these three modules import Ray.
+This module is the front end's side. Only this sub-package imports Ray.
 """
 import copy
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import ray
 
-from .jobs import TERMINAL, Job, QueueFull
-from .logs import log
-from .ray_store import STORE_NAME, VIEW_FIELDS, JobStore
-from .settings import Settings
-
-
-@dataclass
-class RayJob:
-    """A front end's copy of a job in the store: what the routes read."""
-    id: str
-    task: str
-    model: str
-    status: str
-    step: int
-    total: int
-    result: dict | None
-    error: str | None
-    preview: dict | None
-    extra: dict       # what else the front end's job view had at submission (e.g. settings), passed through
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    def view(self) -> dict:
-        return {**self.extra, **{k: getattr(self, k) for k in VIEW_FIELDS if k not in ("preview", "extra")}}
+from ...api.logs import log
+from ...api.settings import Settings
+from ...synthesis.tasks import TaskRun, solve_batch
+from ..manager import Solver
+from ..record import Job
+from ..rules import QueueFull
+from .store import STORE_NAME, JobStore
 
 
 class RayJobManager:
-    """The job manager's methods, on the cluster's job store (joined, or created with the workers)."""
+    """Implements `manager.JobManager` on the cluster's job store (joined, or created with the workers).
 
-    def __init__(self, settings: Settings, models: dict):
-        self.settings, self.models = settings, models
+    `solver` runs in the workers (default `solve_batch`): it must pickle, and what it records stays there.
+    """
+
+    def __init__(self, settings: Settings, models: dict, solver: Solver = solve_batch):
+        self.settings, self.models, self.solver = settings, models, solver
         self.store, self.owner, self.started_ray = None, False, False
 
     def start(self, devices: list[str]) -> None:
@@ -71,7 +54,7 @@ class RayJobManager:
         detached = self.settings.ray != "auto"
         self.store = JobStore.options(name=STORE_NAME, namespace=self.settings.ray_namespace, get_if_exists=True,
                                       lifetime="detached" if detached else None).remote(
-            self.settings, _cpu_copies(self.models), *self._placement(), token)
+            self.settings, _cpu_copies(self.models), *self._placement(), token, self.solver)
         created = ray.get(self.store.start.remote(token)) == token
         self.owner = created and not detached
         log("ray_jobs", store="created" if created else "joined", namespace=self.settings.ray_namespace,
@@ -94,47 +77,45 @@ class RayJobManager:
         if self.started_ray:
             ray.shutdown()
 
-    def submit(self, job: Job) -> RayJob:
-        view = job.view()
-        record = {"id": job.id, "task": job.task, "model": job.model_id, "total": job.total, "key": job.key,
-                  "problem_recipe": job.recipe, "extra": {k: v for k, v in view.items() if k not in VIEW_FIELDS}}
-        retry_after = ray.get(self.store.submit.remote(record))
+    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
+        """The workers build the problem again from its recipe (the request was validated here)."""
+        job = Job.of(task, model_id, problem)
+        retry_after = ray.get(self.store.submit.remote(job, problem.recipe))
         if retry_after is not None:
             raise QueueFull(retry_after)
-        log("job_queued", id=job.id, task=job.task, model=job.model_id, steps=job.total)
-        return RayJob(**{**{k: None for k in VIEW_FIELDS}, **{k: v for k, v in view.items() if k in VIEW_FIELDS},
-                         "extra": record["extra"]})
+        log("job_queued", id=job.id, task=task, model=model_id, steps=job.total, images=len(problem))
+        return job
 
-    def get(self, job_id: str) -> RayJob | None:
-        state = ray.get(self.store.get.remote(job_id))
-        return RayJob(**state) if state else None
+    def get(self, job_id: str) -> Job | None:
+        return ray.get(self.store.get.remote(job_id))
 
-    def cancel(self, job_id: str) -> RayJob | None:
-        state = ray.get(self.store.cancel.remote(job_id))
-        return RayJob(**state) if state else None
+    def cancel(self, job_id: str) -> Job | None:
+        return ray.get(self.store.cancel.remote(job_id))
 
     @contextmanager
-    def watching(self, job: RayJob):
+    def watching(self, job: Job):
         """Ray workers make every job's previews (the job store keeps the latest)."""
         yield
 
-    async def latest(self, job: RayJob) -> RayJob:
-        state = await self.store.get.remote(job.id)
-        return RayJob(**state) if state else job
+    async def latest(self, job: Job) -> Job:
+        return await self.store.get.remote(job.id) or job
 
-    async def wait(self, job: RayJob) -> None:
-        """Until the job has ended (it is updated in place)."""
+    async def wait(self, job: Job) -> Job:
         while not job.terminal:
             state = await self.store.wait.remote(job.id)
             if state is None:   # expired: nothing more will change
-                return
-            job.__dict__.update(state)
+                return job
+            job = state
+        return job
 
     def queued(self) -> int:
         return ray.get(self.store.counts.remote())[0]
 
     def running(self) -> int:
         return ray.get(self.store.counts.remote())[1]
+
+    def stats(self) -> dict:
+        return ray.get(self.store.stats.remote())
 
 
 def _cpu_copies(models: dict) -> dict:

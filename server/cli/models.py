@@ -1,9 +1,9 @@
 """`robust-canvas models list|pull`: the shipped models and the registry of published checkpoints."""
 import sys
 
-from .synthesis.models import registry
-from .synthesis.models.loading import local_model_ids, models_dir
-from .synthesis.models.meta import ModelMeta
+from ..synthesis.models import registry
+from ..synthesis.models.loading import local_model_ids, models_dir
+from ..synthesis.models.meta import ModelMeta
 
 COLUMNS = ("name", "status", "dataset", "norm", "eps", "accuracy (clean / robust)")
 

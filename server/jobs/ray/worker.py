@@ -5,19 +5,19 @@ import time
 import ray
 import torch
 
-from ..synthesis import tasks
-from ..synthesis.problem import solve_batch
-from .jobs import preview_view, result_view
-from .settings import Settings
+from ...api.settings import Settings
+from ...synthesis import tasks
+from ..manager import Solver
+from ..views import preview_view, result_view
 
 
 @ray.remote
 class ModelWorker:
     """The served models on one device, solving batches that it pulls from the store."""
 
-    def __init__(self, name: str, store, models: list, settings: Settings, device: str):
-        self.name, self.store, self.settings = name, store, settings
-        self.models = {model_id: m.to(device).freeze() for model_id, m in ray.get(models[0]).items()}
+    def __init__(self, name: str, store, models: list, settings: Settings, device: str, solver: Solver):
+        self.name, self.store, self.settings, self.solver = name, store, settings, solver
+        self.models = {model_id: m.to(device).for_serving() for model_id, m in ray.get(models[0]).items()}
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))
@@ -31,13 +31,14 @@ class ModelWorker:
             if batch:
                 self._solve(batch)
 
-    def _solve(self, batch: list[dict]) -> None:
+    def _solve(self, batch: list[tuple]) -> None:
+        """Solve (job id, model id, recipe) triples that share a key, in one call."""
         started = time.monotonic()
-        ids = [job["id"] for job in batch]
-        model = self.models[batch[0]["model"]]
+        ids = [job_id for job_id, _, _ in batch]
+        model = self.models[batch[0][1]]
         try:
-            problems = [tasks.rebuild(model, job["problem_recipe"]) for job in batch]   # the job's recipe
-            results = solve_batch(model, problems, self._callbacks(ids))
+            problems = [tasks.rebuild(model, recipe) for _, _, recipe in batch]   # the jobs' problems again
+            results = self.solver(model, problems, self._callbacks(ids))
             done = [(job_id, result_view(model, p, r), r.steps_done)
                     for job_id, p, r in zip(ids, problems, results) if not r.stopped]
         except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
@@ -55,6 +56,7 @@ class ModelWorker:
         """
         stopped: set[str] = set()
         seen = {"step": -1, "answer": None}
+        every, max_images = self.settings.preview_every, self.settings.preview_max_images
 
         def report(step: int) -> None:
             answer = seen["answer"]
@@ -69,7 +71,7 @@ class ModelWorker:
             def on_step(progress) -> bool:
                 if progress.step != seen["step"]:
                     report(progress.step)
-                preview = preview_view(progress, self.settings)
+                preview = preview_view(progress, every, max_images)
                 if preview and job_id not in stopped:
                     self.store.preview.remote(self.name, job_id, preview)
                 return job_id in stopped

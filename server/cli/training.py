@@ -1,5 +1,4 @@
-"""`robust-canvas` command line: training, evaluation, models, the tasks and the server."""
-import argparse
+"""`robust-canvas train|eval|fit-seeds`: a robust classifier from an image folder, its accuracy, its seeds."""
 import json
 import logging
 import shlex
@@ -7,28 +6,31 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .cli_features import add_features_parser
-from .cli_models import add_models_parser
-from .cli_serve import add_serve_parser
-from .cli_tasks import add_task_parsers
-from .synthesis.data import AUGMENTATIONS
-from .synthesis.models.resnet import ARCHITECTURES
-from .synthesis.training import TrainConfig
+from ..synthesis.data import AUGMENTATIONS, load_image_folder
+from ..synthesis.models.loading import load_model, resolve_model_path
+from ..synthesis.paths import cache_dir
+from ..synthesis.models.resnet import ARCHITECTURES
+from ..synthesis.seeds import fit_seeds, seeds_path
+from ..synthesis.training import TrainConfig, evaluate, train
 
 
-def _cache_dir() -> Path:
-    from .synthesis.models.registry import cache_dir
+def add_training_parsers(sub) -> None:
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_fit_seeds_parser(sub)
+
+
+def _datasets_dir() -> Path:
     return cache_dir() / "datasets"
 
 
 def cmd_train(args) -> int:
-    from .synthesis.training import train
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # the per-epoch log
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
     # --resume continues the same run to the same result: the command that reproduces it omits it.
     cfg.command = "robust-canvas " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
-    train(cfg, resume=args.resume, cache_dir=_cache_dir())
+    train(cfg, resume=args.resume, cache_dir=_datasets_dir())
     return 0
 
 
@@ -65,8 +67,6 @@ def add_train_parser(sub) -> None:
 
 
 def cmd_eval(args) -> int:
-    from .synthesis import load_model
-    from .synthesis.training import evaluate
     model = load_model(args.model, device=args.device)
     data = _data_for(model, args.data_dir, args.split)
     norm = args.norm or model.meta.norm or "l2"
@@ -78,9 +78,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_fit_seeds(args) -> int:
-    from .synthesis import load_model
-    from .synthesis.models.loading import resolve_model_path
-    from .synthesis.seeds import fit_seeds, seeds_path
     model = load_model(args.model, device="cpu")
     data = _data_for(model, args.data_dir, "train")
     seeds = fit_seeds(data, resolution=args.resolution, ridge=args.ridge)
@@ -93,8 +90,7 @@ def cmd_fit_seeds(args) -> int:
 
 def _data_for(model, data_dir: str, split: str):
     """The split's images at the model's input size; its classes must be the model's."""
-    from .synthesis.data import load_image_folder
-    data = load_image_folder(Path(data_dir) / split, model.meta.input_size, _cache_dir())
+    data = load_image_folder(Path(data_dir) / split, model.meta.input_size, _datasets_dir())
     if data.classes != list(model.meta.classes):
         raise ValueError(f"{data_dir}/{split} has classes {data.classes[:5]}... but model {model.meta.id!r} "
                          f"has {list(model.meta.classes)[:5]}...: the folders must be the model's classes")
@@ -126,26 +122,3 @@ def add_fit_seeds_parser(sub) -> None:
     p.add_argument("--out", help="default: <weights stem>.seeds.safetensors beside the model's weights")
     p.set_defaults(func=cmd_fit_seeds)
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="robust-canvas", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_train_parser(sub)
-    add_eval_parser(sub)
-    add_fit_seeds_parser(sub)
-    add_task_parsers(sub)
-    add_serve_parser(sub)
-    add_models_parser(sub)
-    add_features_parser(sub)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    args.argv = argv  # recorded in model cards: the command that reproduces a model
-    try:
-        return args.func(args)
-    except (OSError, ValueError, KeyError) as e:  # OSError: unreadable inputs, unwritable outputs
-        print(f"robust-canvas: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

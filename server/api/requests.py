@@ -1,12 +1,15 @@
-"""Task requests, derived from the library's task registry: one request model per task, and the
-request -> Problem step, with every error naming the request field at fault."""
+"""Task requests: one request body model per task, derived from the library's task registry, and a
+body's decoding into the library's inputs (images decoded; the canvas's "" for an automatic class).
+
+Every error is a FieldError naming the request field at fault (the app answers 422).
+"""
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model
 
 from ..synthesis import tasks
-from ..synthesis.problem import Problem
-from .images import ImageError, decode_image, decode_mask
+from ..synthesis.errors import FieldError
+from .images import decode_image, decode_mask
 from .settings import Settings
 
 # Strict: pydantic's lax mode would read true as 1 and "3" as 3, where the schema says a number.
@@ -14,15 +17,6 @@ _TYPES = {"image": StrictStr, "mask": StrictStr, "class": StrictStr | StrictInt,
           "int": StrictInt, "float": StrictFloat}
 _FORMATS = {"image": "PNG or JPEG, as a data URL or bare base64",
             "mask": "PNG: white and opaque marks the region"}
-
-
-class FieldError(ValueError):
-    """A request field (None: the body as a whole) is invalid."""
-
-    def __init__(self, field: str | None, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 class _Request(BaseModel):
@@ -55,7 +49,7 @@ def _pydantic_field(spec: tasks.TaskSpec, f: tasks.Field, settings: Settings):
         help_text += "; a list for several at once"
     if f.name in tasks.SETTINGS:
         help_text += "; default: the model card's task_defaults"
-        if f.name in spec.scaled:
+        if f.name in spec.scale_with_result:
             help_text += ", scaled by the result's side / the model's input size"
     if f.required:
         return annotation, Field(..., alias=f.name, description=help_text, **limits)
@@ -71,30 +65,31 @@ def _server_maximum(f: tasks.Field, settings: Settings):
     return f.maximum
 
 
-def build_problem(task: str, model, body: BaseModel, settings: Settings) -> Problem:
+def build_run(task: str, model, body: BaseModel, settings: Settings) -> tasks.TaskRun:
     """Decode the images and let the library validate and build the rest."""
     spec = tasks.spec(task)
     try:
         given = {f.arg: _decoded(f, getattr(body, f.arg), settings) for f in spec.fields}
         return tasks.build(model, task, **given)
-    except ImageError as e:
-        raise FieldError(e.field, e.message) from None
-    except tasks.TaskInputError as e:
+    except FieldError as e:   # a field of this request, or the body as a whole
         named = e.field in {f.name for f in spec.fields} | {"model"}
-        raise FieldError(e.field if named else None, str(e)) from None
+        raise FieldError(e.field if named else None, e.message) from None
     except ValueError as e:
         raise FieldError(None, str(e)) from None
 
 
-def rebuild_problem(model, recipe) -> Problem:
+def rebuild_run(model, recipe) -> tasks.TaskRun:
     try:
         return tasks.rebuild(model, recipe)
     except ValueError as e:  # a recipe that names a field the task lacks, or another model's card
         raise FieldError("png", f"the recipe cannot be rerun here: {e}") from None
 
 
+AUTOMATIC = ""   # the canvas sends an empty class for "the model's own guess"
+
+
 def _decoded(f: tasks.Field, value, settings: Settings):
-    if f.kind == "class" and value == "":  # the canvas's "automatic"
+    if f.kind == "class" and value == AUTOMATIC:
         return None
     if value is None or f.kind not in ("image", "mask"):
         return value

@@ -7,24 +7,27 @@
 synthetic swatches, and writes <stem>.features.json and <stem>.features.webp beside the weights
 (or under the cache dir when that folder is not writable); the model loads them from then on.
 """
+import dataclasses
+import hashlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+import torch
+
+from ..synthesis.data import list_image_folder, load_image_folder
+from ..synthesis.features.describe import Activations, activations, describe_features, swatch_sheet
+from ..synthesis.features.names import cached_names_path, fingerprint, matches, names_path, normalize, searchable
+from ..synthesis.models.loading import load_model, resolve_model_path
+from ..synthesis.palette import feature_palette
+from ..synthesis.paths import cache_dir
+
 
 def cmd_name(args) -> int:
-    import torch
-    from .synthesis import load_model
-    from .synthesis.data import list_image_folder, load_image_folder
-    from .synthesis.features.describe import describe_features, swatch_sheet
-    from .synthesis.features.names import cached_names_path, names_path
-    from .synthesis.models.loading import resolve_model_path
-    from .synthesis.models.registry import cache_dir
-    from .synthesis.palette import feature_palette
     started = time.monotonic()
-    model = load_model(args.model, device=args.device).freeze()
+    model = load_model(args.model, device=args.device).for_serving()
     root = Path(args.data_dir) / args.split if (Path(args.data_dir) / args.split).is_dir() else Path(args.data_dir)
     paths, _, _ = list_image_folder(root)
     data = load_image_folder(root, model.meta.input_size, cache_dir() / "datasets")
@@ -54,12 +57,6 @@ def cmd_name(args) -> int:
 
 def _activations(model, data, files):
     """The one pass over the images, cached: naming again (other words, another tile) costs seconds."""
-    import dataclasses
-    import hashlib
-    import torch
-    from .synthesis.features.describe import Activations, activations
-    from .synthesis.features.names import fingerprint
-    from .synthesis.models.registry import cache_dir
     key = hashlib.sha1("|".join([fingerprint(model), str(tuple(data.images.shape)), *files]).encode()).hexdigest()
     path = cache_dir() / "features" / f"{model.meta.id}-{key[:16]}.activations.pt"
     if path.exists():
@@ -82,8 +79,6 @@ def _progress(what: str):
 
 
 def cmd_list(args) -> int:
-    from .synthesis import load_model
-    from .synthesis.features.names import matches, normalize, searchable
     model = load_model(args.model, device="cpu")
     names = model.feature_names
     if names is None:

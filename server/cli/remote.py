@@ -1,8 +1,18 @@
 """`robust-canvas <task> ... --server URL`: the task on a remote server, through `server.client`."""
 import httpx
 
-from .cli_tasks import open_image, task_inputs
-from .client import ApiError, Client, JobError, image_data_url
+from ..client import ApiError, Client, JobError, image_data_url
+from .inputs import open_image, task_inputs
+from .outputs import progress_bar, report, write_results
+
+
+def run_task(spec, args) -> int:
+    """The task on args.server: its PNGs are written as it made them (recipe included)."""
+    body = request_body(spec, args)
+    with progress_bar(args.command) as update:
+        job = run_remote(args.server, args.token, args.command, body, update)
+    report(write_results(job.pngs(), args.out), job.result["class_names"], job.result["scores"])
+    return 0
 
 
 def request_body(spec, args) -> dict:

@@ -1,4 +1,4 @@
-"""A frozen inference copy of a backbone, for the optimizer's forward + backward to the input.
+"""A folded inference copy of a backbone, for the optimizer's forward + backward to the input.
 
 While `optimize` runs, the model is in eval mode and its weights need no gradient, so:
 - each batch normalization is an affine map and folds into the convolution before it;
@@ -39,7 +39,7 @@ class _InputGradConv(torch.autograd.Function):
 INPUT_GRAD_MIN_BATCH = 8   # measured: no gain at batch 1, 1.15x (photo model) from batch 16
 
 
-class FrozenConv(nn.Module):
+class FoldedConv(nn.Module):
     """A convolution (batch norm folded in) that needs no weight gradient."""
 
     def __init__(self, conv: nn.Conv2d):
@@ -73,12 +73,12 @@ def _flipped(w: torch.Tensor) -> torch.Tensor:
     return w.flip(-1, -2).transpose(0, 1).contiguous(memory_format=torch.channels_last)
 
 
-def frozen_copy(backbone: nn.Module) -> nn.Module:
-    """A deep copy in eval mode with every conv+BN pair folded and every conv a FrozenConv.
+def folded_copy(backbone: nn.Module) -> nn.Module:
+    """A deep copy in eval mode with every conv+BN pair folded and every conv a FoldedConv.
 
     Pairs are found by the layouts' names: `convK` + `bnK` in one module (both ResNet layouts),
     and `Sequential(conv, bn)` (shortcuts / downsample). A batch norm in any other place stays.
-    The copy's `folds` maps each FrozenConv's name to its batch norm's (None: none), for `refresh`.
+    The copy's `folds` maps each FoldedConv's name to its batch norm's (None: none), for `refresh`.
     """
     net = copy.deepcopy(backbone).eval()
     folds = {}
@@ -98,7 +98,7 @@ def frozen_copy(backbone: nn.Module) -> nn.Module:
     for path, module in list(net.named_modules()):
         for name, child in module.named_children():
             if type(child) is nn.Conv2d:
-                setattr(module, name, FrozenConv(child))
+                setattr(module, name, FoldedConv(child))
                 folds.setdefault(f"{path}.{name}" if path else name, None)
     for p in net.parameters():
         p.requires_grad_(False)
@@ -108,7 +108,7 @@ def frozen_copy(backbone: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def refresh(net: nn.Module, backbone: nn.Module) -> None:
-    """Give a frozen copy of `backbone` the backbone's current values (same layout, device, dtype)."""
+    """Give a folded copy of `backbone` the backbone's current values (same layout, device, dtype)."""
     for path, bn_path in net.folds.items():
         conv = backbone.get_submodule(path)
         weight, bias = conv.weight, conv.bias

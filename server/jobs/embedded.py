@@ -1,0 +1,201 @@
+"""The embedded job manager, the default: a queue and a worker thread per device, in the server process.
+
+A worker takes the oldest queued job plus every other queued job with the same key (task, model,
+problem.batch_key), up to `max_batch`, and solves them in one `solve_batch` call; each job's
+callback reports its progress and stops it on cancellation or time-out. Any error fails the
+batch's jobs, never the worker. Needs no Ray.
+"""
+import asyncio
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..api.logs import log
+from ..api.settings import Settings
+from ..synthesis.tasks import TaskRun, solve_batch
+from .manager import Solver
+from .record import Job
+from .rules import JobTable
+from .views import preview_view, result_view
+
+
+@dataclass
+class _Work:
+    """What a queued or running job needs besides its record; dropped when the job ends."""
+    model: object                 # RobustModel
+    problem: TaskRun
+    watchers: int = 0             # event streams open on the job: previews are made only for them
+    waiters: list = field(default_factory=list)   # called once when the job ends
+
+
+class EmbeddedJobManager:
+    """Implements `manager.JobManager`; every method is safe from any thread.
+
+    `solver` solves a batch (default `solve_batch`): pass another to observe or fail the solves.
+    """
+
+    def __init__(self, settings: Settings, solver: Solver = solve_batch):
+        self.settings, self._solver = settings, solver
+        self._cond = threading.Condition()     # guards the table and the work; re-entrant
+        self._table = JobTable(settings, on_end=self._ended)
+        self._work: dict[str, _Work] = {}
+        self._workers: list[threading.Thread] = []
+        self._stopping = False
+        # Results are encoded (PNGs, recipes) here, so that the device's worker goes on to the next batch.
+        self._finisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jobs-finish")
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, devices: list[str]) -> None:
+        for device in dict.fromkeys(devices):
+            worker = threading.Thread(target=self._run_worker, args=(device,), name=f"jobs-{device}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            for job in list(self._table.jobs.values()):
+                self._table.cancel(job.id)
+            self._cond.notify_all()
+        for worker in self._workers:
+            worker.join(timeout)
+        self._finisher.shutdown(wait=True)
+
+    # ---- requests -----------------------------------------------------------------------------
+
+    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
+        job = Job.of(task, model_id, problem)
+        with self._cond:
+            self._table.add(job, queue=str(model.device))
+            self._work[job.id] = _Work(model, problem)
+            self._cond.notify_all()
+            queued, copy = self._table.queued(), job.copy()
+        log("job_queued", id=job.id, task=task, model=model_id, steps=job.total, images=len(problem), queue=queued)
+        return copy
+
+    def get(self, job_id: str) -> Job | None:
+        with self._cond:
+            job = self._table.get(job_id)
+            return job.copy() if job else None
+
+    def cancel(self, job_id: str) -> Job | None:
+        with self._cond:
+            job = self._table.cancel(job_id)
+            return job.copy() if job else None
+
+    @contextmanager
+    def watching(self, job: Job):
+        """While an event stream is open on the job: previews are made only for watched jobs."""
+        with self._cond:
+            work = self._work.get(job.id)
+            if work:
+                work.watchers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                if work:
+                    work.watchers -= 1
+
+    async def latest(self, job: Job) -> Job:
+        return self.get(job.id) or job
+
+    async def wait(self, job: Job) -> Job:
+        """Until the job has ended, without holding a thread or polling."""
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+
+        def wake():
+            try:
+                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+            except RuntimeError:  # the event loop has closed: nobody is waiting any more
+                pass
+
+        with self._cond:
+            work = self._work.get(job.id)
+            if work is None:      # ended already
+                return self.get(job.id) or job
+            work.waiters.append(wake)
+        await ended
+        return self.get(job.id) or job
+
+    def queued(self) -> int:
+        with self._cond:
+            return self._table.queued()
+
+    def running(self) -> int:
+        with self._cond:
+            return len(self._table.running())
+
+    def stats(self) -> dict:
+        with self._cond:
+            return dict(self._table.solved)
+
+    # ---- the workers --------------------------------------------------------------------------
+
+    def _run_worker(self, device: str) -> None:
+        while True:
+            with self._cond:
+                while not self._table.queues.get(device) and not self._stopping:
+                    self._cond.wait(timeout=5.0)
+                    self._table.expire()
+                if self._stopping:
+                    return
+                batch = self._table.take_batch(device, worker=f"thread-{device}", pid=os.getpid())
+                work = [self._work[job.id] for job in batch]
+            self._solve(batch, work)
+
+    def _solve(self, batch: list[Job], work: list[_Work]) -> None:
+        started = time.monotonic()
+        model = work[0].model
+        try:
+            results = self._solver(model, [w.problem for w in work], [self._callback(job) for job in batch])
+        except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
+            log("job_error", id=",".join(j.id for j in batch), error=f"{type(e).__name__}: {e}")
+            with self._cond:
+                for job in batch:
+                    self._table.end(job, "failed", error=f"the job failed: {type(e).__name__}: {e}")
+            return
+        for job, w, result in zip(batch, work, results):
+            # The copy to the host here, not in the finisher: there it would also wait for the next batch.
+            self._finisher.submit(self._finish, job, model, w.problem, result.cpu())
+        with self._cond:
+            self._table.batch_done(time.monotonic() - started, len(batch))
+
+    def _finish(self, job: Job, model, problem: TaskRun, result) -> None:
+        if job.terminal:  # cancelled or timed out mid-batch
+            return
+        try:
+            view = result_view(model, problem, result)
+        except Exception as e:  # noqa: BLE001
+            with self._cond:
+                self._table.end(job, "failed", error=f"the job failed: {type(e).__name__}: {e}")
+            return
+        with self._cond:
+            if not job.terminal:
+                job.step = result.steps_done
+                self._table.end(job, "done", result=view)
+
+    def _callback(self, job: Job):
+        settings = self.settings
+
+        def on_step(progress) -> bool:
+            with self._cond:
+                if job.terminal or self._table.step(job, progress.step):
+                    return True
+                watched = self._work[job.id].watchers > 0
+            if watched:
+                job.preview = preview_view(progress, settings.preview_every, settings.preview_max_images) or job.preview
+            return False
+
+        return on_step
+
+    def _ended(self, job: Job) -> None:
+        """The table's `on_end` (under the lock): free the job's tensors, wake its waiters."""
+        work = self._work.pop(job.id, None)
+        for wake in work.waiters if work else ():
+            wake()

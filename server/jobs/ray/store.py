@@ -1,0 +1,203 @@
+"""The Ray job store: one named async actor holding every job and the queue (see manager.py).
+
+Front ends submit, read, wait for and cancel jobs through it; model workers pull batches from
+it and report steps, previews and results to it; it starts the workers, watches them, and
+queues a dead worker's jobs again, once. The job rules are `rules.JobTable`'s, as in the
+embedded manager.
+"""
+import asyncio
+import logging
+import time
+
+import ray
+
+from ...api.logs import log
+from ...api.settings import Settings
+from ...synthesis.recipes import Recipe
+from ..manager import Solver
+from ..record import Job
+from ..rules import JobTable, QueueFull
+from .worker import ModelWorker
+
+STORE_NAME = "job-store"
+LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (a front end) returns after this
+ATTEMPTS = 2           # a job whose worker dies runs once more, then fails
+
+
+@ray.remote(num_cpus=0)
+class JobStore:
+    """Every job and the queue; async, so a worker waiting for work blocks nobody."""
+
+    def __init__(self, settings: Settings, models: dict, workers: int, worker_options: dict, device: str,
+                 owner: str, solver: Solver):
+        logging.basicConfig(level=logging.INFO, format="%(message)s")   # job events, in Ray's logs of this actor
+        self.settings, self.owner, self.solver = settings, owner, solver
+        self.models = ray.put(models)     # the store owns the weights' copy: it outlives any front end
+        self.wanted, self.worker_options, self.device = workers, worker_options, device
+        self.table = JobTable(settings, on_end=self._ended)
+        self.recipes: dict[str, Recipe] = {}   # a queued or running job's recipe, with its input tensors
+        self.workers: dict[str, object] = {}   # name -> handle, while alive
+        self.watches: set[asyncio.Task] = set()
+        self.watchdog: asyncio.Task | None = None   # kills stalled workers (`_kill_stalled`)
+        self.count, self.stopping = 0, False
+        self.changed, self.ended = asyncio.Event(), asyncio.Event()   # pulsed: a job was queued / ended
+
+    async def start(self, owner: str) -> str:
+        """Start the workers, once: returns the owner (the front end that created the store)."""
+        if owner == self.owner and not self.workers:
+            for _ in range(self.wanted):
+                self._start_worker()
+            self.watchdog = asyncio.get_running_loop().create_task(self._kill_stalled())
+        return self.owner
+
+    async def shutdown(self) -> None:
+        self.stopping = True
+        _pulse(self.changed)
+        for handle in self.workers.values():
+            ray.kill(handle)
+
+    # ---- front ends ---------------------------------------------------------------------------
+
+    async def submit(self, job: Job, recipe: Recipe) -> int | None:
+        """Queue a job; the Retry-After seconds instead when the queue is full."""
+        try:
+            self.table.add(job)
+        except QueueFull as e:
+            return e.retry_after
+        self.recipes[job.id] = recipe
+        _pulse(self.changed)
+        return None
+
+    async def get(self, job_id: str) -> Job | None:
+        return self.table.get(job_id)
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """A queued job is cancelled now; a running one at its next optimizer step."""
+        return self.table.cancel(job_id)
+
+    async def wait(self, job_id: str) -> Job | None:
+        """The job once it has ended, or as it is after LONG_POLL_S."""
+        deadline = time.monotonic() + LONG_POLL_S
+        while (job := self.table.get(job_id)) and not job.terminal and time.monotonic() < deadline:
+            await _until(self.ended, deadline)
+        return self.table.get(job_id)
+
+    async def counts(self) -> tuple[int, int]:
+        return self.table.queued(), len(self.table.running())
+
+    async def stats(self) -> dict:
+        """Batches solved and the jobs in them, since the start."""
+        return dict(self.table.solved)
+
+    # ---- workers ------------------------------------------------------------------------------
+
+    async def take(self, worker: str, pid: int) -> list[tuple[str, str, Recipe]] | None:
+        """The next batch for this worker, as (job id, model id, recipe) ([] when none came within
+        LONG_POLL_S; None: stop)."""
+        deadline = time.monotonic() + LONG_POLL_S
+        while not self.stopping:
+            batch = self.table.take_batch("", worker, pid)
+            if batch or time.monotonic() >= deadline:
+                return [(job.id, job.model, self.recipes[job.id]) for job in batch]
+            await _until(self.changed, deadline)
+        return None
+
+    async def progress(self, worker: str, job_ids: list[str], step: int) -> list[str]:
+        """Record a step of these jobs; the ones that must stop now (cancelled, timed out, lost)."""
+        return [job_id for job_id in job_ids
+                if not (job := self._running_on(worker, job_id)) or self.table.step(job, step)]
+
+    async def preview(self, worker: str, job_id: str, preview: dict) -> None:
+        job = self._running_on(worker, job_id)
+        if job:
+            job.preview = preview
+
+    async def finish(self, worker: str, job_id: str, result: dict, steps_done: int) -> None:
+        job = self._running_on(worker, job_id)
+        if job:
+            job.step = steps_done
+            self.table.end(job, "done", result=result)
+
+    async def fail(self, worker: str, job_ids: list[str], error: str) -> None:
+        for job_id in job_ids:
+            job = self._running_on(worker, job_id)
+            if job:
+                self.table.end(job, "failed", error=error)
+
+    async def batch_done(self, seconds: float, jobs: int) -> None:
+        self.table.batch_done(seconds, jobs)
+
+    # ---- supervision --------------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        self.count += 1
+        name = f"worker-{self.count}"
+        me = ray.get_runtime_context().current_actor
+        handle = ModelWorker.options(**self.worker_options).remote(name, me, [self.models], self.settings,
+                                                                   self.device, self.solver)
+        self.workers[name] = handle
+        watch = asyncio.get_running_loop().create_task(self._watch(name, handle.run.remote()))
+        self.watches.add(watch)   # held: the loop keeps only weak references to its tasks
+        watch.add_done_callback(self.watches.discard)
+        log("worker_started", worker=name, device=self.device)
+
+    async def _watch(self, name: str, running) -> None:
+        try:
+            await running
+            return                         # it stopped because the store is stopping
+        except Exception as e:  # noqa: BLE001 -- RayActorError: the process died; anything else: the same to us
+            first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+            reason = f"{type(e).__name__}: {first_line}" if first_line else type(e).__name__
+        self._worker_died(name, reason)
+
+    async def _kill_stalled(self) -> None:
+        """Kill a worker whose running job has reported no step for `ray_stall_s` (a hung process, a
+        frozen node): its death then queues the job again like any other."""
+        while not self.stopping:
+            await asyncio.sleep(1.0)
+            limit = time.monotonic() - self.settings.ray_stall_s
+            for name in {job.worker for job in self.table.running() if job.last_step < limit}:
+                if name in self.workers:
+                    log("worker_stalled", worker=name, seconds=self.settings.ray_stall_s)
+                    ray.kill(self.workers[name])
+
+    def _worker_died(self, name: str, reason: str) -> None:
+        self.workers.pop(name, None)
+        if self.stopping:   # killed by `shutdown`
+            return
+        log("worker_died", worker=name, reason=reason)
+        for job in self.table.running():
+            if job.worker != name:
+                continue
+            if job.attempts < ATTEMPTS:   # run it again, first in line
+                self.table.requeue(job)
+            else:
+                self.table.end(job, "failed", error=f"the job's worker died on each of its {ATTEMPTS} attempts "
+                                                    f"(last: {reason}); the job was not finished")
+        self._start_worker()
+        _pulse(self.changed)
+
+    # ---- bookkeeping --------------------------------------------------------------------------
+
+    def _running_on(self, worker: str, job_id: str) -> Job | None:
+        job = self.table.jobs.get(job_id)
+        return job if job and job.status == "running" and job.worker == worker else None
+
+    def _ended(self, job: Job) -> None:
+        """The table's `on_end`: free the job's input tensors, wake the front ends waiting for it."""
+        self.recipes.pop(job.id, None)
+        _pulse(self.ended)
+
+
+def _pulse(event: asyncio.Event) -> None:
+    """Wake every coroutine waiting on the event now (and none later)."""
+    event.set()
+    event.clear()
+
+
+async def _until(event: asyncio.Event, deadline: float) -> None:
+    """Until the event is pulsed or the deadline passes."""
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        pass

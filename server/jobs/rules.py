@@ -1,0 +1,137 @@
+"""The job rules, written once for both managers: `JobTable` holds a manager's jobs and queues.
+
+The queue limit (`QueueFull`, with a Retry-After from the running mean of a batch's seconds),
+batching (the oldest queued job plus the queued jobs with its key, up to `max_batch`), the time
+limit and its message, cancellation, ending a job, and expiry. A table has no lock: the embedded
+manager calls it under its own, the Ray job store from its one event loop.
+"""
+import math
+import time
+from collections import deque
+from typing import Callable
+
+from ..api.logs import log
+from ..api.settings import Settings
+from .record import Job
+
+
+class QueueFull(Exception):
+    """The queue is at `max_queue`: the API answers 429 with Retry-After."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"the job queue is full; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class JobTable:
+    """Every job of a manager (until it expires) and its queues, one per device (or one in all).
+
+    `on_end(job)` runs once when a job ends, e.g. to free its tensors and wake its waiters.
+    """
+
+    def __init__(self, settings: Settings, on_end: Callable[[Job], None] = lambda job: None):
+        self.settings, self.on_end = settings, on_end
+        self.jobs: dict[str, Job] = {}
+        self.queues: dict[str, deque[Job]] = {}
+        self.seconds_per_batch = 1.0      # running mean, for Retry-After
+        self.solved = {"batches": 0, "jobs": 0}   # since the start (bench/bench_load.py reads them)
+
+    # ---- requests -----------------------------------------------------------------------------
+
+    def add(self, job: Job, queue: str = "") -> None:
+        """Queue a job; QueueFull when `max_queue` jobs wait already."""
+        self.expire()
+        if self.queued() >= self.settings.max_queue:
+            raise QueueFull(self.retry_after())
+        self.jobs[job.id] = job
+        self.queues.setdefault(queue, deque()).append(job)
+
+    def get(self, job_id: str) -> Job | None:
+        self.expire()
+        return self.jobs.get(job_id)
+
+    def cancel(self, job_id: str) -> Job | None:
+        """A queued job ends now; a running one is marked, and ends at its next step (`step`)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.terminal:
+            return job
+        job.cancel_requested = True
+        if job.status == "queued":
+            for queue in self.queues.values():
+                if job in queue:
+                    queue.remove(job)
+            self.end(job, "cancelled")
+        return job
+
+    def queued(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    def running(self) -> list[Job]:
+        return [job for job in self.jobs.values() if job.status == "running"]
+
+    def retry_after(self) -> int:
+        """Seconds until the queue has room, about: the batches ahead times a batch's mean seconds."""
+        batches = self.queued() / self.settings.max_batch + 1
+        return max(1, min(60, math.ceil(batches * self.seconds_per_batch)))
+
+    # ---- runs ---------------------------------------------------------------------------------
+
+    def take_batch(self, queue: str, worker: str, pid: int) -> list[Job]:
+        """The oldest queued job and the queued jobs with its key, up to `max_batch`: now running."""
+        waiting = self.queues.get(queue)
+        if not waiting:
+            return []
+        first = waiting[0]
+        batch = [job for job in waiting if job.key == first.key][: self.settings.max_batch]
+        now = time.monotonic()
+        for job in batch:
+            waiting.remove(job)
+            job.status, job.worker, job.pid, job.batch_size = "running", worker, pid, len(batch)
+            job.attempts += 1
+            job.started = job.last_step = now
+        return batch
+
+    def step(self, job: Job, step: int) -> bool:
+        """Record a running job's step; True when it must stop now (it has ended: cancelled, or past
+        the time limit)."""
+        job.step, job.last_step = step, time.monotonic()
+        if job.cancel_requested:
+            self.end(job, "cancelled")
+            return True
+        limit = self.settings.job_timeout_s
+        if job.last_step - job.started > limit:
+            self.end(job, "failed", error=f"the job ran past the time limit of {limit:g} s "
+                                          f"(step {step} of {job.total}): ask for fewer steps")
+            return True
+        return False
+
+    def requeue(self, job: Job, queue: str = "") -> None:
+        """A running job whose worker died: queued again, first in line, from step 0."""
+        job.status, job.step, job.preview, job.cancel_requested = "queued", 0, None, False
+        job.worker = job.pid = None
+        self.queues.setdefault(queue, deque()).appendleft(job)
+
+    def batch_done(self, seconds: float, jobs: int) -> None:
+        """A batch of `jobs` jobs was solved in `seconds`."""
+        self.seconds_per_batch = 0.8 * self.seconds_per_batch + 0.2 * seconds
+        self.solved["batches"] += 1
+        self.solved["jobs"] += jobs
+
+    # ---- endings ------------------------------------------------------------------------------
+
+    def end(self, job: Job, status: str, *, error: str | None = None, result: dict | None = None) -> bool:
+        """End a job once (False when it had ended already), log it, and run `on_end`."""
+        if job.terminal:
+            return False
+        job.status, job.error, job.result, job.finished = status, error, result, time.monotonic()
+        self.on_end(job)
+        log("job_" + status, id=job.id, task=job.task, model=job.model, step=job.step, total=job.total,
+            batch=job.batch_size, worker=job.worker, attempts=job.attempts,
+            seconds=job.finished - (job.started or job.created), **({"error": error} if error else {}))
+        return True
+
+    def expire(self) -> None:
+        """Forget the jobs that ended more than `job_ttl_s` ago."""
+        cutoff = time.monotonic() - self.settings.job_ttl_s
+        for job_id in [j.id for j in self.jobs.values() if j.terminal and j.finished < cutoff]:
+            del self.jobs[job_id]

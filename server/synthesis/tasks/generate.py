@@ -1,0 +1,33 @@
+"""generate: class-conditional Gaussian seeds, then class maximization."""
+import torch
+
+from ..errors import FieldError
+from ..objectives import class_score
+from .inputs import labels
+from .registry import MAX_BATCH, STEPS_IN_BALL, Field, TaskSpec, register
+from .runs import TaskRun, ball_run
+
+
+def build(model, class_, n: int, *, seed: int, settings: dict) -> TaskRun:
+    """n samples per class: seeds drawn around each class mean (spread scaled by the `temperature`
+    setting), then class maximization."""
+    if model.seeds is None:
+        raise FieldError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
+                         "run `robust-canvas fit-seeds` to fit one from its training images")
+    wanted = class_ if isinstance(class_, list) else [class_]
+    classes = labels(wanted, len(wanted)).tolist()
+    if len(classes) * n > MAX_BATCH:
+        raise FieldError("n", f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
+    gen = torch.Generator().manual_seed(seed)
+    size = model.meta.input_size
+    x0 = torch.cat([model.seeds.sample(c, n, size, gen, settings["temperature"]) for c in classes]).to(model.device)
+    return ball_run(x0, class_score(torch.tensor(classes).repeat_interleave(n)), settings, (size, size))
+
+
+SPEC = register(TaskSpec(
+    "generate", "sample images of a class", build,
+    (Field("class", "class", "class name or index", required=True, many=True),
+     Field("n", "int", "how many samples of each class", default=1, minimum=1, maximum=MAX_BATCH)),
+    (*STEPS_IN_BALL, "temperature"),
+    {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0},
+    "n images per class at the model's input size"))

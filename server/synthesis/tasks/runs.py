@@ -1,0 +1,124 @@
+"""A task run: `build` a task's `TaskRun` from its inputs and settings, `solve` it, `rebuild` it from a recipe.
+
+    run = tasks.build(model, "inpaint", image=x, mask=m)     # validated, with its recipe
+    out = tasks.finish(model, run, tasks.solve(model, run))   # display-ready images
+    out = tasks.run(model, "generate", class_="dog", n=4)     # the two in one
+
+The input named `class` everywhere else is `class_` in Python.
+"""
+from dataclasses import dataclass, field
+
+from ..constraints import Ball, KnownPixels
+from ..errors import FieldError
+from ..features.names import resolve_features
+from ..objectives import Objective
+from ..optimizer import Callback, Result
+from ..problem import Problem, solve as solve_problem, solve_batch as solve_problems
+from ..recipes import Recipe, card_hash
+from .inputs import coerce_inputs, task_settings
+from .registry import spec
+from .results import TaskOutput, finish
+
+
+@dataclass
+class TaskRun:
+    """A task ready to solve: the optimizer's Problem, and what the task needs around it."""
+
+    problem: Problem
+    display_size: tuple[int, int]       # the size results are shown at
+    settings: dict = field(default_factory=dict)   # every effective setting, weights included
+    recipe: Recipe | None = None        # what reproduces the result (recipes.py); set by `build`
+    given: tuple | None = None          # (images, mask): pixels shown exactly as given, at display size
+
+    @property
+    def steps(self) -> int:
+        return self.problem.steps
+
+    @property
+    def batch_key(self) -> tuple:
+        """Runs with equal keys can share one optimizer run (solve_batch)."""
+        return self.problem.batch_key
+
+    def __len__(self) -> int:
+        return len(self.problem)
+
+
+def ball_run(x0, objective: Objective, settings: dict, display_size: tuple[int, int], *, free=None,
+             given: tuple | None = None) -> TaskRun:
+    """The tasks' usual run: maximize `objective` from x0 within the settings' L2 ball (eps) around
+    x0, with their step size, rule and patience; with `free`, only those pixels move."""
+    constraint = Ball("l2", float(settings["eps"]))
+    if free is not None:
+        constraint = constraint & KnownPixels(free)
+    problem = Problem(x0=x0, objective=objective, steps=settings["steps"], step_size=float(settings["step_size"]),
+                      constraint=constraint, rule=settings["rule"], patience=settings["patience"])
+    return TaskRun(problem, display_size, settings, given=given)
+
+
+def build(model, task: str, **given) -> TaskRun:
+    """The task's TaskRun from inputs and settings by their registry names (`class_` for class).
+
+    Every field is checked (inputs.py) before the task's builder runs; unknown names, missing
+    required inputs and bad values raise FieldError naming the field.
+    """
+    s = spec(task)
+    by_arg = {f.arg: f for f in s.fields}
+    for name in given:
+        if name not in by_arg:
+            raise FieldError(name, f"{task} takes no {name!r}; it takes {', '.join(f.name for f in s.fields)}")
+    for f in s.inputs:
+        if f.required and given.get(f.arg) is None:
+            raise FieldError(f.name, f"{f.name} is required for {task}")
+    args = {f.arg: given[f.arg] if given.get(f.arg) is not None else f.default for f in s.fields}
+    for f in s.inputs:  # a feature by name or by class (its top feature): the recipe keeps the index
+        if f.kind == "feature" and args[f.arg] is not None:
+            args[f.arg] = _feature_indices(model, args[f.arg])
+    inputs = coerce_inputs(model, s, args)
+    scale = s.result_scale(model, inputs) if s.result_scale else 1.0
+    settings = task_settings(model, s, {name: args[name] for name in s.settings}, scale)
+    run = s.build(model, **{f.arg: inputs[f.arg] for f in s.inputs}, seed=inputs["seed"], settings=settings)
+    run.settings = settings
+    run.recipe = Recipe(task=task, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
+                        settings=settings, inputs={f.name: args[f.arg] for f in s.inputs})
+    return run
+
+
+def _feature_indices(model, feature):
+    try:
+        return resolve_features(model, feature)
+    except LookupError as e:
+        raise FieldError("feature", str(e)) from None
+
+
+def solve(model, run: TaskRun, callback: Callback | None = None) -> Result:
+    return solve_problem(model, run.problem, callback)
+
+
+def solve_batch(model, runs: list[TaskRun], callbacks: list[Callback | None] | None = None) -> list[Result]:
+    """Runs with one `batch_key` solved as one batch (problem.solve_batch); a result per run."""
+    return solve_problems(model, [r.problem for r in runs], callbacks)
+
+
+def run(model, task: str, *, callback: Callback | None = None, **given) -> TaskOutput:
+    built = build(model, task, **given)
+    return finish(model, built, solve(model, built, callback))
+
+
+def rebuild(model, recipe: Recipe) -> TaskRun:
+    """The recipe's TaskRun again; solving it gives the same pixels on the same device."""
+    if recipe.model != model.meta.id or recipe.card != card_hash(model.meta):
+        raise FieldError("model", f"the image was made by model {recipe.model!r} (card {recipe.card}), "
+                         f"not by {model.meta.id!r} (card {card_hash(model.meta)})")
+    s = spec(recipe.task)
+    names = {f.name: f for f in s.fields}
+    unknown = set(recipe.inputs) | set(recipe.settings)
+    unknown -= set(names)
+    if unknown:
+        raise FieldError("recipe", f"the recipe has fields {recipe.task} does not take: {sorted(unknown)}")
+    given = {names[name].arg: value for name, value in {**recipe.inputs, **recipe.settings}.items()}
+    return build(model, recipe.task, seed=recipe.seed, **given)
+
+
+def rerun(model, recipe: Recipe, callback: Callback | None = None) -> TaskOutput:
+    built = rebuild(model, recipe)
+    return finish(model, built, solve(model, built, callback))
