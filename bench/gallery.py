@@ -11,9 +11,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
 
 from bench.common import crude_sketch, disc_masks, load, save_grid, square_masks, test_images
 from server.synthesis import tasks
+from server.synthesis.features import top_feature
 from server.synthesis.fill import mean_fill
 from server.synthesis.palette import feature_palette
 
@@ -77,20 +79,54 @@ def gallery_sketch(model, n, out):
 
 
 def gallery_paint(model, n, out):
-    x, _ = test_images(n, seed=5, model=model)
+    """Random photos, each painted with the top named feature of a random other class."""
+    x, y = test_images(n, seed=5, model=model)
     m = disc_masks(n, model.meta.input_size, seed=5)
-    k = torch.randint(0, model.meta.num_features, (n,), generator=torch.Generator().manual_seed(5)).tolist()
+    target = _random_targets(y, model.meta.num_classes, seed=5).tolist()
+    k = [top_feature(model, c) for c in target]
     r = tasks.run(model, "paint", image=x, mask=m, feature=k)
+    names = model.feature_names
     shown = x * (1 - 0.5 * m) + 0.5 * m * torch.tensor([1.0, 0, 1])[:, None, None]
     save_grid([[a, b, c] for a, b, c in zip(x, shown, r.images)], out / "paint.png", scale=_scale(model),
-              titles=["original", "stroke", "painted"], row_labels=[f"feature {i}" for i in k])
+              titles=["original", "stroke", "painted"], captions=[["", "", c] for c in r.class_names],
+              row_labels=[f"{names.features[i].name} ({i})" if names else f"feature {i}" for i in k])
 
 
 def gallery_palette(model, out, count=64, per_row=16):
-    p = feature_palette(model)[:count]
-    rows = [list(p[i:i + per_row]) for i in range(0, len(p), per_row)]
-    save_grid(rows, out / "palette.png", scale=_scale(model, 64), row_labels=[f"{i}-{i + len(r) - 1}" for i, r in
-                                                              zip(range(0, count, per_row), rows)])
+    """With names: per class its three strongest features (synthetic swatch, then photo crops); else
+    the first `count` synthetic swatches."""
+    if model.feature_names is None or model.feature_names.sheet is None:
+        p = feature_palette(model)[:count]
+        rows = [list(p[i:i + per_row]) for i in range(0, len(p), per_row)]
+        save_grid(rows, out / "palette.png", scale=_scale(model, 64),
+                  row_labels=[f"{i}-{i + len(r) - 1}" for i, r in zip(range(0, count, per_row), rows)])
+        return
+    named_palette_sheet(model.feature_names, model.meta.classes).save(out / "palette.png")
+
+
+def named_palette_sheet(names, classes, per_class: int = 3, columns: int = 2) -> Image.Image:
+    """A sheet a person can read: class by class, each feature's name beside its swatches."""
+    font, bold = ImageFont.load_default(size=13), ImageFont.load_default(size=16)
+    tile, gap, text_w = names.tile, 4, 250
+    with Image.open(names.sheet) as im:
+        sheet = im.convert("RGB")
+    block_h = 24 + per_class * (tile + gap)
+    col_w = text_w + names.slots * (tile + gap) + 24
+    rows = -(-len(classes) // columns)
+    canvas = Image.new("RGB", (columns * col_w, 30 + rows * (block_h + 10)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((8, 6), "synthetic swatch (what painting it adds), then photos where it fires most", fill="gray", font=font)
+    for c, name in enumerate(classes):
+        x0, y0 = (c // rows) * col_w + 8, 30 + (c % rows) * (block_h + 10)
+        draw.text((x0, y0), name.replace("_", " "), fill="black", font=bold)
+        group = sorted((f for f in names.features if f.group == name), key=lambda f: f.rank)[:per_class]
+        for r, f in enumerate(group):
+            y = y0 + 24 + r * (tile + gap)
+            draw.text((x0, y + tile / 2), f"{f.name.split(' · ', 1)[-1]}  (#{f.index})", fill="black", font=font,
+                      anchor="lm")
+            for slot in range(names.slots):
+                canvas.paste(sheet.crop(names.box(f.index, slot)), (x0 + text_w + slot * (tile + gap), y))
+    return canvas
 
 
 JOBS = {"generate": gallery_generate, "translate": gallery_translate, "inpaint": gallery_inpaint,

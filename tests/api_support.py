@@ -50,10 +50,11 @@ def decode(url: str) -> torch.Tensor:
 
 @contextmanager
 def api_client(models=None, solver=None, **settings):
-    """A TestClient whose lifespan runs the real worker thread (palettes computed on request unless asked);
-    `solver` replaces `solve_batch` in the job manager (create_app's injection point)."""
+    """A TestClient whose lifespan runs the real worker thread (palettes computed on request, which waits
+    for them, unless asked); `solver` replaces `solve_batch` in the job manager (create_app's injection point)."""
     models = models if models is not None else {"tiny": tiny_with_seeds(), "plain": make_tiny_model(1)}
-    app = create_app(Settings(**{"warm_palettes": False, **settings}), models=models, solver=solver)
+    app = create_app(Settings(**{"warm_palettes": False, "palette_wait_s": 120, **settings}), models=models,
+                     solver=solver)
     with TestClient(app) as client:
         yield client
 

@@ -7,6 +7,8 @@ distribution, fast enough for browser tests on a CPU.
 model picker) when its weights exist, else None.
 """
 import dataclasses
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -15,6 +17,7 @@ from server.api.settings import Settings
 from server.synthesis.models.robust_model import RobustModel
 from server.synthesis.seeds import SeedDistribution
 from tests.conftest import make_tiny_model
+from tests.named_support import name_tiny
 
 SEED_RESOLUTION = 4
 # Few steps keep the browser tests quick; a test that needs a long job asks for more.
@@ -38,14 +41,17 @@ def tiny_models() -> dict[str, RobustModel]:
     for model in (default, *resized):
         model.meta.task_defaults = QUICK_DEFAULTS
         model.seeds = flat_seeds(len(model.meta.classes))
+    name_tiny(default, Path(tempfile.mkdtemp(prefix="tiny-names-")))  # a named palette, as the shipped models have
     return {m.meta.id: m for m in (default, *resized)}
 
 
 def tiny_app(**settings):
     """The real app on tiny models; `settings` override Settings fields (e.g. preview_every).
     Palettes are computed when the page asks for them, not warmed at start-up: a warming thread
-    still busy when a short run exits aborts the interpreter (the app's shutdown does not wait for it)."""
-    return create_app(Settings(**{"warm_palettes": False, **settings}), models=tiny_models())
+    still busy when a short run exits aborts the interpreter (the app's shutdown does not wait for it);
+    a request waits for its palette (a real server answers 503 with Retry-After after 2 s, which the
+    browser logs as a console error)."""
+    return create_app(Settings(**{"warm_palettes": False, "palette_wait_s": 120, **settings}), models=tiny_models())
 
 
 CIFAR_MODEL_ID = "cifar10-rn18h-l2"

@@ -84,6 +84,16 @@ def vivid_features(page, url: str, count: int) -> list[int]:
     return [item["index"] for item in sorted(swatches, key=contrast, reverse=True)[:count]]
 
 
+def named_features(page, url: str, count: int, prefer=()) -> list[int]:
+    """Classes' top named features, the `prefer`red classes' first; the vivid ones without names."""
+    page.locator(".feature").first.wait_for(timeout=1_800_000)
+    model = page.locator("#model").input_value()
+    items = page.request.get(f"{url}/api/models/{model}/features", timeout=300_000).json()
+    top = sorted((f for f in items if f.get("rank") == 1),
+                 key=lambda f: prefer.index(f["group"]) if f["group"] in prefer else len(prefer))
+    return [f["index"] for f in top][:count] if top else vivid_features(page, url, count)
+
+
 def decode(url: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
 
@@ -178,6 +188,7 @@ SCENES = {
         "generate": "church", "sketch": (sketch_church, "church"),
         "inpaint": ("imagenette/church/ILSVRC2012_val_00004912.JPEG", [(0.56, 0.6), (0.72, 0.6)], [(0.64, 0.6), (0.64, 0.84)]),
         "paint": ("imagenette/parachute/ILSVRC2012_val_00006561.JPEG", [(0.08, 0.55), (0.3, 0.75)], [(0.6, 0.75), (0.9, 0.9)]),
+        "paint_classes": ("english_springer", "tench", "golf_ball"),   # their top named features, tried in turn
         "superresolve": ("imagenette/parachute/ILSVRC2012_val_00006561.JPEG", 32),
         "translate": ("imagenette/church/ILSVRC2012_val_00004912.JPEG", "garbage_truck"),
     },
@@ -185,6 +196,7 @@ SCENES = {
         "generate": "horse", "sketch": (sketch_horse, "horse"),
         "inpaint": ("cifar10/automobile/0008.jpg", [(0.3, 0.45), (0.65, 0.45)], [(0.3, 0.55), (0.65, 0.55)]),
         "paint": ("cifar10/horse/0006.jpg", [(0.1, 0.15), (0.5, 0.2)], [(0.15, 0.85), (0.85, 0.9)]),
+        "paint_classes": ("bird", "frog", "ship"),
         "superresolve": ("cifar10/ship/0005.jpg", 8),
         "translate": ("cifar10/automobile/0005.jpg", "truck"),
     },
@@ -234,11 +246,13 @@ def shoot_inpaint(page, s, scene, url):
 def shoot_paint(page, s, scene, url):
     name, first, second = scene["paint"]
     upload(s, name)
-    candidates = vivid_features(page, url, 12)
+    candidates = named_features(page, url, 12, scene.get("paint_classes", ()))
     draw(page, s.locator("canvas"), first)
     paint_visibly(page, s, url, candidates)  # the result lands on the canvas; brush the next region
-    s.locator(f".feature[data-feature='{candidates[-1]}']").click()
+    chosen = s.locator(f".feature[data-feature='{candidates[1]}']")
+    chosen.click()
     draw(page, s.locator("canvas"), second)
+    chosen.hover()  # its name and larger swatches in the preview
 
 
 def shoot_superresolve(page, s, scene, url):

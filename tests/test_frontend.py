@@ -283,6 +283,38 @@ def test_generate_grid_then_edit_in_paint(page):
     assert_board_holds(page, "paint", returned[2], others=returned)   # the selected one, not another
 
 
+def test_the_palette_is_grouped_by_class_named_and_searchable(page):
+    section = open_mode(page, "paint")
+    groups = section.locator(".palette-group")
+    groups.first.wait_for()
+    names = page.request.get(f"{page.base}/api/models/tiny/features").json()
+    named = {f["group"] for f in names if f["group"]}
+    assert groups.count() == len(named) + any(f["group"] is None for f in names)
+    first = names[0]
+    button = section.locator(f".feature[data-feature='{first['index']}']")
+    assert button.get_attribute("title") == first["name"]
+    button.hover()                                         # hovering shows its name and larger swatches
+    expect(section.locator(".feature-preview-name")).to_contain_text(first["name"])
+    expect(section.locator(".feature-preview-swatches img")).to_have_count(1 + len(first["crops"]))
+    section.locator(".palette-search").fill(first["name"])  # searching leaves the features with every word
+    expect(button).to_be_visible()
+    visible = section.locator(".feature:visible")
+    words = first["name"].lower().replace("·", " ").split()
+    assert 0 < visible.count() < len(names)
+    assert all(all(w in visible.nth(i).get_attribute("data-search") for w in words) for i in range(visible.count()))
+    section.locator(".palette-search").fill("no such words")
+    expect(section.locator(".palette-group:visible")).to_have_count(0)
+    section.locator(".palette-search").fill("")
+    # the result says what was painted
+    upload_png(section, color=(90, 140, 200))
+    button.click()
+    draw(page, section.locator("canvas"), [(0.1, 0.1), (0.5, 0.4)])
+    section.locator("[data-action=go]").click()
+    wait_done(section)
+    expect(section.locator(".painted")).to_have_text(f"painted: {first['name']}")
+    assert page.errors == []
+
+
 def test_paint_with_a_feature(page):
     section = open_mode(page, "paint")
     bodies = capture_bodies(page, "paint")

@@ -2,10 +2,11 @@
 const TOKEN_KEY = 'robust-canvas-token';
 
 export class ApiError extends Error {
-  constructor(message, status, field = null) {
+  constructor(message, status, field = null, retryAfter = null) {
     super(message);
     this.status = status;
     this.field = field;
+    this.retryAfter = retryAfter;  // seconds, from a 503's or 429's Retry-After
   }
 }
 
@@ -59,7 +60,7 @@ async function request(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
   if (!res.ok) {
     const { message, field } = describeError(res.status, data);
-    throw new ApiError(message, res.status, field);
+    throw new ApiError(message, res.status, field, Number(res.headers.get('Retry-After')) || null);
   }
   return data;
 }
@@ -67,7 +68,12 @@ async function request(method, path, body) {
 export const health = () => request('GET', '/health');
 export const models = () => request('GET', '/models');
 export const tasks = () => request('GET', '/tasks');
-export const features = (modelId) => request('GET', `/models/${encodeURIComponent(modelId)}/features`);
+// The paint palette: [{index, name, group, rank, classes, thumbnail, crops, ...}]; a 503 with
+// retryAfter while a model's swatches are still being computed. query: {class, q}.
+export const features = (modelId, query = {}) => {
+  const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ''));
+  return request('GET', `/models/${encodeURIComponent(modelId)}/features${params.size ? `?${params}` : ''}`);
+};
 export const job = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
 export const cancel = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
 export const startTask = (task, body) => request('POST', `/tasks/${task}`, body);

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel] 
             app.state.core.stopping.set()
             if warming:  # wait for its thread: torch work left running at exit aborts the process
                 await asyncio.gather(warming, return_exceptions=True)
+            await app.state.core.palettes.stop()  # palettes a request started
             manager.stop()
             app.state.core = None
 

@@ -1,31 +1,39 @@
-"""The palette service: each served model's feature swatches as thumbnails, computed once per model.
+"""The palette service: each served model's paint palette (feature_entries.py), made once per model.
 
-A palette takes minutes on a CPU for a photo model, so the server computes each model's in the
-background at start-up (`warm`), one after another, and a request that comes first waits for the
-same computation (one per model, never two). Computing runs in a thread, off the event loop;
-setting `stopping` (at shutdown) ends it within one optimizer step (PaletteCancelled).
+A model with shipped names and swatches answers from its files in well under a second. Any other
+model's swatches take minutes on a CPU for a photo model, so the server computes each model's in
+the background at start-up (`warm`), one after another; a request that comes first starts or joins
+the same computation (one per model, never two) but waits for it at most `wait` seconds, then
+gets TimeoutError (the route answers 503 with Retry-After and `progress`) while it goes on.
+Computing runs in a thread, off the event loop; setting `stopping` (at shutdown) ends it within
+one optimizer step (PaletteCancelled), and `stop()` waits for it.
 """
 import asyncio
 import threading
 
 from starlette.concurrency import run_in_threadpool
 
-from ..synthesis.palette import PaletteCancelled, feature_palette
-from .images import encode_png, thumbnail
+from ..synthesis.palette import PaletteCancelled
+from .feature_entries import Progress, palette_entries
 
 
 class Palettes:
     def __init__(self, thumbnail_size: int, stopping: threading.Event):
         self.thumbnail_size, self.stopping = thumbnail_size, stopping
-        self._done: dict[str, list[dict]] = {}     # model id -> swatches, kept in memory
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._done: dict[str, list[dict]] = {}           # model id -> entries, kept in memory
+        self._tasks: dict[str, asyncio.Future] = {}      # model id -> its computation
+        self.progress: dict[str, Progress] = {}          # model id -> how far its computation is
 
-    async def get(self, model_id: str, model) -> list[dict]:
-        """[{index, thumbnail}] for every feature; PaletteCancelled when the server is stopping."""
-        async with self._locks.setdefault(model_id, asyncio.Lock()):   # one computation per model
-            if model_id not in self._done:
-                self._done[model_id] = await run_in_threadpool(self._compute, model)
-        return self._done[model_id]
+    async def get(self, model_id: str, model, wait: float | None = None) -> list[dict]:
+        """Every feature's entry; TimeoutError when not done within `wait` seconds (None: no limit),
+        PaletteCancelled when the server is stopping."""
+        if model_id in self._done:
+            return self._done[model_id]
+        task = self._tasks.get(model_id)
+        if task is None or (task.done() and (task.cancelled() or task.exception())):  # never started, or failed
+            self.progress[model_id] = Progress(total=model.meta.num_features)
+            task = self._tasks[model_id] = asyncio.ensure_future(self._compute(model_id, model))
+        return await asyncio.wait_for(asyncio.shield(task), wait)
 
     async def warm(self, models: dict) -> None:
         """Every model's palette, one after another, so that no request waits minutes for the first."""
@@ -35,7 +43,12 @@ class Palettes:
         except PaletteCancelled:
             pass
 
-    def _compute(self, model) -> list[dict]:
-        swatches = feature_palette(model, stop=self.stopping)
-        return [{"index": k, "thumbnail": encode_png(thumbnail(s, self.thumbnail_size))}
-                for k, s in enumerate(swatches)]
+    async def stop(self) -> None:
+        """Wait for computations under way (after `stopping` is set they end within a step)."""
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _compute(self, model_id: str, model) -> list[dict]:
+        entries = await run_in_threadpool(palette_entries, model, self.thumbnail_size, self.stopping,
+                                          self.progress[model_id].update)
+        self._done[model_id] = entries
+        return entries

@@ -13,7 +13,7 @@ from .images import decode_image, decode_mask
 from .settings import Settings
 
 # Strict: pydantic's lax mode would read true as 1 and "3" as 3, where the schema says a number.
-_TYPES = {"image": StrictStr, "mask": StrictStr, "class": StrictStr | StrictInt, "feature": StrictInt,
+_TYPES = {"image": StrictStr, "mask": StrictStr, "class": StrictStr | StrictInt, "feature": StrictStr | StrictInt,
           "int": StrictInt, "float": StrictFloat}
 _FORMATS = {"image": "PNG or JPEG, as a data URL or bare base64",
             "mask": "PNG: white and opaque marks the region"}

@@ -94,9 +94,26 @@ class ValidationErrors(BaseModel):
     detail: list[FieldErrorItem]
 
 
+class LinkedClass(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class")
+    weight: float = Field(description="the last layer's weight from this feature to the class")
+    drive: float | None = Field(None, description="weight x the feature's mean activation on the class's training "
+                                                  "images (null: named from the weights alone)")
+
+
 class Feature(BaseModel):
     index: int
-    thumbnail: str               # PNG data URL
+    thumbnail: str               # PNG data URL: the synthetic swatch (painting it from a gray start)
+    name: str | None = Field(None, description="e.g. 'church · grey vertical stripes'; null: the model has no "
+                                               "names (`robust-canvas features name`)")
+    group: str | None = Field(None, description="the class the feature drives most (null: none)")
+    rank: int | None = Field(None, description="1 = its group's strongest feature")
+    classes: list[LinkedClass] = Field([], description="the classes it drives, strongest first")
+    colour: str | None = None
+    texture: str | None = None
+    crops: list[str] = Field([], description="JPEG data URLs: crops of training photos where the feature fires most")
 
 
 class Health(BaseModel):

@@ -36,6 +36,7 @@ class Settings(BaseModel):
     preview_max_images: int = Field(16, gt=0)
     thumbnail_size: int = Field(64, ge=8)     # feature palette swatches are at most this many pixels a side
     warm_palettes: bool = True                # compute the paint palettes in the background at start-up
+    palette_wait_s: float = Field(2.0, ge=0)  # a palette request waits this long for a computation, then 503
     # Ray (docs/DEPLOY.md): None = the embedded worker threads, no Ray needed
     ray: str | None = None                    # "auto": start a local Ray; else the address of a cluster to join
     ray_workers: int | None = Field(None, gt=0)      # None: one per GPU, else one per ray_cpus_per_worker cores

@@ -38,10 +38,9 @@ def read_image(path: str, mode: str = "RGB") -> torch.Tensor:
     return t.permute(2, 0, 1) if mode == "RGB" else t
 
 
-def feature_index(text: str) -> int:
-    if not text.strip().isdigit():
-        raise ValueError(f"a feature is a component index, got {text!r}")
-    return int(text)
+def feature_index(text: str) -> int | str:
+    """An index, or a feature or class name (the model resolves it: `features.names.resolve_feature`)."""
+    return int(text) if text.strip().isdigit() else text.strip()
 
 
 def stroke_fields(spec) -> list:

@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from .features import add_features_parser
 from .models import add_models_parser
 from .serve import add_serve_parser
 from .tasks import add_task_parsers
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_parsers(sub)
     add_serve_parser(sub)
     add_models_parser(sub)
+    add_features_parser(sub)
     return parser
 
 

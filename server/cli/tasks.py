@@ -23,7 +23,16 @@ def cmd_task(args) -> int:
     result = _solve(model, tasks.build(model, args.command, **given), args.command)
     pngs = [png_bytes(image, result.recipe, i) for i, image in enumerate(result.images)]
     report(write_results(pngs, args.out), result.class_names, result.scores)
+    if "feature" in result.recipe.inputs:
+        print("painted: " + painted(model, result.recipe.inputs["feature"]))
     return 0
+
+
+def painted(model, feature) -> str:
+    """'church · grey vertical stripes (feature 17)', for each stroke's feature index."""
+    names = model.feature_names
+    return ", ".join(f"{names.features[k].name} (feature {k})" if names else f"feature {k}"
+                     for k in (feature if isinstance(feature, list) else [feature]))
 
 
 def cmd_rerun(args) -> int:

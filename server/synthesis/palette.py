@@ -9,6 +9,7 @@ import hashlib
 import os
 import threading
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -33,10 +34,12 @@ class PaletteCancelled(Exception):
 
 
 def feature_palette(model, size: int | None = None, *, steps=None, step_size=None, eps=None,
-                    stop: threading.Event | None = None) -> torch.Tensor:
+                    stop: threading.Event | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """(D,3,size,size) in [0,1], D = model.meta.num_features; size defaults to the input size.
 
-    Setting `stop` (from another thread) ends the computation within one optimizer step.
+    Setting `stop` (from another thread) ends the computation within one optimizer step;
+    `progress(done, total)` is called after each chunk of swatches.
     """
     size = size or model.meta.input_size
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 8 * model.meta.input_size:
@@ -45,8 +48,12 @@ def feature_palette(model, size: int | None = None, *, steps=None, step_size=Non
     path = palette_path(model, size, s)
     if path.exists():
         return load_file(str(path))["palette"].float()
-    palette = torch.cat([_swatches(model, torch.arange(a, min(a + CHUNK, model.meta.num_features)), size, s, stop)
-                         for a in range(0, model.meta.num_features, CHUNK)])
+    d, parts = model.meta.num_features, []
+    for a in range(0, d, CHUNK):
+        parts.append(_swatches(model, torch.arange(a, min(a + CHUNK, d)), size, s, stop))
+        if progress:
+            progress(min(a + CHUNK, d), d)
+    palette = torch.cat(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")  # atomic: concurrent first requests
     save_file({"palette": palette.half().contiguous()}, str(tmp))

@@ -244,7 +244,7 @@ def _pack(tensors: dict[str, torch.Tensor]) -> bytes:
     """Safetensors of the inputs: 8-bit ones (photos, binary masks) as PNG bytes of a gray image of the
     tensor's planes stacked (lossless and several times smaller than raw), the others float32."""
     out, shapes = {}, {}
-    for key, t in tensors.items():
+    for key, t in sorted(tensors.items()):   # by name: the same inputs give the same bytes
         t = t.detach().float().cpu().contiguous()
         q = (t * 255).round()
         exact = t.dim() >= 2 and bool(((q / 255) == t).all()) and bool(((q >= 0) & (q <= 255)).all())

@@ -2,10 +2,10 @@
 import * as api from '../api.js';
 import { Board, loadImage } from '../board.js';
 import { on } from '../bus.js';
-import { scaleNicely } from '../display.js';
 import { state, inputSize, classes } from '../store.js';
 import { h } from '../ui/dom.js';
 import { layout, stage, step } from '../ui/layout.js';
+import { featurePalette } from '../ui/palette.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, imageSource } from '../ui/widgets.js';
@@ -21,16 +21,16 @@ export function mount(section) {
   board.onChange(() => st.hideHint(!!board.hasPicture));
   const toolbar = brushToolbar(board, { tools: ['region', 'unregion'], colors: false, onClear: () => board.clearMask() });
   const palette = featurePalette(section);
-  const { run, silent, result } = applyPanel(palette);
+  const { run, painted, silent, result } = applyPanel(palette);
   const source = imageSource((src) => board.load(src), { dropTarget: st.el, onError: (m) => run.showError(m) });
   const random = h('button', { type: 'button', onclick: () => randomStart(random, run) }, 'Random image');
   source.el.append(random);
   layout(section, {
     title: 'Paint with features',
-    intro: 'Brush a region and pick a feature (a texture or part the classifier knows); the model paints it in there and keeps the rest.',
+    intro: 'Brush a region and pick a feature (a texture or part the classifier knows, named after the class it drives and how it looks); the model paints it in there and keeps the rest.',
     left: [step(1, 'Get an image and brush a region'), source.el, toolbar.el, st.el,
       h('p.hint', {}, 'Each “Apply” lands on the canvas; Undo (Ctrl+Z) steps back through them.')],
-    right: [step(2, 'Choose a feature'), palette.chosen, palette.el, step(3, 'Apply it'), run.el, silent, result.el],
+    right: [step(2, 'Choose a feature'), palette.chosen, palette.el, step(3, 'Apply it'), run.el, painted, silent, result.el],
   });
   on('model', () => { board.setInputSize(inputSize()); palette.load(); });
   activate = palette.load;
@@ -43,7 +43,8 @@ function applyPanel(palette) {
   const silent = h('p.hint', { hidden: true, role: 'status' },
     'That feature barely shows in the brushed region: undo and try another one, or a bigger region.');
   const result = resultView({ task: id, title: 'Latest result', empty: 'Each applied stroke shows here and lands on the canvas.', except: 'paint' });
-  let sent = null;
+  const painted = h('p.painted', { hidden: true, role: 'status' });  // "painted: church · grey vertical stripes"
+  let sent = null, chosen = null;
   const run = runPanel({
     task: id, goLabel: 'Apply feature', advanced: advancedSettings(id), result,
     build: () => {
@@ -52,52 +53,18 @@ function applyPanel(palette) {
       if (palette.feature() === null) throw new UserError('Choose a feature from the palette first.');
       silent.hidden = true;
       sent = board.imageDataURL();
-      return { image: sent, mask: board.maskDataURL(), feature: palette.feature() };
+      chosen = palette.feature();
+      return { image: sent, mask: board.maskDataURL(), feature: chosen };
     },
     onDone: async (r) => {
       if (!r.images?.[0]) return;
+      painted.textContent = `painted: ${palette.describe(chosen)}`;
+      painted.hidden = false;
       board.load(r.images[0]);
       silent.hidden = await differs(sent, r.images[0]).catch(() => true);
     },
   });
-  return { run, silent, result };
-}
-
-// The feature palette of the current model. It costs the server a computation per model, so it
-// is asked for only once the mode is shown (load()).
-function featurePalette(section) {
-  const chosen = h('span.palette-chosen', {}, 'No feature chosen yet.');
-  const el = h('div.palette', { role: 'listbox', 'aria-label': 'Feature palette' }, h('p.hint', {}, 'Loading the palette…'));
-  let feature = null, shownFor = null;  // shownFor: the model whose palette is shown (or loading)
-  const pick = (k, btn) => {
-    feature = k;
-    el.querySelectorAll('.feature').forEach((b) => b.setAttribute('aria-selected', String(b === btn)));
-    chosen.replaceChildren('Chosen: ', scaleNicely(h('img', { src: btn.querySelector('img').src, alt: '' })), ` feature ${k}`);
-  };
-  const load = async () => {
-    const modelId = state.card?.id;
-    if (!modelId || section.hidden || shownFor === modelId) return;
-    shownFor = modelId;
-    feature = null;
-    chosen.textContent = 'No feature chosen yet.';
-    el.replaceChildren(h('p.hint', {}, 'Loading the palette… (the first time can take a while)'));
-    try {
-      const items = await api.features(modelId);
-      if (shownFor === modelId) el.replaceChildren(...items.map((f) => swatch(f, pick)));
-    } catch (err) {
-      if (shownFor !== modelId) return;  // the model changed meanwhile
-      shownFor = null;  // try again next time
-      el.replaceChildren(h('p.error', {}, `Could not load the palette: ${err.message}`));
-    }
-  };
-  return { el, chosen, load, feature: () => feature };
-}
-
-function swatch(f, pick) {
-  return h('button.feature', {
-    type: 'button', role: 'option', title: `Feature ${f.index}`, dataset: { feature: String(f.index) },
-    onclick: (e) => pick(f.index, e.currentTarget),
-  }, scaleNicely(h('img', { src: f.thumbnail, alt: `Feature ${f.index}`, loading: 'lazy' })));
+  return { run, painted, silent, result };
 }
 
 // A quick generated start image of a random class.

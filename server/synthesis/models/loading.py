@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from ..features.names import find_feature_names
 from ..seeds import SeedDistribution, seeds_path
 from .meta import ModelMeta
 from .robust_model import RobustModel, load_weights
@@ -70,6 +71,7 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | t
         raise ValueError(f"{path}: unknown model file type {path.suffix!r} "
                          f"(expected .safetensors or one of {sorted(CHECKPOINT_SUFFIXES)})")
     model.seeds = _find_seeds(path, model.meta)
+    model.feature_names = find_feature_names(path, model)  # names, linked classes, swatches (features/)
     device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     # Channels-last runs convolutions 15-30% faster on CPU (and on tensor-core GPUs).
     return model.to(device, memory_format=torch.channels_last).eval()

@@ -54,6 +54,7 @@ class RobustModel(nn.Module):
         self.backbone = backbone
         self.meta = meta
         self.seeds = seeds
+        self.feature_names = None  # FeatureNames, when made for these weights (features/names.py)
         self._folded = ((None, None), None)  # ((weights' addresses, versions), folded copy); a plain attribute
         self.register_buffer("mean", torch.tensor(meta.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(meta.std, dtype=torch.float32).view(1, 3, 1, 1))

@@ -39,8 +39,8 @@ def build(model, image, mask, feature, *, seed: int, settings: dict) -> TaskRun:
 SPEC = register(TaskSpec(
     "paint", "paint a representation feature into a brushed region", build,
     (IMAGE, Field("mask", "mask", "the brushed region: white (1) = paint here", required=True, many=True),
-     Field("feature", "feature", "representation component to paint (see the model's palette)",
-           required=True, many=True)),
+     Field("feature", "feature", "representation component to paint: its index, its name or a class name "
+           "(the class's top feature); see the model's palette", required=True, many=True)),
     (*STEPS_IN_BALL, "feature_weight", "penalty_weight"),
     {"steps": 30, "step_size": 1.0, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0,
      "rule": "momentum", "patience": 0},

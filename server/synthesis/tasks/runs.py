@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..constraints import Ball, Constraint, KnownPixels
 from ..errors import FieldError
+from ..features.names import resolve_features
 from ..objectives import Objective
 from ..optimizer import Callback, Result
 from ..problem import Problem, solve as solve_problem, solve_batch as solve_problems
@@ -72,6 +73,9 @@ def build(model, task: str, **given) -> TaskRun:
         if f.required and given.get(f.arg) is None:
             raise FieldError(f.name, f"{f.name} is required for {task}")
     args = {f.arg: given[f.arg] if given.get(f.arg) is not None else f.default for f in s.fields}
+    for f in s.inputs:  # a feature by name or by class (its top feature): the recipe keeps the index
+        if f.kind == "feature" and args[f.arg] is not None:
+            args[f.arg] = _feature_indices(model, args[f.arg])
     inputs = coerce_inputs(model, s, args)
     scale = s.result_scale(model, inputs) if s.result_scale else 1.0
     settings = task_settings(model, s, {name: args[name] for name in s.settings}, scale)
@@ -80,6 +84,13 @@ def build(model, task: str, **given) -> TaskRun:
     run.recipe = Recipe(task=task, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
                         settings=run.settings, inputs={f.name: args[f.arg] for f in s.inputs})
     return run
+
+
+def _feature_indices(model, feature):
+    try:
+        return resolve_features(model, feature)
+    except LookupError as e:
+        raise FieldError("feature", str(e)) from None
 
 
 def solve(model, run: TaskRun, callback: Callback | None = None) -> Result:
