@@ -13,7 +13,7 @@ from server.synthesis.objectives import Outputs, class_score
 from server.synthesis.palette import CHUNK, DEFAULTS, feature_palette, palette_settings
 from server.synthesis.seeds import SeedDistribution
 from tests.conftest import count_passes
-from tests.test_recipes import _inputs
+from tests.model_support import task_inputs
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "cifar10-rn18h-l2.safetensors"
 FAST = {"steps": 4}
@@ -282,7 +282,7 @@ def test_every_task_refuses_an_out_of_range_value_of_every_ranged_field(model, t
     assert _outside(field)
     for bad in _outside(field):
         with pytest.raises(FieldError) as refused:
-            tasks.build(model, task, **{**_inputs()[task], field.arg: bad})
+            tasks.build(model, task, **{**task_inputs()[task], field.arg: bad})
         assert refused.value.field == field.name, (bad, refused.value)
 
 
