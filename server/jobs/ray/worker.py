@@ -34,13 +34,13 @@ class ModelWorker:
                 self._solve(batch)
 
     def _solve(self, batch: list[tuple]) -> None:
-        """Solve (job id, model id, recipe) triples that share a key, in one call."""
+        """Solve (job id, model id, recipe) triples that share a key, in one call (`solve_by_key`)."""
         started = time.monotonic()
         ids = [job_id for job_id, _, _ in batch]
         model = self.models[batch[0][1]]
         try:
             problems = [tasks.rebuild(model, recipe) for _, _, recipe in batch]   # the jobs' problems again
-            results = self._solve_by_key(model, problems, self._callbacks(ids))
+            results = solve_by_key(self.solver, model, problems, self._callbacks(ids))
             done = [(job_id, result_view(model, p, r), r.steps_done)
                     for job_id, p, r in zip(ids, problems, results) if not r.stopped]
         except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
@@ -48,19 +48,6 @@ class ModelWorker:
             return
         ray.get([self.store.finish.remote(self.name, *d) for d in done])
         self.store.batch_done.remote(time.monotonic() - started, len(batch))
-
-    def _solve_by_key(self, model, problems: list, callbacks: list) -> list:
-        """The problems solved in one call per batch key, in order (the store batched jobs by the key
-        that the front end computed from their recipes, `tasks.batch_key`: should it ever disagree
-        with the built problems', the batch is split, never solved wrong)."""
-        groups: dict[tuple, list[int]] = {}
-        for i, p in enumerate(problems):
-            groups.setdefault(p.batch_key, []).append(i)
-        results = [None] * len(problems)
-        for group in groups.values():
-            for i, r in zip(group, self.solver(model, [problems[i] for i in group], [callbacks[i] for i in group])):
-                results[i] = r
-        return results
 
     def _callbacks(self, ids: list[str]) -> list:
         """One callback per job; the first to see a step reports it for the batch in one call.
@@ -99,3 +86,17 @@ def _load(source, device: str):
     """A served model on this worker's device: loaded from its card's source, or the model given."""
     model = load_model(source.source, device=device) if isinstance(source, Card) else source.to(device)
     return model.for_serving()
+
+
+def solve_by_key(solver: Solver, model, problems: list, callbacks: list) -> list:
+    """The problems solved in one `solver` call per batch key, results in order. The store batches
+    jobs by the key the front end computed from their recipes (`tasks.batch_key`); should it ever
+    disagree with the built problems' keys, the batch is split here, never solved wrong."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(problems):
+        groups.setdefault(p.batch_key, []).append(i)
+    results = [None] * len(problems)
+    for group in groups.values():
+        for i, r in zip(group, solver(model, [problems[i] for i in group], [callbacks[i] for i in group])):
+            results[i] = r
+    return results
