@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
         if not served:
             raise ValueError("no models to serve")
         held = _front_end(settings, served)
-        manager = make_manager(settings, served if settings.ray else held, solver)
+        manager = make_manager(settings, served, solver)
         devices = sorted({str(m.device) for m in held.values() if not isinstance(m, Card)})
         await run_in_threadpool(manager.start, devices)
         # With Ray a palette is computed where models are loaded, in a Ray worker process (ray/manager.py).
