@@ -1,5 +1,6 @@
 """`create_app`: the FastAPI app: API under /api, OpenAPI docs at /docs, the canvas at /."""
 import asyncio
+import functools
 import time
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from ..jobs.factory import make_manager
 from ..jobs.manager import Solver
 from ..jobs.rules import QueueFull
 from ..synthesis.errors import FieldError
-from ..synthesis.models.loading import load_model, served_model_ids
+from ..synthesis.models.loading import Card, load_model, read_card, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
@@ -24,11 +25,13 @@ from .routes import health as health_routes, jobs as job_routes, models as model
 from .settings import Settings
 
 
-def load_models(settings: Settings) -> dict[str, RobustModel]:
-    """The models to serve, by card id; the first is the default."""
-    loaded: dict[str, RobustModel] = {}
+def load_served(settings: Settings) -> dict[str, RobustModel | Card]:
+    """What the front end holds of each model to serve, by card id (the first is the default): the
+    model itself, or with Ray only its card (the workers load the weights)."""
+    load = read_card if settings.ray else functools.partial(load_model, device=settings.device)
+    loaded = {}
     for name in settings.model_ids or served_model_ids():
-        model = load_model(name, device=settings.device)
+        model = load(name)
         if model.meta.id in loaded:
             raise ValueError(f"two models share the id {model.meta.id!r}")
         loaded[model.meta.id] = model
@@ -40,23 +43,37 @@ def _ready_to_serve(model: RobustModel) -> RobustModel:
     return model.for_serving()
 
 
-def create_app(settings: Settings | None = None, models: dict[str, RobustModel] | None = None,
+def _front_end(settings: Settings, served: dict) -> dict[str, RobustModel | Card]:
+    """What the routes see of the served models: the models, ready to serve, or with Ray their cards
+    (models given in memory go to the workers as they are; the front end keeps only their cards)."""
+    if settings.ray:
+        return {i: m if isinstance(m, Card) else Card.of(m) for i, m in served.items()}
+    if any(isinstance(m, Card) for m in served.values()):
+        raise ValueError("the embedded server solves in this process: it needs the models, not their cards")
+    return {i: _ready_to_serve(m) for i, m in served.items()}
+
+
+def create_app(settings: Settings | None = None, models: dict[str, RobustModel | Card] | None = None,
                solver: Solver | None = None) -> FastAPI:
-    """The app; `models` (id -> model, the first the default) skips loading, e.g. in tests; `solver`
-    replaces `solve_batch` in the job manager (tests pass one that counts or fails the solves)."""
+    """The app; `models` (id -> model, the first the default; with Ray a card will do) skips loading,
+    e.g. in tests; `solver` replaces `solve_batch` in the job manager (tests pass one that counts or
+    fails the solves)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        served = models if models is not None else await run_in_threadpool(load_models, settings)
+        served = models if models is not None else await run_in_threadpool(load_served, settings)
         if not served:
             raise ValueError("no models to serve")
-        served = {model_id: _ready_to_serve(m) for model_id, m in served.items()}
+        held = _front_end(settings, served)
         manager = make_manager(settings, served, solver)
-        await run_in_threadpool(manager.start, [str(m.device) for m in served.values()])
-        app.state.core = AppState(settings, served, manager)
-        warming = asyncio.create_task(app.state.core.palettes.warm(served)) if settings.warm_palettes else None
-        log("server_ready", models=",".join(served), devices=",".join({str(m.device) for m in served.values()}))
+        devices = sorted({str(m.device) for m in held.values() if not isinstance(m, Card)})
+        await run_in_threadpool(manager.start, devices)
+        # With Ray a palette is computed where models are loaded, in a Ray worker process (ray/manager.py).
+        entries = manager.palette if settings.ray else None
+        app.state.core = AppState(settings, held, manager, palette_entries=entries)
+        warming = asyncio.create_task(app.state.core.palettes.warm(held)) if settings.warm_palettes else None
+        log("server_ready", models=",".join(held), devices=",".join(devices) or "ray workers")
         try:
             yield
         finally:

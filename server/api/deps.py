@@ -2,12 +2,13 @@
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Callable
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..jobs.manager import JobManager
+from ..synthesis.models.loading import Card
 from ..synthesis.models.robust_model import RobustModel
 from .palettes import Palettes
 from .settings import Settings
@@ -16,13 +17,14 @@ from .settings import Settings
 @dataclass
 class AppState:
     settings: Settings
-    models: dict[str, RobustModel]      # the first is the default
+    models: dict[str, RobustModel | Card]   # the first is the default; with Ray the cards alone
     manager: JobManager                 # embedded or Ray: the interface they share
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
+    palette_entries: Callable | None = None   # computes palettes where the models are (None: here; palettes.py)
     palettes: Palettes = field(init=False)
 
     def __post_init__(self):
-        self.palettes = Palettes(self.settings.thumbnail_size, self.stopping)
+        self.palettes = Palettes(self.settings.thumbnail_size, self.stopping, self.palette_entries)
 
     @property
     def default_model_id(self) -> str:
@@ -54,8 +56,8 @@ def require_token(request: Request, state: StateDep,
         raise HTTPException(403, "the token was refused")
 
 
-def find_model(state: AppState, model_id: str | None) -> tuple[str, RobustModel]:
-    """(id, model) for an id, or the default; LookupError names the loaded models."""
+def find_model(state: AppState, model_id: str | None) -> tuple[str, RobustModel | Card]:
+    """(id, model or, with Ray, its card) for an id, or the default; LookupError names the served models."""
     model_id = model_id or state.default_model_id
     if model_id not in state.models:
         raise LookupError(f"unknown model {model_id!r}: this server has {', '.join(state.models)}")

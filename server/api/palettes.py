@@ -7,9 +7,13 @@ the same computation (one per model, never two) but waits for it at most `wait` 
 gets TimeoutError (the route answers 503 with Retry-After and `progress`) while it goes on.
 Computing runs in a thread, off the event loop; setting `stopping` (at shutdown) ends it within
 one optimizer step (PaletteCancelled), and `stop()` waits for it.
+
+Where entries are computed: here, with the served model (`palette_entries`), or by `entries(model_id,
+card, size, stop)` where the front end holds only cards (with Ray: a Ray task loads the model).
 """
 import asyncio
 import threading
+from typing import Callable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +22,10 @@ from .feature_entries import Progress, palette_entries
 
 
 class Palettes:
-    def __init__(self, thumbnail_size: int, stopping: threading.Event):
+    def __init__(self, thumbnail_size: int, stopping: threading.Event, entries: Callable | None = None):
         self.thumbnail_size, self.stopping = thumbnail_size, stopping
+        self.entries = entries or (lambda model_id, model, size, stop, progress:
+                                   palette_entries(model, size, stop, progress))
         self._done: dict[str, list[dict]] = {}           # model id -> entries, kept in memory
         self._tasks: dict[str, asyncio.Future] = {}      # model id -> its computation
         self.progress: dict[str, Progress] = {}          # model id -> how far its computation is
@@ -48,7 +54,7 @@ class Palettes:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def _compute(self, model_id: str, model) -> list[dict]:
-        entries = await run_in_threadpool(palette_entries, model, self.thumbnail_size, self.stopping,
+        entries = await run_in_threadpool(self.entries, model_id, model, self.thumbnail_size, self.stopping,
                                           self.progress[model_id].update)
         self._done[model_id] = entries
         return entries

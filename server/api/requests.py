@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from ..synthesis import tasks
 from ..synthesis.errors import FieldError
+from ..synthesis.models.loading import Card
+from ..synthesis.recipes import Recipe
 from .images import decode_image, decode_mask
 from .settings import Settings
 
@@ -65,12 +67,13 @@ def _server_maximum(f: tasks.Field, settings: Settings):
     return f.maximum
 
 
-def build_run(task: str, model, body: BaseModel, settings: Settings) -> tasks.TaskRun:
-    """Decode the images and let the library validate and build the rest."""
+def build_run(task: str, model, body: BaseModel, settings: Settings) -> tasks.TaskRun | Recipe:
+    """Decode the images and let the library validate and build the rest: a TaskRun for a served
+    model, or for a card (with Ray) the checked Recipe that a worker builds."""
     spec = tasks.spec(task)
     try:
         given = {f.arg: _decoded(f, getattr(body, f.arg), settings) for f in spec.fields}
-        return tasks.build(model, task, **given)
+        return (tasks.check if isinstance(model, Card) else tasks.build)(model, task, **given)
     except FieldError as e:   # a field of this request, or the body as a whole
         named = e.field in {f.name for f in spec.fields} | {"model"}
         raise FieldError(e.field if named else None, e.message) from None
@@ -78,11 +81,12 @@ def build_run(task: str, model, body: BaseModel, settings: Settings) -> tasks.Ta
         raise FieldError(None, str(e)) from None
 
 
-def rebuild_run(model, recipe, settings: Settings) -> tasks.TaskRun:
-    """A PNG's recipe as a TaskRun, within this server's limits as a request would be."""
+def rebuild_run(model, recipe: Recipe, settings: Settings) -> tasks.TaskRun | Recipe:
+    """The recipe's TaskRun for a served model, or for a card the recipe checked again; either way
+    within this server's limits, as a request would be."""
     check_recipe_limits(recipe, settings)
     try:
-        return tasks.rebuild(model, recipe)
+        return (tasks.recheck if isinstance(model, Card) else tasks.rebuild)(model, recipe)
     except ValueError as e:  # a recipe that names a field the task lacks, or another model's card
         raise FieldError("png", f"the recipe cannot be rerun here: {e}") from None
 

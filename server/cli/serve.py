@@ -6,13 +6,14 @@ def cmd_serve(args) -> int:
     # Imported here: training and the tasks need no web stack (a GPU box may have torch alone).
     import uvicorn
 
-    from ..api.app import create_app, load_models
+    from ..api.app import create_app, load_served
     from ..api.settings import Settings
     settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
                                  token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
                                  ray=args.ray, ray_workers=args.ray_workers)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    models = load_models(settings)  # before serving: a bad model is a usage error, not a crash at start-up
+    # before serving: a bad model is a usage error, not a crash at start-up (with Ray: only the cards)
+    models = load_served(settings)
     uvicorn.run(create_app(settings, models=models), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

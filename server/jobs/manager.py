@@ -6,6 +6,7 @@ Every `Job` a manager returns is a copy of its record, as it was at the call (`J
 from contextlib import AbstractContextManager
 from typing import Callable, Protocol
 
+from ..synthesis.recipes import Recipe
 from ..synthesis.tasks import TaskRun
 from .record import Job
 
@@ -20,8 +21,10 @@ class JobManager(Protocol):
     def stop(self, timeout: float = 10.0) -> None:
         """Cancel every job and stop the workers."""
 
-    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
-        """Queue a job for a built problem; QueueFull (rules.py) when the queue is full."""
+    def submit(self, task: str, model_id: str, model, problem: TaskRun | Recipe) -> Job:
+        """Queue a job; QueueFull (rules.py) when the queue is full. The embedded manager takes a
+        built problem and its model; the Ray one a recipe checked against the model's card
+        (`tasks.check`) with the card, and its workers build the problem."""
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None: unknown, or ended more than `job_ttl_s` ago."""

@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ..synthesis.recipes import Recipe
 from ..synthesis.tasks import TaskRun
 
 TERMINAL = ("done", "failed", "cancelled")
@@ -44,8 +45,13 @@ class Job:
     @classmethod
     def of(cls, task: str, model_id: str, problem: TaskRun) -> "Job":
         """A queued job for a built (validated) problem."""
-        return cls(task=task, model=model_id, total=problem.steps, key=(task, model_id, problem.batch_key),
-                   recipe=problem.recipe.to_json())
+        return cls.checked(task, model_id, problem.recipe, problem.batch_key)
+
+    @classmethod
+    def checked(cls, task: str, model_id: str, recipe: Recipe, batch_key: tuple) -> "Job":
+        """A queued job for a checked recipe (`tasks.check`) whose problem will have `batch_key`."""
+        return cls(task=task, model=model_id, total=recipe.settings["steps"], key=(task, model_id, batch_key),
+                   recipe=recipe.to_json())
 
     @property
     def terminal(self) -> bool:

@@ -1,6 +1,7 @@
 """POST /api/tasks/{task} for every task of the registry, GET /api/tasks, and POST /api/rerun.
 
-A request builds and validates the job's TaskRun now, then queues it.
+A request validates the job now, then queues it: built (a TaskRun) where the front end holds the
+models, checked against the model's card (a Recipe, built by a worker) with Ray.
 """
 from dataclasses import asdict
 
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ...synthesis import tasks
 from ...synthesis.tasks import TaskRun
 from ...synthesis.errors import FieldError
-from ...synthesis.recipes import read_png_recipe
+from ...synthesis.recipes import Recipe, read_png_recipe
 from ..deps import AppState, StateDep, find_model
 from ..images import base64_bytes
 from ..requests import build_run, rebuild_run, request_models
@@ -69,14 +70,15 @@ def _start_route(task: str, body_model):
             model_id, model = find_model(state, body.model)
         except LookupError as e:
             raise FieldError("model", str(e)) from None
-        # Building decodes images and may run the model (inpaint's automatic class): off the event loop.
+        # Building decodes images and may run the model (an automatic class): off the event loop.
         problem = await run_in_threadpool(build_run, task, model, body, state.settings)
         return await _submit(state, request, task, model_id, model, problem, wait)
 
     return start
 
 
-async def _submit(state: AppState, request: Request, task: str, model_id: str, model, problem: TaskRun, wait: bool):
+async def _submit(state: AppState, request: Request, task: str, model_id: str, model, problem: TaskRun | Recipe,
+                  wait: bool):
     job = state.manager.submit(task, model_id, model, problem)
     if wait:
         job = await state.manager.wait(job)

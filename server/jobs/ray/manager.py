@@ -6,25 +6,36 @@ server process). Three parts:
 - `JobStore` (store.py), one named async actor per namespace, holds every job and the queue. Each
   HTTP front end (`RayJobManager`) reads and writes jobs through it, so several front ends serve the
   same jobs.
-- `ModelWorker` actors (worker.py) hold the served models on their device. Each pulls the oldest
-  queued job plus the compatible ones (same task, model and batch key), builds their problems from
-  the recipes, solves them in one `solve_batch` call, and reports every step: the store answers
-  which jobs must stop (cancelled, timed out), so cancellation takes effect within a step or two.
+- `ModelWorker` actors (worker.py) load the served models onto their device: only they hold models.
+  Each pulls the oldest queued job plus the compatible ones (same task, model and batch key),
+  builds their problems from the recipes, solves them in one `solve_batch` call, and reports every
+  step: the store answers which jobs must stop (cancelled, timed out), so cancellation takes effect
+  within a step or two.
 - Supervision, in the store: a worker that dies (killed, out of memory, node lost) has its running
   jobs queued again, once, for another worker; a second death fails them with a clear error. A new
   worker replaces the dead one.
 
-This module is the front end's side. Only this sub-package imports Ray.
+This module is the front end's side. It holds the models' cards, not the models: a request is
+checked against the card (`tasks.check`) and queued as a recipe with its batch key
+(`tasks.batch_key`), and a palette is computed by a Ray task that loads the model (`palette`).
+Only this sub-package imports Ray.
 """
 import copy
+import threading
 import uuid
 from contextlib import contextmanager
 
 import ray
+import torch
 
 from ...api.logs import log
 from ...api.settings import Settings
-from ...synthesis.tasks import TaskRun, solve_batch
+from ...synthesis.models.loading import Card, load_model
+from ...synthesis.models.robust_model import RobustModel
+from ...synthesis.palette import PaletteCancelled
+from ...api.feature_entries import palette_entries
+from ...synthesis.recipes import Recipe
+from ...synthesis.tasks import batch_key, solve_batch
 from ..manager import Solver
 from ..record import Job
 from ..rules import QueueFull
@@ -34,10 +45,12 @@ from .store import STORE_NAME, JobStore
 class RayJobManager:
     """Implements `manager.JobManager` on the cluster's job store (joined, or created with the workers).
 
-    `solver` runs in the workers (default `solve_batch`): it must pickle, and what it records stays there.
+    `models`: id -> the card that a worker loads the model from (`loading.Card.source`), or a model
+    in memory (tests), which the workers receive as it is. `solver` runs in the workers (default
+    `solve_batch`): it must pickle, and what it records stays there.
     """
 
-    def __init__(self, settings: Settings, models: dict, solver: Solver = solve_batch):
+    def __init__(self, settings: Settings, models: dict[str, Card | RobustModel], solver: Solver = solve_batch):
         self.settings, self.models, self.solver = settings, models, solver
         self.store, self.owner, self.started_ray = None, False, False
 
@@ -77,14 +90,25 @@ class RayJobManager:
         if self.started_ray:
             ray.shutdown()
 
-    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
-        """The workers build the problem again from its recipe (the request was validated here)."""
-        job = Job.of(task, model_id, problem)
-        retry_after = ray.get(self.store.submit.remote(job, problem.recipe))
+    def submit(self, task: str, model_id: str, model: Card, problem: Recipe) -> Job:
+        """Queue a recipe checked against the model's card (`tasks.check`); a worker builds its problem."""
+        job = Job.checked(task, model_id, problem, batch_key(model, problem))
+        retry_after = ray.get(self.store.submit.remote(job, problem))
         if retry_after is not None:
             raise QueueFull(retry_after)
-        log("job_queued", id=job.id, task=task, model=model_id, steps=job.total, images=len(problem))
+        log("job_queued", id=job.id, task=task, model=model_id, steps=job.total)
         return job
+
+    def palette(self, model_id: str, model: Card, size: int, stop: threading.Event, progress=None) -> list[dict]:
+        """The model's palette entries (names, swatches, crops: `palette_entries`), made by a Ray task
+        that loads the model: on a CPU (the workers hold the GPUs), computed swatches cached on disk
+        where that task runs. Setting `stop` cancels it (PaletteCancelled); `progress` is not reported."""
+        done = _palette.remote(self.models[model_id], size)
+        while not ray.wait([done], timeout=0.2)[0]:
+            if stop.is_set():
+                ray.cancel(done, force=True)
+                raise PaletteCancelled(f"palette of {model_id!r} cancelled")
+        return ray.get(done)
 
     def get(self, job_id: str) -> Job | None:
         return ray.get(self.store.get.remote(job_id))
@@ -119,5 +143,12 @@ class RayJobManager:
 
 
 def _cpu_copies(models: dict) -> dict:
-    """The models as the workers receive them: on the CPU (a worker moves its copy to its device)."""
-    return {i: m if m.device.type == "cpu" else copy.deepcopy(m).cpu() for i, m in models.items()}
+    """What the workers receive: cards to load, models on the CPU (a worker moves its copy to its device)."""
+    return {i: m if isinstance(m, Card) or m.device.type == "cpu" else copy.deepcopy(m).cpu()
+            for i, m in models.items()}
+
+
+@ray.remote(num_cpus=0)   # beside the workers, which hold every GPU (or their share of the cores)
+def _palette(source: Card | RobustModel, size: int) -> list[dict]:
+    model = load_model(source.source, device="cpu") if isinstance(source, Card) else source
+    return palette_entries(model.for_serving(), size)

@@ -1,4 +1,4 @@
-"""A Ray model worker: the served models on one device, solving batches pulled from the job store."""
+"""A Ray model worker: the served models, loaded onto one device, solving batches pulled from the job store."""
 import os
 import time
 
@@ -7,6 +7,7 @@ import torch
 
 from ...api.settings import Settings
 from ...synthesis import tasks
+from ...synthesis.models.loading import Card, load_model
 from ..manager import Solver
 from ..views import preview_view, result_view
 
@@ -16,8 +17,9 @@ class ModelWorker:
     """The served models on one device, solving batches that it pulls from the store."""
 
     def __init__(self, name: str, store, models: list, settings: Settings, device: str, solver: Solver):
+        """`models`: [a reference to {id: a card to load (`loading.Card`), or a model in memory}]."""
         self.name, self.store, self.settings, self.solver = name, store, settings, solver
-        self.models = {model_id: m.to(device).for_serving() for model_id, m in ray.get(models[0]).items()}
+        self.models = {model_id: _load(m, device) for model_id, m in ray.get(models[0]).items()}
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))
@@ -32,13 +34,13 @@ class ModelWorker:
                 self._solve(batch)
 
     def _solve(self, batch: list[tuple]) -> None:
-        """Solve (job id, model id, recipe) triples that share a key, in one call."""
+        """Solve (job id, model id, recipe) triples that share a key, in one call (`solve_by_key`)."""
         started = time.monotonic()
         ids = [job_id for job_id, _, _ in batch]
         model = self.models[batch[0][1]]
         try:
             problems = [tasks.rebuild(model, recipe) for _, _, recipe in batch]   # the jobs' problems again
-            results = self.solver(model, problems, self._callbacks(ids))
+            results = solve_by_key(self.solver, model, problems, self._callbacks(ids))
             done = [(job_id, result_view(model, p, r), r.steps_done)
                     for job_id, p, r in zip(ids, problems, results) if not r.stopped]
         except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
@@ -78,3 +80,23 @@ class ModelWorker:
             return on_step
 
         return [callback(i) for i in ids]
+
+
+def _load(source, device: str):
+    """A served model on this worker's device: loaded from its card's source, or the model given."""
+    model = load_model(source.source, device=device) if isinstance(source, Card) else source.to(device)
+    return model.for_serving()
+
+
+def solve_by_key(solver: Solver, model, problems: list, callbacks: list) -> list:
+    """The problems solved in one `solver` call per batch key, results in order. The store batches
+    jobs by the key the front end computed from their recipes (`tasks.batch_key`); should it ever
+    disagree with the built problems' keys, the batch is split here, never solved wrong."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(problems):
+        groups.setdefault(p.batch_key, []).append(i)
+    results = [None] * len(problems)
+    for group in groups.values():
+        for i, r in zip(group, solver(model, [problems[i] for i in group], [callbacks[i] for i in group])):
+            results[i] = r
+    return results

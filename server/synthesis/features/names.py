@@ -138,6 +138,8 @@ def top_feature(model, class_index: int) -> int:
     names = getattr(model, "feature_names", None)
     k = names.top(model.meta.classes[class_index]) if names else None
     if k is None:
+        if not hasattr(model, "backbone"):   # a card alone (a Ray front end) knows no weights
+            raise LookupError(f"model {model.meta.id!r} has no feature names here: paint its features by index")
         k = int(model.backbone.classifier().weight[class_index].argmax())
     return k
 

@@ -1,5 +1,7 @@
-"""`load_model`: our own safetensors + model card, or a foreign checkpoint (see checkpoints.py)."""
+"""`load_model`: our own safetensors + model card, or a foreign checkpoint (see checkpoints.py);
+`read_card`: the same model's card alone, without its weights (a `Card`: what a Ray front end holds)."""
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -8,7 +10,7 @@ from safetensors.torch import load_file
 from ..features.names import find_feature_names
 from ..seeds import SeedDistribution, seeds_path
 from .meta import ModelMeta
-from .robust_model import RobustModel, load_weights
+from .robust_model import RobustModel, build_backbone, load_weights
 
 DEFAULT_MODEL_ID = "imagenette-rn18w75-l2"
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".tar", ".bin"}
@@ -77,11 +79,50 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | t
     return model.to(device, memory_format=torch.channels_last).eval()
 
 
-def _load_own(path: Path, overrides: dict) -> RobustModel:
+@dataclass(frozen=True)
+class Card:
+    """A model known by its card alone: what `load_model(source)` would give, without the weights.
+
+    `meta` equals the loaded model's (`card_hash` too), `has_seeds` says whether it can generate;
+    `source` is the name or path `load_model` takes (None for a card taken off a model in memory).
+    Enough to check a task's inputs (`tasks.check`) and to describe the model (GET /api/models).
+    """
+
+    meta: ModelMeta
+    has_seeds: bool
+    source: str | None = None
+
+    @classmethod
+    def of(cls, model: RobustModel) -> "Card":
+        return cls(model.meta, model.has_seeds)
+
+
+def read_card(name_or_path: str | os.PathLike | None = None) -> Card:
+    """The card of what `load_model(name_or_path)` loads, without building the model or reading our
+    weights files. A foreign checkpoint has no card beside it: its card is inferred from its weights,
+    so those are read (and dropped) here."""
+    path = resolve_model_path(name_or_path)
+    if path.suffix == ".safetensors":
+        meta = _own_meta(path, {})
+    else:
+        meta = load_model(path, device="cpu").meta
+    source = default_model_id() if name_or_path is None else str(name_or_path)
+    return Card(meta, _seeds_file(path, meta) is not None, source)
+
+
+def _own_meta(path: Path, overrides: dict) -> ModelMeta:
+    """The card beside our weights, with the overrides, and `num_features` as the built model has it
+    (read off the architecture, built on torch's "meta" device: no memory, no weights)."""
     card = path.with_suffix(".json")
     if not card.exists():
         raise FileNotFoundError(f"{path}: no model card {card.name} beside the weights")
     meta = ModelMeta.from_dict({**ModelMeta.load(card).to_dict(), **overrides})
+    with torch.device("meta"):
+        return replace(meta, num_features=build_backbone(meta).num_features)
+
+
+def _load_own(path: Path, overrides: dict) -> RobustModel:
+    meta = _own_meta(path, overrides)
     model = RobustModel.from_meta(meta)
     state = load_file(str(path))
     load_weights(model, state, path)
@@ -89,12 +130,17 @@ def _load_own(path: Path, overrides: dict) -> RobustModel:
 
 
 def _find_seeds(path: Path, meta: ModelMeta) -> SeedDistribution | None:
+    found = _seeds_file(path, meta)
+    return None if found is None else SeedDistribution.load(found)
+
+
+def _seeds_file(path: Path, meta: ModelMeta) -> Path | None:
     """Seeds beside the weights, else those of a shipped model with the same classes."""
     beside = seeds_path(path)
     if beside.exists():
-        return SeedDistribution.load(beside)
+        return beside
     for model_id in local_model_ids():
         candidate = models_dir() / f"{model_id}.seeds.safetensors"
         if candidate.exists() and ModelMeta.load(models_dir() / f"{model_id}.json").classes == meta.classes:
-            return SeedDistribution.load(candidate)
+            return candidate
     return None

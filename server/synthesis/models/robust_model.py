@@ -124,6 +124,11 @@ class RobustModel(nn.Module):
     def device(self) -> torch.device:
         return self.mean.device
 
+    @property
+    def has_seeds(self) -> bool:
+        """Whether it can generate (loading.Card says the same without the weights)."""
+        return self.seeds is not None
+
 
 def load_weights(net: nn.Module, state: dict, source) -> None:
     """Strict loading, except BatchNorm's num_batches_tracked (unused in eval; old files lack it).

@@ -3,9 +3,9 @@ from .registry import (MAX_BATCH, MAX_FACTOR, MAX_STEPS, SEED, SETTINGS, TASKS, 
                        task_defaults)
 from .inputs import check_value, resolve_class, task_settings
 from .results import TaskOutput, finish
-from .runs import TaskRun, build, rebuild, rerun, run, solve, solve_batch
+from .runs import TaskRun, batch_key, build, check, rebuild, recheck, rerun, run, solve, solve_batch
 from . import generate, translate, inpaint, superresolve, sketch, paint  # noqa: E402,F401 -- registers, in this order
 
 __all__ = ["MAX_BATCH", "MAX_FACTOR", "MAX_STEPS", "SEED", "SETTINGS", "TASKS", "Field", "TaskSpec", "at_input_size",
            "spec", "task_defaults", "check_value", "resolve_class", "task_settings", "TaskOutput", "finish", "TaskRun",
-           "build", "rebuild", "rerun", "run", "solve", "solve_batch"]
+           "batch_key", "build", "check", "rebuild", "recheck", "rerun", "run", "solve", "solve_batch"]

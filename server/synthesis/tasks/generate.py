@@ -3,7 +3,6 @@ import torch
 
 from ..errors import FieldError
 from ..objectives import class_score
-from .inputs import labels
 from .registry import MAX_BATCH, STEPS_IN_BALL, Field, TaskSpec, register
 from .runs import TaskRun, ball_run
 
@@ -11,17 +10,27 @@ from .runs import TaskRun, ball_run
 def build(model, class_, n: int, *, seed: int, settings: dict) -> TaskRun:
     """n samples per class: seeds drawn around each class mean (spread scaled by the `temperature`
     setting), then class maximization."""
-    if model.seeds is None:
-        raise FieldError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
-                         "run `robust-canvas fit-seeds` to fit one from its training images")
-    wanted = class_ if isinstance(class_, list) else [class_]
-    classes = labels(wanted, len(wanted)).tolist()
-    if len(classes) * n > MAX_BATCH:
-        raise FieldError("n", f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
+    classes = _classes(class_)
     gen = torch.Generator().manual_seed(seed)
     size = model.meta.input_size
     x0 = torch.cat([model.seeds.sample(c, n, size, gen, settings["temperature"]) for c in classes]).to(model.device)
     return ball_run(x0, class_score(torch.tensor(classes).repeat_interleave(n)), settings, (size, size))
+
+
+def check(model, class_, n: int, *, seed: int, settings: dict) -> None:
+    """A model that has seeds, at least one class, and at most MAX_BATCH images in all."""
+    if not model.has_seeds:
+        raise FieldError("model", f"model {model.meta.id!r} has no seed distribution for generation: "
+                         "run `robust-canvas fit-seeds` to fit one from its training images")
+    classes = _classes(class_)
+    if not classes:
+        raise FieldError("class", "give at least one class")
+    if len(classes) * n > MAX_BATCH:
+        raise FieldError("n", f"at most {MAX_BATCH} images at once, got {len(classes) * n}")
+
+
+def _classes(class_) -> list[int]:
+    return class_ if isinstance(class_, list) else [class_]
 
 
 SPEC = register(TaskSpec(
@@ -30,4 +39,4 @@ SPEC = register(TaskSpec(
      Field("n", "int", "how many samples of each class", default=1, minimum=1, maximum=MAX_BATCH)),
     (*STEPS_IN_BALL, "temperature"),
     {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0},
-    "n images per class at the model's input size"))
+    "n images per class at the model's input size", check=check))

@@ -39,10 +39,16 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
     return ball_run(x0, objective, s, display, free=hole if exact else None, carry=carried)
 
 
+def check(model, image, mask, class_, *, seed: int, settings: dict) -> None:
+    """One class for all images, or one each (none: the model's guess, made when it is built)."""
+    if class_ is not None:
+        labels(class_, len(image))
+
+
 SPEC = register(TaskSpec(
     "inpaint", "fill the masked region of an image", build,
     (IMAGE, Field("mask", "mask", "the region to fill: white (1) = missing", required=True), AUTO_CLASS),
     (*STEPS_IN_BALL, "penalty_weight", "fill", "known"),
     {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
      "fill": "harmonic", "known": "exact"},
-    "one image, the source's aspect ratio"))
+    "one image, the source's aspect ratio", check=check))

@@ -17,16 +17,9 @@ def build(model, image, mask, feature, *, seed: int, settings: dict) -> TaskRun:
     """
     s = settings
     x = at_model_size(model, image)
-    strokes = [(mask, feature)]
-    if isinstance(mask, list):
-        if not mask:
-            raise FieldError("mask", "paint needs at least one stroke")
-        if not isinstance(feature, list) or len(mask) != len(feature):
-            raise FieldError("feature", "several strokes need as many features as masks")
-        strokes = list(zip(mask, feature))
     outside = torch.ones_like(x[:, :1])
     objective = None
-    for stroke_mask, k in strokes:
+    for stroke_mask, k in _strokes(mask, feature):
         region = at_model_size(model, stroke_mask)
         outside = outside * (1 - region)
         term = s["feature_weight"] * objectives.feature(features(model, k, len(x)), region)
@@ -34,6 +27,23 @@ def build(model, image, mask, feature, *, seed: int, settings: dict) -> TaskRun:
     objective = objective - s["penalty_weight"] * masked_mse(x, outside)
     display = display_size(tuple(image.shape[2:]), model.meta.input_size)
     return ball_run(x, objective, s, display, carry=photo.carry(resize(image, display), x))   # at the photo's size
+
+
+def check(model, image, mask, feature, *, seed: int, settings: dict) -> None:
+    """At least one stroke, a feature (or one per image) for each."""
+    for _, k in _strokes(mask, feature):
+        features(model, k, len(image))
+
+
+def _strokes(mask, feature) -> list[tuple]:
+    """(mask, feature) per stroke: one, or as many as the lists give."""
+    if not isinstance(mask, list):
+        return [(mask, feature)]
+    if not mask:
+        raise FieldError("mask", "paint needs at least one stroke")
+    if not isinstance(feature, list) or len(mask) != len(feature):
+        raise FieldError("feature", "several strokes need as many features as masks")
+    return list(zip(mask, feature))
 
 
 SPEC = register(TaskSpec(
@@ -44,4 +54,4 @@ SPEC = register(TaskSpec(
     (*STEPS_IN_BALL, "feature_weight", "penalty_weight"),
     {"steps": 30, "step_size": 1.0, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0,
      "rule": "momentum", "patience": 0},
-    "one image, the source's aspect ratio"))
+    "one image, the source's aspect ratio", check=check))

@@ -94,6 +94,14 @@ class TaskSpec:
     setting, as tuned on the 32-px reference model; a model card's task_defaults win over it.
     `scale_with_result`: settings whose defaults are multiplied by `result_scale(model, inputs)`
     (super-resolution: the result's side / the model's input size).
+    `check(model, **inputs, seed=, settings=)`: what the builder would refuse that the fields alone do
+    not tell (how many classes for how many images, a result too large), from the model's card alone:
+    `tasks.check` runs it, so that a front end without the model refuses what the builder would. It
+    may return the settings the run will use, when the inputs settle one (super-resolution of an
+    input finer than the model's scale runs no steps); the recipe records those.
+    `start(model, inputs) -> ((h, w), constraint or None)`: the size the optimizer starts at when it
+    is not the model's input size, and the further constraint the run adds (super-resolution's
+    consistency, on any device), read from the given inputs (`tasks.batch_key`).
     """
 
     id: str
@@ -105,6 +113,8 @@ class TaskSpec:
     result: str                          # what comes out, for the docs
     scale_with_result: tuple[str, ...] = ()
     result_scale: Callable | None = field(default=None, compare=False)
+    check: Callable | None = field(default=None, compare=False)
+    start: Callable | None = field(default=None, compare=False)
 
     @property
     def fields(self) -> tuple[Field, ...]:

@@ -1,12 +1,15 @@
 """A task run: `build` a task's `TaskRun` from its inputs and settings, `solve` it, `rebuild` it from a recipe.
 
     run = tasks.build(model, "inpaint", image=x, mask=m)     # validated, with its recipe
+    recipe = tasks.check(card, "inpaint", image=x, mask=m)   # the same checks and recipe, from a card alone
     out = tasks.finish(model, run, tasks.solve(model, run))   # display-ready images
     out = tasks.run(model, "generate", class_="dog", n=4)     # the two in one
 
 The input named `class` everywhere else is `class_` in Python.
 """
 from dataclasses import dataclass, field
+
+import torch
 
 from ..constraints import Ball, Constraint, KnownPixels
 from ..errors import FieldError
@@ -58,12 +61,31 @@ def ball_run(x0, objective: Objective, settings: dict, display_size: tuple[int, 
     return TaskRun(problem, display_size, settings, carry=carry)
 
 
+def check(model, task: str, **given) -> Recipe:
+    """The recipe `build` would record for these inputs, from the model's card alone (`model.meta`,
+    and whether it has seeds): every field and what the task's builder would refuse is checked, and
+    no tensor reaches a device, no model runs. An automatic class stays automatic (None) in the
+    recipe, as `build` records it. What a front end without the model queues (docs/DEPLOY.md)."""
+    s, args, _, settings = _checked(model, task, given)
+    return _recipe(model, s, args, settings)
+
+
 def build(model, task: str, **given) -> TaskRun:
     """The task's TaskRun from inputs and settings by their registry names (`class_` for class).
 
-    Every field is checked (inputs.py) before the task's builder runs; unknown names, missing
-    required inputs and bad values raise FieldError naming the field.
+    Every field is checked (inputs.py, then the task's own `check`) before the task's builder runs;
+    unknown names, missing required inputs and bad values raise FieldError naming the field. Its
+    recipe is the one `check` gives.
     """
+    s, args, inputs, settings = _checked(model, task, given)
+    run = s.build(model, **{f.arg: inputs[f.arg] for f in s.inputs}, seed=inputs["seed"], settings=settings)
+    run.settings = settings
+    run.recipe = _recipe(model, s, args, settings)
+    return run
+
+
+def _checked(model, task: str, given: dict) -> tuple:
+    """(spec, the given args with defaults, the coerced inputs, the effective settings), all checked."""
     s = spec(task)
     by_arg = {f.arg: f for f in s.fields}
     for name in given:
@@ -79,11 +101,27 @@ def build(model, task: str, **given) -> TaskRun:
     inputs = coerce_inputs(model, s, args)
     scale = s.result_scale(model, inputs) if s.result_scale else 1.0
     settings = task_settings(model, s, {name: args[name] for name in s.settings}, scale)
-    run = s.build(model, **{f.arg: inputs[f.arg] for f in s.inputs}, seed=inputs["seed"], settings=settings)
-    # the settings the run uses: a builder may decide one (super-resolution of a fine input runs no steps)
-    run.recipe = Recipe(task=task, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
-                        settings=run.settings, inputs={f.name: args[f.arg] for f in s.inputs})
-    return run
+    if s.check:   # the task's own checks; they may settle a setting (see TaskSpec)
+        settings = s.check(model, **{f.arg: inputs[f.arg] for f in s.inputs}, seed=inputs["seed"],
+                           settings=settings) or settings
+    return s, args, inputs, settings
+
+
+def _recipe(model, s, args: dict, settings: dict) -> Recipe:
+    return Recipe(task=s.id, model=model.meta.id, card=card_hash(model.meta), seed=args["seed"],
+                  settings=settings, inputs={f.name: args[f.arg] for f in s.inputs})
+
+
+def batch_key(model, recipe: Recipe) -> tuple:
+    """The `batch_key` that the recipe's TaskRun has (`rebuild(model, recipe).batch_key`), from the
+    card and the recipe alone: every task's run is a `ball_run` from a start of the model's input
+    size (or the task's `start`, with its further constraint), so the key is that of such a run
+    from an empty start on torch's "meta" device. A front end without the model batches queued jobs by it; workers
+    still batch only problems whose keys agree."""
+    s = spec(recipe.task)
+    size, also = s.start(model, recipe.inputs) if s.start else ((model.meta.input_size,) * 2, None)
+    start = torch.empty((1, 3, *size), device="meta")
+    return ball_run(start, None, recipe.settings, tuple(size), also=also).batch_key
 
 
 def _feature_indices(model, feature):
@@ -109,6 +147,16 @@ def run(model, task: str, *, callback: Callback | None = None, **given) -> TaskO
 
 def rebuild(model, recipe: Recipe) -> TaskRun:
     """The recipe's TaskRun again; solving it gives the same pixels on the same device."""
+    return build(model, recipe.task, **_recipe_args(model, recipe))
+
+
+def recheck(model, recipe: Recipe) -> Recipe:
+    """`check` of a recipe: what `rebuild` would build, checked against the card alone."""
+    return check(model, recipe.task, **_recipe_args(model, recipe))
+
+
+def _recipe_args(model, recipe: Recipe) -> dict:
+    """The recipe's seed, inputs and settings as `build`'s keywords, once its model and card are this one's."""
     if recipe.model != model.meta.id or recipe.card != card_hash(model.meta):
         raise FieldError("model", f"the image was made by model {recipe.model!r} (card {recipe.card}), "
                          f"not by {model.meta.id!r} (card {card_hash(model.meta)})")
@@ -119,7 +167,7 @@ def rebuild(model, recipe: Recipe) -> TaskRun:
     if unknown:
         raise FieldError("recipe", f"the recipe has fields {recipe.task} does not take: {sorted(unknown)}")
     given = {names[name].arg: value for name, value in {**recipe.inputs, **recipe.settings}.items()}
-    return build(model, recipe.task, seed=recipe.seed, **given)
+    return {"seed": recipe.seed, **given}
 
 
 def rerun(model, recipe: Recipe, callback: Callback | None = None) -> TaskOutput:

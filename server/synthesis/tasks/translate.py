@@ -20,9 +20,14 @@ def build(model, image, class_, *, seed: int, settings: dict) -> TaskRun:
     return class_in_ball(model, image, class_, settings, at_photo_size=True)
 
 
+def check(model, image, class_, *, seed: int, settings: dict) -> None:
+    """One class for all images, or one each: translation and sketches."""
+    labels(class_, len(image))
+
+
 SPEC = register(TaskSpec(
     "translate", "turn an image into another class", build,
     (IMAGE, Field("class", "class", "target class name or index", required=True)),
     STEPS_IN_BALL,
     {"steps": 30, "step_size": 0.5, "eps": 6.0, "rule": "pgd", "patience": 3},
-    "one image, the source's aspect ratio"))
+    "one image, the source's aspect ratio", check=check))
