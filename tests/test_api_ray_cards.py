@@ -68,7 +68,7 @@ def client(tmp_path_factory, files, built):
 
 @contextmanager
 def serve(**settings):
-    with TestClient(create_app(Settings(**{"warm_palettes": False, **settings}))) as client:
+    with TestClient(create_app(Settings(**{"warm_palettes": False, "palette_wait_s": 120, **settings}))) as client:
         yield client
 
 
@@ -121,6 +121,7 @@ def test_an_automatic_class_and_the_rest_give_the_embedded_servers_pixels(client
         again = client.post("/api/rerun?wait=true", json={"png": got["result"]["images"][-1]}).json()
     with serve(model_ids=files) as embedded:
         expected = embedded.post(f"/api/tasks/{task}?wait=true", json=body).json()
+    assert [_pixels(x) for x in got["result"]["images"]] == [_pixels(x) for x in expected["result"]["images"]]
     assert got["result"] == expected["result"] and got["recipe"] == expected["recipe"]
     if "class" not in body:
         assert got["recipe"]["inputs"]["class"] is None     # automatic, guessed by the worker

@@ -243,8 +243,8 @@ def _deref(value, tensors: dict):
 def _pack(tensors: dict[str, torch.Tensor]) -> bytes:
     """Safetensors of the inputs: 8-bit ones (photos, binary masks) as PNG bytes of a gray image of the
     tensor's planes stacked (lossless and several times smaller than raw), the others float32."""
-    out, shapes = {}, {}
-    for key, t in sorted(tensors.items()):   # by name: the same inputs give the same bytes
+    out = {}
+    for key, t in tensors.items():
         t = t.detach().float().cpu().contiguous()
         q = (t * 255).round()
         exact = t.dim() >= 2 and bool(((q / 255) == t).all()) and bool(((q >= 0) & (q <= 255)).all())
@@ -253,29 +253,31 @@ def _pack(tensors: dict[str, torch.Tensor]) -> bytes:
             buf = io.BytesIO()
             Image.fromarray(planes, "L").save(buf, "PNG")
             out[key + ".png"] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
-            shapes[key] = json.dumps(list(t.shape))
+            # the shape as a tensor, not as metadata: safetensors writes metadata in hash order, which
+            # differs between processes, and the same inputs must give the same bytes everywhere
+            out[key + ".shape"] = torch.tensor(t.shape, dtype=torch.int64)
         else:
             out[key + ".f32"] = t
-    return save_tensors(out, metadata=shapes)
+    return save_tensors(out)
 
 
 def _unpack(compressed: bytes, budget: "_Budget") -> dict[str, torch.Tensor]:
     raw = budget.inflate(compressed)
     try:
         stored = load_tensors(raw)
-        shapes = safe_open_metadata(raw)
     except Exception as e:  # safetensors raises its own error types for broken data
         raise RecipeError(f"broken recipe inputs: {e}") from None
     out = {}
     for key, t in stored.items():
         name, _, kind = key.rpartition(".")
         if kind == "png":
-            shape = json.loads(shapes.get(name, "null"))
-            if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+            shape = stored.get(name + ".shape")
+            shape = shape.tolist() if shape is not None and shape.dtype == torch.int64 and shape.dim() == 1 else None
+            if not shape or not all(s > 0 for s in shape):
                 raise RecipeError(f"broken recipe inputs: no shape for {name!r}")
             budget.take(math.prod(shape))            # the decoded bytes (declared before decoding)
             out[name] = _png_planes(t.numpy().tobytes(), shape) / 255
-        else:
+        elif kind == "f32":
             out[name] = t.float()
     return out
 
@@ -293,10 +295,6 @@ def _png_planes(data: bytes, shape: list[int]) -> torch.Tensor:
         raise RecipeError(f"broken recipe inputs: {e}") from None
 
 
-def safe_open_metadata(raw: bytes) -> dict:
-    """The string metadata of a safetensors buffer (its JSON header's __metadata__)."""
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n]).get("__metadata__") or {}
 
 
 def _unpack_legacy(raw: bytes) -> dict[str, torch.Tensor]:
