@@ -18,6 +18,7 @@ class AppState:
     settings: Settings
     models: dict[str, RobustModel]      # the first is the default
     manager: JobManager                 # embedded or Ray: the interface they share
+    store: object | None = None         # store.sqlite.ResultStore: the history; None with --no-store
     palettes: dict[str, list[dict]] = field(default_factory=dict)   # model id -> features, computed once
     palette_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop

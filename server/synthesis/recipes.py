@@ -193,3 +193,13 @@ def _unpack(raw: bytes) -> dict[str, torch.Tensor]:
         name, _, kind = key.rpartition(".")
         out[name] = t.float() / 255 if kind == "u8" else t.float()
     return out
+
+
+def pack_inputs(recipe: Recipe) -> bytes:
+    """The recipe's input tensors, losslessly (what `Recipe.from_json` needs beside `to_json()`)."""
+    return _pack(recipe.tensors())
+
+
+def unpack_inputs(raw: bytes) -> dict[str, torch.Tensor]:
+    """`pack_inputs`'s tensors again; RecipeError for broken data."""
+    return _unpack(raw)

@@ -1,6 +1,7 @@
 """GET /api/jobs/{id}, its Server-Sent Events, and POST /api/jobs/{id}/cancel.
 
 Cancelling keeps the job readable (status "cancelled") until it expires like any finished job.
+With a result store, an ended job stays readable from it after it expires, and across restarts.
 """
 import asyncio
 import json
@@ -24,7 +25,8 @@ KEEPALIVE_S = 15.0
 
 
 def _job(state, job_id: str) -> Job:
-    job = state.manager.get(job_id)
+    """From the manager, else (ended and expired there, or from before a restart) from the result store."""
+    job = state.manager.get(job_id) or (state.store.job(job_id) if state.store else None)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r} (unknown, or finished and expired)")
     return job
@@ -39,8 +41,8 @@ def get_job(job_id: str, state: StateDep) -> dict:
 def cancel_job(job_id: str, state: StateDep) -> dict:
     """A queued job is cancelled at once, a running one within one optimizer step; a finished job
     is left as it is. The job stays readable (GET) until it expires."""
-    _job(state, job_id)
-    return state.manager.cancel(job_id).view()
+    job = _job(state, job_id)
+    return (state.manager.cancel(job_id) or job).view()
 
 
 def _sse(event: str, data: dict) -> str:
