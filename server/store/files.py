@@ -31,8 +31,10 @@ def check_writable(data_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise OSError(e.errno, f"the data dir {data_dir} is not writable ({e.strerror or e}): pass another "
-                               "with --data-dir or ROBUST_CANVAS_DATA_DIR, or --no-store") from None
+        error = OSError(f"the data dir {data_dir} is not writable ({e.strerror or e}): pass another "
+                        "with --data-dir or ROBUST_CANVAS_DATA_DIR, or --no-store")
+        error.errno = e.errno
+        raise error from None
 
 
 def write_png(data_dir: Path, created: float, name: str, data: bytes) -> str:

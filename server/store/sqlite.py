@@ -128,8 +128,9 @@ class ResultStore:
             for row in rows:
                 files.remove_png(self.data_dir, row[-1])
             full = " (the disk is full)" if e.errno == errno.ENOSPC else ""
-            raise StoreError(e.errno, f"the result could not be saved in {self.data_dir}{full}: "
-                                      f"{e.strerror or e}") from None
+            error = StoreError(f"the result could not be saved in {self.data_dir}{full}: {e.strerror or e}")
+            error.errno = e.errno
+            raise error from None
         summary = json.dumps({k: v for k, v in result.items() if k != "images"})
         with self._lock:
             try:
@@ -228,9 +229,14 @@ def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
             raise sqlite3.DatabaseError(f"integrity check: {check}")
         with db:
             db.executescript(SCHEMA)
+        db.execute("BEGIN IMMEDIATE")   # the write lock, once: a database another program holds fails now
+        db.execute("COMMIT")
     except sqlite3.Error as e:
-        what = "locked by another program" if "locked" in str(e) else "not a usable SQLite database (corrupt?)"
-        raise StoreError(f"the result store {path} is {what}: {e}. Stop the other program, move the file away, "
-                         "or pass another --data-dir (or --no-store)") from None
+        if "locked" in str(e):
+            what = "locked by another program: stop it"
+        else:
+            what = "not a usable SQLite database (corrupt?): move it away"
+        raise StoreError(f"the result store {path} is {what}, or pass another --data-dir (or --no-store) "
+                         f"[sqlite: {e}]") from None
     return db
 
