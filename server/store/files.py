@@ -75,7 +75,7 @@ class Owner:
 
     def alive(self, owner: str) -> bool:
         """Whether the owner `owner` (another process, or this one) still runs."""
-        if owner == self.id:
+        if owner == self.id or owner.startswith("ray:"):   # a Ray job store's jobs are its own (ray/store.py)
             return True
         path = self.folder / f"{owner}.lock"
         try:

@@ -182,20 +182,25 @@ class ResultStore:
 
     def prune(self) -> int:
         """Delete the oldest results beyond `retain_count`, older than `retain_days`, or beyond
-        `retain_bytes` in all; returns how many."""
+        `retain_bytes` in all; returns how many. Each limit is one indexed query (the byte limit
+        scans only when the total is over it)."""
         count, days, max_bytes = self.retain
+        doomed = {}
         with self._lock:
-            rows = self._db.execute("SELECT id, created, bytes, path FROM results ORDER BY created DESC, id DESC"
-                                    ).fetchall()
-        cutoff, total, doomed = time.time() - days * 86400, 0, []
-        for n, row in enumerate(rows):
-            total += row["bytes"]
-            if (count and n >= count) or (days and row["created"] < cutoff) or (max_bytes and total > max_bytes):
-                doomed.append(row)
+            if count:
+                doomed.update(self._db.execute("SELECT id, path FROM results ORDER BY created DESC, id DESC "
+                                               "LIMIT -1 OFFSET ?", (count,)).fetchall())
+            if days:
+                doomed.update(self._db.execute("SELECT id, path FROM results WHERE created < ?",
+                                               (time.time() - days * 86400,)).fetchall())
+            if max_bytes and self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone()[0] > max_bytes:
+                doomed.update(self._db.execute(
+                    "SELECT id, path FROM (SELECT id, path, SUM(bytes) OVER (ORDER BY created DESC, id DESC) AS total "
+                    "FROM results) WHERE total > ?", (max_bytes,)).fetchall())
         if doomed:
-            self._write_many("DELETE FROM results WHERE id = ?", [(row["id"],) for row in doomed])
-            for row in doomed:
-                files.remove_png(self.data_dir, row["path"])
+            self._write_many("DELETE FROM results WHERE id = ?", [(result_id,) for result_id in doomed])
+            for path in doomed.values():
+                files.remove_png(self.data_dir, path)
         return len(doomed)
 
     # ---- plumbing -----------------------------------------------------------------------------
