@@ -18,7 +18,7 @@ from server.store.sqlite import DB_NAME, ResultStore, StoreError
 from server.synthesis import tasks
 from server.synthesis.problem import solve_batch
 from server.synthesis.recipes import pack_inputs, read_png_recipe
-from tests.api_support import api_client, picture, tiny_with_seeds, wait_for
+from tests.api_support import api_client, picture, read_events, tiny_with_seeds, wait_for
 
 GENERATE = {"class": "cat", "steps": 2, "model": "tiny"}
 
@@ -181,7 +181,8 @@ def test_two_front_ends_on_one_data_dir_write_at_once_and_leave_each_other_s_job
         held_id = a.post("/api/tasks/generate", json=GENERATE).json()["id"]
         with api_client(data_dir=tmp_path) as b:   # starts while A's job is open: must not take it
             assert b.get(f"/api/jobs/{held_id}").json()["status"] in ("queued", "running")
-            gate.set()
+            events = read_events(b, f"/api/jobs/{held_id}/events", on_open=gate.set)   # followed in the store
+            assert events[-1][0] == "done" and events[-1][1]["id"] == held_id
             results = {}
 
             def burst(client, name):

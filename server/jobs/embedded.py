@@ -109,7 +109,7 @@ class EmbeddedJobManager:
         machine's restart): each from its recipe, keeping its attempts; one that was running on
         its last attempt fails."""
         for row in self._store.claim(self._owner.id, self._owner.alive):
-            job, model = None, self._models.get(row["model"])
+            model = self._models.get(row["model"])
             try:
                 if row["status"] == "running" and row["attempts"] >= ATTEMPTS:
                     raise RuntimeError(f"the server stopped during each of its {ATTEMPTS} attempts; "
@@ -128,6 +128,7 @@ class EmbeddedJobManager:
                            error=f"the job could not run again after a restart: {e}")
                 self._store.ended(lost)
                 log("job_failed", id=lost.id, task=lost.task, model=lost.model, error=lost.error)
+        self._store.flush()
 
     def get(self, job_id: str) -> Job | None:
         with self._cond:

@@ -3,18 +3,26 @@
 A job is written when it is accepted (its recipe as JSON and its input tensors), again when a
 worker takes it (status, attempts, owner) and when it ends; a done job's PNGs are written first,
 then its result rows and its status in one transaction, so a crash leaves a job either done with
-every PNG indexed or still to run. One connection per store, used under a lock (a manager's
-threads share it); several processes share one database file through SQLite's locking (WAL:
-readers never wait for the writer; writers wait up to `busy_timeout_s` for each other).
+every PNG indexed or still to run. Every write goes through one thread (`_Writer`) that
+commits all the writes waiting at that moment in one transaction (group commit): under load, one
+commit serves many jobs, and no worker or request thread touches the database but to read (one
+reading connection, under a lock). Several processes share one database file through SQLite's
+locking (WAL: readers never wait for the writer; writers wait up to `busy_timeout_s` for each
+other). A job's acceptance and a result wait for their commit; the other writes (a job started,
+queued again, ended) do not, and a failure of those is logged.
 Commits are `synchronous=NORMAL`: they survive the process being killed, not a power cut.
 """
 import base64
 import errno
 import json
+import queue
 import sqlite3
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
+
+from ..api.logs import log
 
 from ..jobs.record import Job
 from . import files
@@ -50,8 +58,11 @@ class ResultStore:
         self.path = self.data_dir / DB_NAME
         self._lock = threading.Lock()
         self._db = _connect(self.path, busy_timeout_s)
+        self._writer = _Writer(self.path, busy_timeout_s)
 
     def close(self) -> None:
+        """After the writes made so far."""
+        self._writer.close()
         with self._lock:
             self._db.close()
 
@@ -70,16 +81,18 @@ class ResultStore:
 
     def started(self, jobs: list[Job], owner: str | None = None) -> None:
         """Jobs taken by a worker: their attempt is counted before it runs."""
-        self._write_many("UPDATE jobs SET status = 'running', attempts = ?, owner = COALESCE(?, owner) WHERE id = ?",
-                         [(job.attempts, owner, job.id) for job in jobs])
+        self._write_many("UPDATE jobs SET status = 'running', attempts = ?, owner = COALESCE(?, owner) WHERE id = ? "
+                         "AND status IN ('queued', 'running')", [(job.attempts, owner, job.id) for job in jobs],
+                         wait=False)
 
     def requeued(self, job: Job) -> None:
-        self._write("UPDATE jobs SET status = 'queued', step = 0 WHERE id = ? AND status = 'running'", (job.id,))
+        self._write("UPDATE jobs SET status = 'queued', step = 0 WHERE id = ? AND status = 'running'", (job.id,),
+                    wait=False)
 
     def ended(self, job: Job) -> None:
         """A job failed or was cancelled (a done one is recorded by `save_result`)."""
         self._write("UPDATE jobs SET status = ?, step = ?, error = ?, finished = ? WHERE id = ? AND status IN "
-                    "('queued', 'running')", (job.status, job.step, job.error, time.time(), job.id))
+                    "('queued', 'running')", (job.status, job.step, job.error, time.time(), job.id), wait=False)
 
     def claim(self, owner: str, alive) -> list[dict]:
         """The open jobs whose owner is not `alive(owner)` (a process that died), now this owner's:
@@ -132,14 +145,9 @@ class ResultStore:
             error.errno = e.errno
             raise error from None
         summary = json.dumps({k: v for k, v in result.items() if k != "images"})
-        with self._lock:
-            try:
-                with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                    self._db.execute("UPDATE jobs SET status = 'done', step = ?, result = ?, finished = ?, "
-                                     "inputs = NULL WHERE id = ?", (steps_done, summary, now, job.id))
-            except sqlite3.Error as e:
-                raise StoreError(f"the result could not be indexed in {self.path}: {e}") from None
+        self._writer.write([("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows),
+                            ("UPDATE jobs SET status = 'done', step = ?, result = ?, finished = ?, inputs = NULL "
+                             "WHERE id = ?", [(steps_done, summary, now, job.id)])]).result()
         if any(self.retain):
             self.prune()
 
@@ -173,10 +181,9 @@ class ResultStore:
 
     def delete(self, result_id: str) -> bool:
         with self._lock:
-            with self._db:
-                row = self._db.execute("SELECT path FROM results WHERE id = ?", (result_id,)).fetchone()
-                self._db.execute("DELETE FROM results WHERE id = ?", (result_id,))
+            row = self._db.execute("SELECT path FROM results WHERE id = ?", (result_id,)).fetchone()
         if row:
+            self._write("DELETE FROM results WHERE id = ?", (result_id,))
             files.remove_png(self.data_dir, row["path"])
         return row is not None
 
@@ -205,18 +212,77 @@ class ResultStore:
 
     # ---- plumbing -----------------------------------------------------------------------------
 
-    def _write(self, sql: str, args: tuple) -> None:
-        self._write_many(sql, [args])
+    def flush(self) -> None:
+        """Until every write made so far is committed."""
+        self._writer.write([]).result()
 
-    def _write_many(self, sql: str, rows: list) -> None:
-        if not rows:
+    def _write(self, sql: str, args: tuple, wait: bool = True) -> None:
+        self._write_many(sql, [args], wait)
+
+    def _write_many(self, sql: str, rows: list, wait: bool = True) -> None:
+        """Through the writer; `wait`: until committed (StoreError when it could not be)."""
+        if rows:
+            done = self._writer.write([(sql, rows)])
+            if wait:
+                done.result()
+
+
+class _Writer:
+    """The one thread that writes: it commits every write waiting at that moment in one transaction.
+    A transaction that fails is replayed one write at a time, so that only the failing one fails."""
+
+    def __init__(self, path: Path, busy_timeout_s: float):
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=busy_timeout_s, check_same_thread=False)
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self.thread.start()
+
+    def write(self, statements: list[tuple[str, list]]) -> Future:
+        """Queue (sql, rows) statements to commit together; the future ends when they are committed."""
+        done = Future()
+        self.waiting.put((statements, done))
+        return done
+
+    def close(self) -> None:
+        self.waiting.put(None)
+        self.thread.join()
+        self.db.close()
+
+    def _run(self) -> None:
+        while (first := self.waiting.get()) is not None:
+            batch, stop = [first], False
+            while len(batch) < 512:
+                try:
+                    item = self.waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list) -> None:
+        try:
+            with self.db:
+                for statements, _ in batch:
+                    for sql, rows in statements:
+                        self.db.executemany(sql, rows)
+        except sqlite3.Error as e:
+            if len(batch) > 1:
+                for item in batch:
+                    self._commit([item])
+                return
+            error = StoreError(f"the result store {self.path} could not record the job: {e}")
+            log("store_error", error=str(error))
+            batch[0][1].set_exception(error)
             return
-        with self._lock:
-            try:
-                with self._db:
-                    self._db.executemany(sql, rows)
-            except sqlite3.Error as e:
-                raise StoreError(f"the job store {self.path} could not record the job: {e}") from None
+        for _, done in batch:
+            done.set_result(None)
 
 
 def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:

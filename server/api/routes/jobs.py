@@ -9,6 +9,7 @@ import time
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ...jobs.manager import JobManager
 from ...jobs.record import Job
@@ -49,14 +50,19 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def job_events(job: Job, manager: JobManager):
-    """`progress` for every step, `preview` when there is a new one, then the final event."""
+async def job_events(job: Job, manager: JobManager, store=None):
+    """`progress` for every step, `preview` when there is a new one, then the final event. With
+    `store`, the job is followed there (a job this server's manager does not hold: another server's
+    on the same data dir, or one that ended before a restart)."""
     # A listener from the queue on hears every step; a late one starts at the current step.
     sent_step = -1 if job.status == "queued" else None
     sent_preview, last_sent = None, time.monotonic()
     with manager.watching(job):   # previews are made only for watched jobs
         while True:
-            job = await manager.latest(job)
+            if store is not None:
+                job = await run_in_threadpool(store.job, job.id) or job
+            else:
+                job = await manager.latest(job)
             status, step, preview = job.status, job.step, job.preview
             chunks = []
             if status != "queued" and step != sent_step:
@@ -83,5 +89,7 @@ async def job_events(job: Job, manager: JobManager):
                              "description": "progress, preview, then done / failed / cancelled with the job"},
                        **errors(404, 503)})
 def job_event_stream(job_id: str, state: StateDep) -> StreamingResponse:
-    return StreamingResponse(job_events(_job(state, job_id), state.manager), media_type="text/event-stream",
+    job = _job(state, job_id)
+    foreign = state.store if state.store is not None and state.manager.get(job_id) is None else None
+    return StreamingResponse(job_events(job, state.manager, foreign), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

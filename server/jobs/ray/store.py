@@ -102,6 +102,7 @@ class JobStore:
             self.table.add(job, limit=False)
             self.recipes[job.id] = recipe
             log("job_recovered", id=job.id, task=job.task, model=job.model, attempts=job.attempts)
+        self.db.flush()
 
     def _alive(self) -> None:
         """After a restart: the workers, at the first call."""
