@@ -227,8 +227,9 @@ def main(argv=None) -> None:
             servers[name] = (url, counter)
         print(f"{'server':>14} {'path':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
               f"{'batch':>6} {'solving':>7}")
-        for clients in [c for _ in range(args.rounds) for c in args.clients]:
-            for name, (url, counter) in servers.items():
+        for n, clients in enumerate(c for _ in range(args.rounds) for c in args.clients):
+            order = list(servers.items())
+            for name, (url, counter) in order[::-1] if args.rounds > 1 and n % 2 else order:  # neither always first
                 for path in ("shipped", "before") if args.before else ("shipped",):  # alternating: contention cancels
                     with before_issue_10(path == "before"):
                         r = measure(url, counter, body, args, clients)
