@@ -85,10 +85,10 @@ def test_delete_removes_the_entry_and_the_png(tmp_path):
     with api_client(data_dir=tmp_path) as client:
         job = run_job(client)
         item = client.get("/api/results").json()["items"][0]
-        assert client.delete(f"/api/results/{item['id']}").status_code == 204
+        assert client.post(f"/api/results/{item['id']}/delete").status_code == 204
         for url in (f"/api/results/{item['id']}", item["png"]):
             assert client.get(url).status_code == 404
-        assert client.delete(f"/api/results/{item['id']}").status_code == 404
+        assert client.post(f"/api/results/{item['id']}/delete").status_code == 404
         assert not list((tmp_path / "outputs").glob("*/*.png"))
         assert client.get(f"/api/jobs/{job['id']}").json()["status"] == "done"
 

@@ -74,7 +74,7 @@ export const startTask = (task, body) => request('POST', `/tasks/${task}`, body)
 // The server's history (a server with a result store: health().store): newest first, a page at a time.
 export const results = ({ cursor = null, limit = 24 } = {}) =>
   request('GET', `/results?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-export const deleteResult = (id) => request('DELETE', `/results/${encodeURIComponent(id)}`);
+export const deleteResult = (id) => request('POST', `/results/${encodeURIComponent(id)}/delete`);
 // A saved result's PNG (with its recipe) as a data URL, like a job's result images.
 export async function resultImage(item) {
   const res = await fetch(item.png, { headers: headers(false) });

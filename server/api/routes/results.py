@@ -1,4 +1,5 @@
-"""GET /api/results (the history, newest first), GET and DELETE /api/results/{id}, and its PNG.
+"""GET /api/results (the history, newest first), GET /api/results/{id} and its PNG, and
+POST /api/results/{id}/delete (an action, as cancelling a job is: the API has no DELETE method).
 
 Served from the result store (store/sqlite.py); a server started with --no-store answers 404.
 """
@@ -98,9 +99,9 @@ async def get_result(result_id: str, state: StateDep, request: Request) -> dict:
     return item_view(request, row)
 
 
-@router.delete("/results/{result_id}", status_code=204, response_class=Response, responses=errors(404, 503))
+@router.post("/results/{result_id}/delete", status_code=204, response_class=Response, responses=errors(404, 503))
 async def delete_result(result_id: str, state: StateDep) -> Response:
-    """Delete the result: its index entry and its PNG."""
+    """Delete the result: its index entry and its PNG (then 404 for both)."""
     if not await run_in_threadpool(_store(state).delete, result_id):
         raise HTTPException(404, f"no result {result_id!r}")
     return Response(status_code=204)
