@@ -170,6 +170,32 @@ def time_store() -> dict[str, list[float]]:
     return spent
 
 
+def store_cpu(model, body: dict, jobs: int = 50) -> tuple[float, float]:
+    """(CPU seconds per job of the store's writes, of the solve in a batch of 8), one thread at a time:
+    what the store costs, free of the load test's noise."""
+    from server.api.images import decode_image
+    from server.jobs.record import Job
+    from server.jobs.views import result_view
+    from server.store.sqlite import ResultStore
+    from server.synthesis import tasks
+    from server.synthesis.recipes import pack_inputs
+    image = decode_image(body["image"], "image", 10**8)
+    problem = tasks.build(model, "sketch", image=image, class_=body["class"], steps=body["steps"])
+    started = time.process_time()
+    results = solve_batch(model, [problem] * 8)
+    solve = (time.process_time() - started) / 8
+    view = result_view(model, problem, results[0])
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as data_dir:
+        store = ResultStore(data_dir)
+        started = time.process_time()
+        for _ in range(jobs):
+            job = Job.of("sketch", model.meta.id, problem)
+            store.accept(job, pack_inputs(problem.recipe), None)
+            store.save_result(job, view, body["steps"])
+        store.close()
+        return (time.process_time() - started) / jobs, solve
+
+
 def server_settings(args, data_dir: str) -> dict[str, Settings]:
     """The servers to compare, by name."""
     common = {"max_queue": 4 * max(args.clients), "max_steps": max(args.steps, 1), "warm_palettes": False,
@@ -236,6 +262,10 @@ def main(argv=None) -> None:
                     print(f"{name:>14} {path:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} "
                           f"{r['p50']:>8.0f} {r['p95']:>8.0f} {r['batch']:>6.2f} {r['busy']:>7.0%}", flush=True)
     if store_times:
+        if args.task == "sketch":
+            cost, solve = store_cpu(model, body)
+            print(f"store CPU per job: {1000 * cost:.1f} ms; solve CPU per job (batch of 8): {1000 * solve:.0f} ms "
+                  f"({cost / solve:.1%})")
         for name, calls in store_times.items():
             ms = sorted(1000 * c for c in calls)
             print(f"store {name}: {len(ms)} calls, mean {statistics.mean(ms):.2f} ms, median "
