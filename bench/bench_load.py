@@ -16,6 +16,10 @@ three servers run side by side and the settings take turns for each client count
 from elsewhere on the machine falls on all of them alike.
 `--before` also measures each server without the optimizer's fast path, in float32 and without CUDA
 graphs (the server before issue 10), alternating with the shipped path.
+`--store` compares the server with its result store (every result's PNG written and indexed in
+SQLite, every job recorded before its 202: issue 21) and the same server with `--no-store`, side by
+side and taking turns; `--rounds N` repeats the whole comparison N times. Every server's data dir
+is a temporary one.
 """
 import argparse
 import base64
@@ -147,9 +151,58 @@ def client_processes(url: str, body: dict, args, clients: int):
                 proc.wait()
 
 
-def server_settings(args) -> dict[str, Settings]:
+def time_store() -> dict[str, list[float]]:
+    """Seconds of each call of the store's per-job writes (accept: before the 202, on the request's
+    thread; save_result: in a finisher thread, off the device's worker), recorded from now on."""
+    from server.store.sqlite import ResultStore
+    spent = {"accept": [], "save_result": []}
+    for name, calls in spent.items():
+        method = getattr(ResultStore, name)
+
+        def timed(self, *a, _method=method, _calls=calls, **kw):
+            started = time.perf_counter()
+            try:
+                return _method(self, *a, **kw)
+            finally:
+                _calls.append(time.perf_counter() - started)
+
+        setattr(ResultStore, name, timed)
+    return spent
+
+
+def store_cpu(model, body: dict, jobs: int = 50) -> tuple[float, float]:
+    """(CPU seconds per job of the store's writes, of the solve in a batch of 8), one thread at a time:
+    what the store costs, free of the load test's noise."""
+    from server.api.images import decode_image
+    from server.jobs.record import Job
+    from server.jobs.views import result_view
+    from server.store.sqlite import ResultStore
+    from server.synthesis import tasks
+    from server.synthesis.recipes import pack_inputs
+    image = decode_image(body["image"], "image", 10**8)
+    problem = tasks.build(model, "sketch", image=image, class_=body["class"], steps=body["steps"])
+    started = time.process_time()
+    results = solve_batch(model, [problem] * 8)
+    solve = (time.process_time() - started) / 8
+    view = result_view(model, problem, results[0])
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as data_dir:
+        store = ResultStore(data_dir)
+        started = time.process_time()
+        for _ in range(jobs):
+            job = Job.of("sketch", model.meta.id, problem)
+            store.accept(job, pack_inputs(problem.recipe), None)
+            store.save_result(job, view, body["steps"])
+        store.close()
+        return (time.process_time() - started) / jobs, solve
+
+
+def server_settings(args, data_dir: str) -> dict[str, Settings]:
     """The servers to compare, by name."""
-    common = {"max_queue": 4 * max(args.clients), "max_steps": max(args.steps, 1), "warm_palettes": False}
+    common = {"max_queue": 4 * max(args.clients), "max_steps": max(args.steps, 1), "warm_palettes": False,
+              "data_dir": data_dir}
+    if args.store:
+        return {"store on": Settings(max_batch=16, store=True, **common),
+                "store off": Settings(max_batch=16, store=False, **common)}
     if not args.ray:
         return {"on": Settings(max_batch=16, **common), "off": Settings(max_batch=1, **common)}
     # One core per worker: a worker with two torch threads ran erratically here (docs/BENCHMARKS.md).
@@ -171,6 +224,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--ray", action="store_true", help="embedded vs Ray with 1 and 2 model workers (CPU)")
     p.add_argument("--before", action="store_true", help="also without the fast path, in float32 (before issue 10)")
+    p.add_argument("--store", action="store_true", help="the result store on against --no-store (batching on)")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the comparison this many times")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -186,9 +241,11 @@ def main(argv=None) -> None:
     print(f"model {model_id} on {model.device}, task {args.task}, {args.steps} steps, {args.jobs} jobs per client, "
           f"{cpus} threads")
     body = {"class": 0, "steps": args.steps, "image": random_png(model.meta.input_size, 0)}
+    store_times = time_store() if args.store else None
     with ExitStack() as stack:
         servers = {}
-        for name, settings in server_settings(args).items():
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-data-"))
+        for name, settings in server_settings(args, data_dir).items():
             solver, counter = batch_counter(settings)
             app = create_app(settings, models={model_id: model}, solver=solver)
             url = stack.enter_context(serve(app))
@@ -196,13 +253,23 @@ def main(argv=None) -> None:
             servers[name] = (url, counter)
         print(f"{'server':>14} {'path':>8} {'clients':>7} {'jobs':>5} {'jobs/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
               f"{'batch':>6} {'solving':>7}")
-        for clients in args.clients:
-            for name, (url, counter) in servers.items():
+        for n, clients in enumerate(c for _ in range(args.rounds) for c in args.clients):
+            order = list(servers.items())
+            for name, (url, counter) in order[::-1] if args.rounds > 1 and n % 2 else order:  # neither always first
                 for path in ("shipped", "before") if args.before else ("shipped",):  # alternating: contention cancels
                     with before_issue_10(path == "before"):
                         r = measure(url, counter, body, args, clients)
                     print(f"{name:>14} {path:>8} {r['clients']:>7} {r['jobs']:>5} {r['jobs_s']:>8.2f} "
                           f"{r['p50']:>8.0f} {r['p95']:>8.0f} {r['batch']:>6.2f} {r['busy']:>7.0%}", flush=True)
+    if store_times:
+        if args.task == "sketch":
+            cost, solve = store_cpu(model, body)
+            print(f"store CPU per job: {1000 * cost:.1f} ms; solve CPU per job (batch of 8): {1000 * solve:.0f} ms "
+                  f"({cost / solve:.1%})")
+        for name, calls in store_times.items():
+            ms = sorted(1000 * c for c in calls)
+            print(f"store {name}: {len(ms)} calls, mean {statistics.mean(ms):.2f} ms, median "
+                  f"{statistics.median(ms):.2f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""Shared fixtures: a tiny random CIFAR-shaped model so tests don't depend on trained weights."""
+"""Shared fixtures: a tiny random CIFAR-shaped model so tests don't depend on trained weights, and
+a temporary data dir (the result store) for every module and every test: never the user's own."""
 import os
+import tempfile
 
 import pytest
 import torch
@@ -9,6 +11,23 @@ from server.synthesis.models.robust_model import RobustModel
 
 torch.set_num_threads(1)
 os.environ.setdefault("ROBUST_CANVAS_AMP", "off")  # float32 everywhere, whatever the machine: tests compare values
+# Whatever a test starts (a server in a subprocess too) stores its results in a temporary dir.
+os.environ["ROBUST_CANVAS_DATA_DIR"] = tempfile.mkdtemp(prefix="robust-canvas-test-data-")
+os.environ["XDG_DATA_HOME"] = os.environ["ROBUST_CANVAS_DATA_DIR"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_data_dir(tmp_path_factory):
+    """A data dir per module (its module-scoped servers), so no module's open jobs reach another's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROBUST_CANVAS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path_factory, monkeypatch):
+    """A data dir per test."""
+    monkeypatch.setenv("ROBUST_CANVAS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
 def make_tiny_model(seed: int = 0, num_classes: int = 10) -> RobustModel:

@@ -160,3 +160,18 @@ def test_two_front_ends_serve_the_same_jobs(client):
         done = other.post("/api/tasks/generate?wait=true", json={"class": 1, "steps": 3}).json()
         assert client.get(f"/api/jobs/{done['id']}").json() == done
     assert client.get("/api/health").json()["status"] == "ok"   # the joined front end left the store running
+
+
+def test_the_job_store_s_death_loses_no_accepted_job(client):
+    """Issue 21: the store actor killed with jobs queued and running; Ray restarts it, it reloads the
+    open jobs from its database and starts new workers, and every accepted job finishes once."""
+    ids = [post(client, "translate", {"class": "cat", "steps": 40 + s, "image": picture(seed=s)}) for s in range(8)]
+    running_past(client, ids[0], 1)
+    ray.kill(store(), no_restart=False)
+    jobs = [wait_for(client, job_id, timeout=180) for job_id in ids]
+    assert [job["status"] for job in jobs] == ["done"] * len(ids), [job.get("error") for job in jobs]
+    records = [placement(job_id) for job_id in ids]
+    assert all(r.attempts <= 2 for r in records)
+    history = client.get("/api/results", params={"limit": 100}).json()["items"]
+    assert sorted(item["job_id"] for item in history if item["job_id"] in ids) == sorted(ids)   # saved once each
+    assert client.get("/api/health").json()["status"] == "ok"

@@ -77,6 +77,22 @@ export const features = (modelId, query = {}) => {
 export const job = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
 export const cancel = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
 export const startTask = (task, body) => request('POST', `/tasks/${task}`, body);
+// The server's history (a server with a result store: health().store): newest first, a page at a time.
+export const results = ({ cursor = null, limit = 24 } = {}) =>
+  request('GET', `/results?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+export const deleteResult = (id) => request('DELETE', `/results/${encodeURIComponent(id)}`);
+// A saved result's PNG (with its recipe) as a data URL, like a job's result images.
+export async function resultImage(item) {
+  const res = await fetch(item.png, { headers: headers(false) });
+  if (!res.ok) throw new ApiError(describeError(res.status, null).message, res.status);
+  const blob = await res.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new ApiError('Cannot read the image.', 0));
+    reader.readAsDataURL(blob);
+  });
+}
 // png: a data URL of a robust-canvas PNG; its recipe runs again (422 naming `png` when it has none).
 export const rerun = (png) => request('POST', '/rerun', { png });
 

@@ -14,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from ..jobs.factory import make_manager
 from ..jobs.manager import Solver
 from ..jobs.rules import QueueFull
+from ..store.files import default_data_dir
+from ..store.sqlite import ResultStore, StoreError
 from ..synthesis.errors import FieldError
 from ..synthesis.models.loading import Card, load_model, read_card, served_model_ids
 from ..synthesis.models.robust_model import RobustModel
@@ -21,7 +23,8 @@ from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
 from .logs import log
 from .responses import errors
-from .routes import health as health_routes, jobs as job_routes, models as model_routes, tasks as task_routes
+from .routes import health as health_routes, jobs as job_routes, models as model_routes, results as result_routes
+from .routes import tasks as task_routes
 from .settings import Settings
 
 
@@ -36,6 +39,22 @@ def load_served(settings: Settings) -> dict[str, RobustModel | Card]:
             raise ValueError(f"two models share the id {model.meta.id!r}")
         loaded[model.meta.id] = model
     return loaded
+
+
+def with_data_dir(settings: Settings) -> Settings:
+    """The settings with `data_dir` resolved (the default per-user dir when none is given)."""
+    if settings.store and settings.data_dir is None:
+        return settings.model_copy(update={"data_dir": default_data_dir()})
+    return settings
+
+
+def open_store(settings: Settings) -> ResultStore | None:
+    """The result store on `settings.data_dir`, or None with `store` off; StoreError (an OSError)
+    naming the dir or the database file when it cannot be used."""
+    if not settings.store:
+        return None
+    return ResultStore(settings.data_dir, retain_count=settings.retain_count, retain_days=settings.retain_days,
+                       retain_bytes=settings.retain_bytes)
 
 
 def _ready_to_serve(model: RobustModel) -> RobustModel:
@@ -58,7 +77,7 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
     """The app; `models` (id -> model, the first the default; with Ray a card will do) skips loading,
     e.g. in tests; `solver` replaces `solve_batch` in the job manager (tests pass one that counts or
     fails the solves)."""
-    settings = settings or Settings.from_env()
+    settings = with_data_dir(settings or Settings.from_env())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -66,12 +85,13 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
         if not served:
             raise ValueError("no models to serve")
         held = _front_end(settings, served)
-        manager = make_manager(settings, served, solver)
+        store = await run_in_threadpool(open_store, settings)
+        manager = make_manager(settings, served, solver, store)
         devices = sorted({str(m.device) for m in held.values() if not isinstance(m, Card)})
         await run_in_threadpool(manager.start, devices)
         # With Ray a palette is computed where models are loaded, in a Ray worker process (ray/manager.py).
         entries = manager.palette if settings.ray else None
-        app.state.core = AppState(settings, held, manager, palette_entries=entries)
+        app.state.core = AppState(settings, held, manager, palette_entries=entries, store=store)
         warming = asyncio.create_task(app.state.core.palettes.warm(held)) if settings.warm_palettes else None
         log("server_ready", models=",".join(held), devices=",".join(devices) or "ray workers")
         try:
@@ -82,6 +102,8 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
                 await asyncio.gather(warming, return_exceptions=True)
             await app.state.core.palettes.stop()  # palettes a request started
             manager.stop()
+            if store:
+                store.close()
             app.state.core = None
 
     app = FastAPI(title="Robust Canvas", version="0.1.0", lifespan=lifespan,
@@ -93,7 +115,7 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
     api.include_router(health_routes.router)
     # The token check (and its security scheme in the OpenAPI schema) only where a token is set.
     guarded = {"dependencies": [Depends(require_token)], "responses": errors(401, 403)} if settings.token else {}
-    for router in (model_routes.router, task_routes.tasks_router(settings), job_routes.router):
+    for router in (model_routes.router, task_routes.tasks_router(settings), job_routes.router, result_routes.router):
         api.include_router(router, **guarded)
     app.include_router(api)
     if settings.frontend_dir.is_dir():
@@ -126,6 +148,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, e: QueueFull):
         return JSONResponse({"detail": str(e)}, status_code=429, headers={"Retry-After": str(e.retry_after)})
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, e: StoreError):
+        log("store_error", path=request.url.path, error=str(e))
+        return JSONResponse({"detail": f"the result store failed: {e}"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):

@@ -19,6 +19,7 @@ class AppState:
     settings: Settings
     models: dict[str, RobustModel | Card]   # the first is the default; with Ray the cards alone
     manager: JobManager                 # embedded or Ray: the interface they share
+    store: object | None = None         # store.sqlite.ResultStore: the history; None with --no-store
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
     palette_entries: Callable | None = None   # computes palettes where the models are (None: here; palettes.py)
     palettes: Palettes = field(init=False)

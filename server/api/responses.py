@@ -5,11 +5,11 @@ _ERRORS = {
     400: (Error, "the body could not be read (not JSON, or cut short)"),
     401: (Error, "this server needs a token and none was sent"),
     403: (Error, "the token was refused"),
-    404: (Error, "no such job or model"),
+    404: (Error, "no such job, model or result (or no result store: --no-store)"),
     413: (Error, "the request body is larger than the server's limit"),
     422: (ValidationErrors, "a field is invalid; `detail[0].loc` names it"),
     429: (Error, "the job queue is full; retry after the Retry-After header's seconds"),
-    503: (Error, "the server is still loading its models, or shutting down"),
+    503: (Error, "the server is still loading its models, or shutting down, or its result store failed"),
 }
 
 

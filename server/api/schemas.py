@@ -122,3 +122,27 @@ class Health(BaseModel):
     models: list[str]
     queue: int                   # jobs waiting
     running: int                 # jobs being solved now
+    store: bool = Field(description="whether results are kept (GET /api/results); false with --no-store")
+
+
+class ResultItem(BaseModel):
+    """One image of a finished job, as the result store keeps it (GET /api/results)."""
+    id: str
+    job_id: str
+    index: int = Field(description="the image's index in its job's result")
+    task: str
+    model: str
+    class_: str = Field(alias="class", description="the model's verdict on the image (its class name)")
+    seed: int
+    created: str = Field(description="when the result was saved, ISO 8601 UTC")
+    width: int
+    height: int
+    bytes: int = Field(description="the PNG's size")
+    score: float | None
+    png: str = Field(description="the PNG's URL (with its recipe in its text chunks)")
+    recipe: dict | None = Field(None, description="GET /api/results/{id} only: the job's recipe")
+
+
+class ResultPage(BaseModel):
+    items: list[ResultItem]
+    next: str | None = Field(description="the cursor of the next page (pass it as `cursor`); null on the last")

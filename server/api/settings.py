@@ -37,6 +37,12 @@ class Settings(BaseModel):
     thumbnail_size: int = Field(64, ge=8)     # feature palette swatches are at most this many pixels a side
     warm_palettes: bool = True                # compute the paint palettes in the background at start-up
     palette_wait_s: float = Field(2.0, ge=0)  # a palette request waits this long for a computation, then 503
+    # the result store (docs/API.md, "History"): jobs and results in SQLite, PNGs under data_dir/outputs
+    store: bool = True                        # False (--no-store): no history; jobs live in memory only
+    data_dir: Path | None = None              # None: $XDG_DATA_HOME/robust-canvas or ~/.local/share/robust-canvas
+    retain_count: int = Field(0, ge=0)        # keep at most this many results (oldest deleted first); 0: no limit
+    retain_days: float = Field(0, ge=0)       # delete results older than this; 0: no limit
+    retain_bytes: int = Field(0, ge=0)        # keep at most this many bytes of PNGs; 0: no limit
     # Ray (docs/DEPLOY.md): None = the embedded worker threads, no Ray needed
     ray: str | None = None                    # "auto": start a local Ray; else the address of a cluster to join
     ray_workers: int | None = Field(None, gt=0)      # None: one per GPU, else one per ray_cpus_per_worker cores

@@ -6,12 +6,17 @@ def cmd_serve(args) -> int:
     # Imported here: training and the tasks need no web stack (a GPU box may have torch alone).
     import uvicorn
 
-    from ..api.app import create_app, load_served
+    from ..api.app import create_app, load_served, open_store, with_data_dir
     from ..api.settings import Settings
     settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
                                  token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
-                                 ray=args.ray, ray_workers=args.ray_workers)
+                                 ray=args.ray, ray_workers=args.ray_workers, data_dir=args.data_dir,
+                                 store=False if args.no_store else None)
+    settings = with_data_dir(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    store = open_store(settings)  # a data dir that is not writable, a corrupt or locked database: exit 2, named
+    if store:
+        store.close()
     # before serving: a bad model is a usage error, not a crash at start-up (with Ray: only the cards)
     models = load_served(settings)
     uvicorn.run(create_app(settings, models=models), host=args.host, port=args.port, log_level=args.log_level)
@@ -35,5 +40,10 @@ def add_serve_parser(sub) -> None:
                         "Ray, an address (ray://host:10001 or host:6379) joins a cluster; see docs/DEPLOY.md")
     p.add_argument("--ray-workers", dest="ray_workers", type=int,
                    help="model workers (default: one per GPU of the cluster, else one per CPU core)")
+    p.add_argument("--data-dir", dest="data_dir", metavar="DIR",
+                   help="where results (outputs/<date>/*.png) and the job database live (also ROBUST_CANVAS_DATA_DIR; "
+                        "default $XDG_DATA_HOME/robust-canvas, i.e. ~/.local/share/robust-canvas)")
+    p.add_argument("--no-store", dest="no_store", action="store_true",
+                   help="keep no results and no history: jobs live in memory only, and are lost with the server")
     p.add_argument("--log-level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_serve)

@@ -4,6 +4,10 @@ A worker takes the oldest queued job plus every other queued job with the same k
 problem.batch_key), up to `max_batch`, and solves them in one `solve_batch` call; each job's
 callback reports its progress and stops it on cancellation or time-out. Any error fails the
 batch's jobs, never the worker. Needs no Ray.
+
+With a result store (`store`), a job is recorded before `submit` returns, each result's PNGs are
+saved by the finisher threads (off the device's worker), and `start` queues again the jobs that a
+server on the same data dir accepted and never finished because it died (`_recover`).
 """
 import asyncio
 import os
@@ -15,10 +19,13 @@ from dataclasses import dataclass, field
 
 from ..api.logs import log
 from ..api.settings import Settings
+from ..store.files import Owner
+from ..synthesis import tasks
+from ..synthesis.recipes import Recipe, pack_inputs, unpack_inputs
 from ..synthesis.tasks import TaskRun, solve_batch
 from .manager import Solver
 from .record import Job
-from .rules import JobTable
+from .rules import ATTEMPTS, JobTable
 from .views import preview_view, result_view
 
 
@@ -35,12 +42,15 @@ class EmbeddedJobManager:
     """Implements `manager.JobManager`; every method is safe from any thread.
 
     `solver` solves a batch (default `solve_batch`): pass another to observe or fail the solves.
+    `store` (a store.sqlite.ResultStore) records jobs and results; `models` (id -> model) rebuild
+    the jobs recovered from it.
     """
 
-    def __init__(self, settings: Settings, solver: Solver = solve_batch):
-        self.settings, self._solver = settings, solver
+    def __init__(self, settings: Settings, solver: Solver = solve_batch, store=None, models: dict | None = None):
+        self.settings, self._solver, self._store, self._models = settings, solver, store, models or {}
+        self._owner = Owner(store.data_dir) if store else None   # held while this process lives
         self._cond = threading.Condition()     # guards the table and the work; re-entrant
-        self._table = JobTable(settings, on_end=self._ended)
+        self._table = JobTable(settings, on_end=self._ended, journal=store)
         self._work: dict[str, _Work] = {}
         self._workers: list[threading.Thread] = []
         self._stopping = False
@@ -54,28 +64,71 @@ class EmbeddedJobManager:
             worker = threading.Thread(target=self._run_worker, args=(device,), name=f"jobs-{device}", daemon=True)
             worker.start()
             self._workers.append(worker)
+        if self._store:
+            self._recover()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers. The open jobs stay open in the store: the next start on the data dir runs them."""
         with self._cond:
             self._stopping = True
+            self._table.journal = None
             for job in list(self._table.jobs.values()):
                 self._table.cancel(job.id)
             self._cond.notify_all()
         for worker in self._workers:
             worker.join(timeout)
         self._finisher.shutdown(wait=True)
+        if self._owner:
+            self._owner.release()
 
     # ---- requests -----------------------------------------------------------------------------
 
     def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
         job = Job.of(task, model_id, problem)
+        if self._store:   # recorded before the client hears of it (StoreError: it cannot be)
+            self._store.accept(job, pack_inputs(problem.recipe), self._owner.id)
+        try:
+            self._enqueue(job, model, problem)
+        except Exception:
+            if self._store:
+                self._store.forget(job.id)
+            raise
         with self._cond:
-            self._table.add(job, queue=str(model.device))
-            self._work[job.id] = _Work(model, problem)
-            self._cond.notify_all()
             queued, copy = self._table.queued(), job.copy()
         log("job_queued", id=job.id, task=task, model=model_id, steps=job.total, images=len(problem), queue=queued)
         return copy
+
+    def _enqueue(self, job: Job, model, problem: TaskRun, limit: bool = True) -> None:
+        with self._cond:
+            self._table.add(job, queue=str(model.device), limit=limit)
+            self._work[job.id] = _Work(model, problem)
+            self._cond.notify_all()
+
+    def _recover(self) -> None:
+        """Queue again the open jobs of servers on this data dir that died (a crash, a kill, a lost
+        machine's restart): each from its recipe, keeping its attempts; one that was running on
+        its last attempt fails."""
+        for row in self._store.claim(self._owner.id, self._owner.alive):
+            model = self._models.get(row["model"])
+            try:
+                if row["status"] == "running" and row["attempts"] >= ATTEMPTS:
+                    raise RuntimeError(f"the server stopped during each of its {ATTEMPTS} attempts; "
+                                       "the job was not finished")
+                if model is None:
+                    raise LookupError(f"model {row['model']!r} is not served here")
+                recipe = Recipe.from_json(row["recipe"], unpack_inputs(row["inputs"]) if row["inputs"] else {})
+                problem = tasks.rebuild(model, recipe)
+                job = Job.of(row["task"], row["model"], problem)
+                job.id, job.attempts = row["id"], row["attempts"]
+                self._enqueue(job, model, problem, limit=False)
+                log("job_recovered", id=job.id, task=job.task, model=job.model, attempts=job.attempts)
+            except Exception as e:  # noqa: BLE001 -- one bad record must not stop the server
+                lost = Job(task=row["task"], model=row["model"], total=row["total"], key=(), recipe=row["recipe"],
+                           id=row["id"], status="failed", attempts=row["attempts"],
+                           error=f"the job could not run again after a restart: {e}")
+                self._store.ended(lost)
+                log("job_failed", id=lost.id, task=lost.task, model=lost.model, error=lost.error)
+        self._store.flush()
 
     def get(self, job_id: str) -> Job | None:
         with self._cond:
@@ -171,6 +224,8 @@ class EmbeddedJobManager:
             return
         try:
             view = result_view(model, problem, result)
+            if self._store:   # StoreError (an OSError), e.g. a full disk: the job fails and says so
+                self._store.save_result(job, view, result.steps_done)
         except Exception as e:  # noqa: BLE001
             with self._cond:
                 self._table.end(job, "failed", error=f"the job failed: {type(e).__name__}: {e}")

@@ -19,7 +19,8 @@ class JobManager(Protocol):
         """Start the workers, for these devices (the served models' devices)."""
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Cancel every job and stop the workers."""
+        """Stop the workers; jobs not ended stop too (with a result store, they stay open there, and
+        the next start on the data dir runs them again)."""
 
     def submit(self, task: str, model_id: str, model, problem: TaskRun | Recipe) -> Job:
         """Queue a job; QueueFull (rules.py) when the queue is full. The embedded manager takes a

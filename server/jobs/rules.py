@@ -4,6 +4,11 @@ The queue limit (`QueueFull`, with a Retry-After from the running mean of a batc
 batching (the oldest queued job plus the queued jobs with its key, up to `max_batch`), the time
 limit and its message, cancellation, ending a job, and expiry. A table has no lock: the embedded
 manager calls it under its own, the Ray job store from its one event loop.
+
+With a result store, the table records in it (its `journal`) each job taken by a worker, queued
+again or ended (failed, cancelled); accepting a job and saving a result are the managers' (they
+do it outside their lock). A job runs at most ATTEMPTS times: a worker's death or a server's
+crash during a run counts as one.
 """
 import math
 import time
@@ -13,6 +18,8 @@ from typing import Callable
 from ..api.logs import log
 from ..api.settings import Settings
 from .record import Job
+
+ATTEMPTS = 2           # a job whose run was cut short (its worker or server died) runs once more, then fails
 
 
 class QueueFull(Exception):
@@ -29,8 +36,9 @@ class JobTable:
     `on_end(job)` runs once when a job ends, e.g. to free its tensors and wake its waiters.
     """
 
-    def __init__(self, settings: Settings, on_end: Callable[[Job], None] = lambda job: None):
+    def __init__(self, settings: Settings, on_end: Callable[[Job], None] = lambda job: None, journal=None):
         self.settings, self.on_end = settings, on_end
+        self.journal = journal            # a store.sqlite.ResultStore, or None
         self.jobs: dict[str, Job] = {}
         self.queues: dict[str, deque[Job]] = {}
         self.seconds_per_batch = 1.0      # running mean, for Retry-After
@@ -38,10 +46,11 @@ class JobTable:
 
     # ---- requests -----------------------------------------------------------------------------
 
-    def add(self, job: Job, queue: str = "") -> None:
-        """Queue a job; QueueFull when `max_queue` jobs wait already."""
+    def add(self, job: Job, queue: str = "", limit: bool = True) -> None:
+        """Queue a job; QueueFull when `max_queue` jobs wait already (unless `limit` is False: a job
+        accepted before a restart)."""
         self.expire()
-        if self.queued() >= self.settings.max_queue:
+        if limit and self.queued() >= self.settings.max_queue:
             raise QueueFull(self.retry_after())
         self.jobs[job.id] = job
         self.queues.setdefault(queue, deque()).append(job)
@@ -89,6 +98,8 @@ class JobTable:
             job.status, job.worker, job.pid, job.batch_size = "running", worker, pid, len(batch)
             job.attempts += 1
             job.started = job.last_step = now
+        if batch:
+            self._record("started", batch)
         return batch
 
     def step(self, job: Job, step: int) -> bool:
@@ -110,6 +121,7 @@ class JobTable:
         job.status, job.step, job.preview, job.cancel_requested = "queued", 0, None, False
         job.worker = job.pid = None
         self.queues.setdefault(queue, deque()).appendleft(job)
+        self._record("requeued", job)
 
     def batch_done(self, seconds: float, jobs: int) -> None:
         """A batch of `jobs` jobs was solved in `seconds`."""
@@ -124,11 +136,22 @@ class JobTable:
         if job.terminal:
             return False
         job.status, job.error, job.result, job.finished = status, error, result, time.monotonic()
+        if status != "done":   # a done job's result was saved before it ended
+            self._record("ended", job)
         self.on_end(job)
         log("job_" + status, id=job.id, task=job.task, model=job.model, step=job.step, total=job.total,
             batch=job.batch_size, worker=job.worker, attempts=job.attempts,
             seconds=job.finished - (job.started or job.created), **({"error": error} if error else {}))
         return True
+
+    def _record(self, what: str, arg) -> None:
+        """Tell the journal; a store that fails is logged, the job goes on (it is in memory)."""
+        if self.journal is None:
+            return
+        try:
+            getattr(self.journal, what)(arg)
+        except OSError as e:   # StoreError: the database is locked for too long, the disk full, ...
+            log("store_error", action=what, error=str(e))
 
     def expire(self) -> None:
         """Forget the jobs that ended more than `job_ttl_s` ago."""

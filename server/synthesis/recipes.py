@@ -15,6 +15,7 @@ import io
 import json
 import math
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 
@@ -149,6 +150,13 @@ class _Budget:
     def __init__(self, width: int, height: int):
         self.total = self.left = input_budget(width, height)
         self.size = f"{width}x{height}"
+
+    @classmethod
+    def unlimited(cls) -> "_Budget":
+        budget = cls.__new__(cls)
+        budget.total = budget.left = sys.maxsize - 1
+        budget.size = "any"
+        return budget
 
     def take(self, n: int) -> None:
         self.left -= n
@@ -308,3 +316,14 @@ def _unpack_legacy(raw: bytes) -> dict[str, torch.Tensor]:
         name, _, kind = key.rpartition(".")
         out[name] = t.float() / 255 if kind == "u8" else t.float()
     return out
+
+
+def pack_inputs(recipe: Recipe) -> bytes:
+    """The recipe's input tensors, losslessly (what `Recipe.from_json` needs beside `to_json()`)."""
+    return zlib.compress(_pack(recipe.tensors()))
+
+
+def unpack_inputs(raw: bytes) -> dict[str, torch.Tensor]:
+    """`pack_inputs`'s tensors again; RecipeError for broken data. No size cap: these are the bytes
+    the server itself recorded (its result store), not a PNG someone sent."""
+    return _unpack(raw, _Budget.unlimited())

@@ -23,4 +23,5 @@ def describe_device(device: torch.device | None) -> str:
 def health(state: StateDep) -> Health:
     devices = dict.fromkeys(describe_device(None if isinstance(m, Card) else m.device) for m in state.models.values())
     return Health(status="ok", device=", ".join(devices), models=list(state.models),
-                  queue=state.manager.queued(), running=state.manager.running())
+                  queue=state.manager.queued(), running=state.manager.running(),
+                  store=state.store is not None)

@@ -1,6 +1,7 @@
 """GET /api/jobs/{id}, its Server-Sent Events, and POST /api/jobs/{id}/cancel.
 
 Cancelling keeps the job readable (status "cancelled") until it expires like any finished job.
+With a result store, an ended job stays readable from it after it expires, and across restarts.
 """
 import asyncio
 import json
@@ -8,6 +9,7 @@ import time
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ...jobs.manager import JobManager
 from ...jobs.record import Job
@@ -24,7 +26,8 @@ KEEPALIVE_S = 15.0
 
 
 def _job(state, job_id: str) -> Job:
-    job = state.manager.get(job_id)
+    """From the manager, else (ended and expired there, or from before a restart) from the result store."""
+    job = state.manager.get(job_id) or (state.store.job(job_id) if state.store else None)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r} (unknown, or finished and expired)")
     return job
@@ -39,22 +42,27 @@ def get_job(job_id: str, state: StateDep) -> dict:
 def cancel_job(job_id: str, state: StateDep) -> dict:
     """A queued job is cancelled at once, a running one within one optimizer step; a finished job
     is left as it is. The job stays readable (GET) until it expires."""
-    _job(state, job_id)
-    return state.manager.cancel(job_id).view()
+    job = _job(state, job_id)
+    return (state.manager.cancel(job_id) or job).view()
 
 
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def job_events(job: Job, manager: JobManager):
-    """`progress` for every step, `preview` when there is a new one, then the final event."""
+async def job_events(job: Job, manager: JobManager, store=None):
+    """`progress` for every step, `preview` when there is a new one, then the final event. With
+    `store`, the job is followed there (a job this server's manager does not hold: another server's
+    on the same data dir, or one that ended before a restart)."""
     # A listener from the queue on hears every step; a late one starts at the current step.
     sent_step = -1 if job.status == "queued" else None
     sent_preview, last_sent = None, time.monotonic()
     with manager.watching(job):   # previews are made only for watched jobs
         while True:
-            job = await manager.latest(job)
+            if store is not None:
+                job = await run_in_threadpool(store.job, job.id) or job
+            else:
+                job = await manager.latest(job)
             status, step, preview = job.status, job.step, job.preview
             chunks = []
             if status != "queued" and step != sent_step:
@@ -81,5 +89,7 @@ async def job_events(job: Job, manager: JobManager):
                              "description": "progress, preview, then done / failed / cancelled with the job"},
                        **errors(404, 503)})
 def job_event_stream(job_id: str, state: StateDep) -> StreamingResponse:
-    return StreamingResponse(job_events(_job(state, job_id), state.manager), media_type="text/event-stream",
+    job = _job(state, job_id)
+    foreign = state.store if state.store is not None and state.manager.get(job_id) is None else None
+    return StreamingResponse(job_events(job, state.manager, foreign), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -79,7 +79,8 @@ def _start_route(task: str, body_model):
 
 async def _submit(state: AppState, request: Request, task: str, model_id: str, model, problem: TaskRun | Recipe,
                   wait: bool):
-    job = state.manager.submit(task, model_id, model, problem)
+    # Off the event loop: the job is recorded in the result store (a database write) before the 202.
+    job = await run_in_threadpool(state.manager.submit, task, model_id, model, problem)
     if wait:
         job = await state.manager.wait(job)
         return JSONResponse(job.view(), status_code=200)

@@ -14,6 +14,8 @@ server process). Three parts:
 - Supervision, in the store: a worker that dies (killed, out of memory, node lost) has its running
   jobs queued again, once, for another worker; a second death fails them with a clear error. A new
   worker replaces the dead one.
+- Persistence: the store records every job in the result store's SQLite database on its node and
+  Ray restarts it when it dies (`max_restarts`); the new one reloads the open jobs (store.py).
 
 This module is the front end's side. It holds the models' cards, not the models: a request is
 checked against the card (`tasks.check`) and queued as a recipe with its batch key
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 
 import ray
 import torch
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ...api.logs import log
 from ...api.settings import Settings
@@ -39,7 +42,7 @@ from ...synthesis.tasks import batch_key, solve_batch
 from ..manager import Solver
 from ..record import Job
 from ..rules import QueueFull
-from .store import STORE_NAME, JobStore
+from .store import HOLDER_NAME, STORE_NAME, JobStore, ModelHolder
 
 
 class RayJobManager:
@@ -52,7 +55,7 @@ class RayJobManager:
 
     def __init__(self, settings: Settings, models: dict[str, Card | RobustModel], solver: Solver = solve_batch):
         self.settings, self.models, self.solver = settings, models, solver
-        self.store, self.owner, self.started_ray = None, False, False
+        self.store, self.holder, self.owner, self.started_ray = None, None, False, False
 
     def start(self, devices: list[str]) -> None:
         if not ray.is_initialized():
@@ -65,9 +68,21 @@ class RayJobManager:
         token = uuid.uuid4().hex
         # A store on a cluster we joined is detached: it outlives this front end, for the others.
         detached = self.settings.ray != "auto"
-        self.store = JobStore.options(name=STORE_NAME, namespace=self.settings.ray_namespace, get_if_exists=True,
-                                      lifetime="detached" if detached else None).remote(
-            self.settings, _cpu_copies(self.models), *self._placement(), token, self.solver)
+        # Restarted when it dies, on this node (its database is in this node's data dir); calls made
+        # meanwhile wait for the new one.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        namespace, lifetime = self.settings.ray_namespace, "detached" if detached else None
+        try:
+            self.store = ray.get_actor(STORE_NAME, namespace=namespace)   # joined: its models are there
+        except ValueError:
+            # The weights' copy, owned by a small actor of its own so that it outlives the store's restarts
+            # (and any front end).
+            self.holder = ModelHolder.options(name=HOLDER_NAME, namespace=namespace, get_if_exists=True,
+                                              lifetime=lifetime, scheduling_strategy=here).remote(
+                _cpu_copies(self.models))
+            self.store = JobStore.options(name=STORE_NAME, namespace=namespace, get_if_exists=True, lifetime=lifetime,
+                                          max_restarts=-1, max_task_retries=-1, scheduling_strategy=here).remote(
+                self.settings, self.holder, *self._placement(), token, self.solver)
         created = ray.get(self.store.start.remote(token)) == token
         self.owner = created and not detached
         log("ray_jobs", store="created" if created else "joined", namespace=self.settings.ray_namespace,
@@ -87,6 +102,8 @@ class RayJobManager:
         if self.owner:
             ray.get(self.store.shutdown.remote(), timeout=timeout)
             ray.kill(self.store)
+            if self.holder:
+                ray.kill(self.holder)
         if self.started_ray:
             ray.shutdown()
 

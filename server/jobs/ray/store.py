@@ -4,6 +4,14 @@ Front ends submit, read, wait for and cancel jobs through it; model workers pull
 it and report steps, previews and results to it; it starts the workers, watches them, and
 queues a dead worker's jobs again, once. The job rules are `rules.JobTable`'s, as in the
 embedded manager.
+
+Its state outlives it: with a result store (`settings.store`), the actor records every job in the
+SQLite database of `settings.data_dir` on its node (store/sqlite.py), as the embedded manager does,
+and saves the results there. The actor is created with `max_restarts`: when it dies (killed, out of
+memory) Ray starts it again on the same node, its workers (which die with it) are started again,
+and it reloads the open jobs from the database (`_reload`): the queued ones wait again, a running
+one runs once more (its attempt counted, as for a dead worker). Front ends' calls made meanwhile
+wait for the new actor (`max_task_retries`), so no accepted job is lost and clients see no error.
 """
 import asyncio
 import logging
@@ -13,42 +21,93 @@ import ray
 
 from ...api.logs import log
 from ...api.settings import Settings
-from ...synthesis.recipes import Recipe
+from ...store.sqlite import ResultStore, StoreError
+from ...synthesis import tasks
+from ...synthesis.recipes import Recipe, pack_inputs, unpack_inputs
 from ..manager import Solver
 from ..record import Job
-from ..rules import JobTable, QueueFull
+from ..rules import ATTEMPTS, JobTable, QueueFull
 from .worker import ModelWorker
 
 STORE_NAME = "job-store"
+HOLDER_NAME = "job-store-models"
 LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (a front end) returns after this
-ATTEMPTS = 2           # a job whose worker dies runs once more, then fails
+
+
+@ray.remote(num_cpus=0)
+class ModelHolder:
+    """Owns the served models' copy in the object store (an object lives as long as the process that
+    put it): it outlives the job store's restarts and the front end that made it."""
+
+    def __init__(self, models: dict):
+        self.ref = ray.put(models)
+
+    def models(self) -> list:
+        """[the reference] (in a list: the caller receives the reference, not the models)."""
+        return [self.ref]
 
 
 @ray.remote(num_cpus=0)
 class JobStore:
     """Every job and the queue; async, so a worker waiting for work blocks nobody."""
 
-    def __init__(self, settings: Settings, models: dict, workers: int, worker_options: dict, device: str,
+    def __init__(self, settings: Settings, holder, workers: int, worker_options: dict, device: str,
                  owner: str, solver: Solver):
         logging.basicConfig(level=logging.INFO, format="%(message)s")   # job events, in Ray's logs of this actor
         self.settings, self.owner, self.solver = settings, owner, solver
-        self.models = ray.put(models)     # the store owns the weights' copy: it outlives any front end
+        self.models = ray.get(holder.models.remote())[0]   # the weights' copy (a reference: the holder owns it)
         self.wanted, self.worker_options, self.device = workers, worker_options, device
-        self.table = JobTable(settings, on_end=self._ended)
+        self.db = ResultStore(settings.data_dir, retain_count=settings.retain_count, retain_days=settings.retain_days,
+                              retain_bytes=settings.retain_bytes) if settings.store else None
+        self.db_owner = f"ray:{settings.ray_namespace}"   # the jobs this store (and its restarts) runs
+        self.table = JobTable(settings, on_end=self._ended, journal=self.db)
         self.recipes: dict[str, Recipe] = {}   # a queued or running job's recipe, with its input tensors
         self.workers: dict[str, object] = {}   # name -> handle, while alive
         self.watches: set[asyncio.Task] = set()
         self.watchdog: asyncio.Task | None = None   # kills stalled workers (`_kill_stalled`)
         self.count, self.stopping = 0, False
         self.changed, self.ended = asyncio.Event(), asyncio.Event()   # pulsed: a job was queued / ended
+        # Restarted by Ray after a death: nobody calls `start`; the first call starts the workers again.
+        self.revive = ray.get_runtime_context().was_current_actor_reconstructed
+        if self.db:
+            self._reload(ray.get(self.models))
 
     async def start(self, owner: str) -> str:
         """Start the workers, once: returns the owner (the front end that created the store)."""
         if owner == self.owner and not self.workers:
-            for _ in range(self.wanted):
-                self._start_worker()
-            self.watchdog = asyncio.get_running_loop().create_task(self._kill_stalled())
+            self._start_workers()
         return self.owner
+
+    def _start_workers(self) -> None:
+        self.revive = False
+        for _ in range(self.wanted):
+            self._start_worker()
+        self.watchdog = asyncio.get_running_loop().create_task(self._kill_stalled())
+
+    def _reload(self, models: dict) -> None:
+        """The open jobs of this store's earlier lives, from the database: queued again (a job
+        that was running on its last attempt fails)."""
+        for row in self.db.claim_all(self.db_owner):
+            job = Job(task=row["task"], model=row["model"], total=row["total"], key=(), recipe=row["recipe"],
+                      id=row["id"], attempts=row["attempts"])
+            try:
+                if row["status"] == "running" and job.attempts >= ATTEMPTS:
+                    raise RuntimeError(f"its run was cut short on each of its {ATTEMPTS} attempts")
+                recipe = Recipe.from_json(row["recipe"], unpack_inputs(row["inputs"]) if row["inputs"] else {})
+                job.key = (job.task, job.model, tasks.batch_key(models[job.model], recipe))   # a card will do
+            except Exception as e:  # noqa: BLE001 -- one bad record must not stop the store
+                job.status, job.error = "failed", f"the job could not run again after a restart: {e}"
+                self.db.ended(job)
+                continue
+            self.table.add(job, limit=False)
+            self.recipes[job.id] = recipe
+            log("job_recovered", id=job.id, task=job.task, model=job.model, attempts=job.attempts)
+        self.db.flush()
+
+    def _alive(self) -> None:
+        """After a restart: the workers, at the first call."""
+        if self.revive and not self.stopping:
+            self._start_workers()
 
     async def shutdown(self) -> None:
         self.stopping = True
@@ -59,16 +118,27 @@ class JobStore:
     # ---- front ends ---------------------------------------------------------------------------
 
     async def submit(self, job: Job, recipe: Recipe) -> int | None:
-        """Queue a job; the Retry-After seconds instead when the queue is full."""
+        """Queue a job (recorded first); the Retry-After seconds instead when the queue is full.
+        Idempotent: a call that Ray retries after a restart finds its job there."""
+        self._alive()
+        if job.id in self.table.jobs or (self.db and self.db.job(job.id)):
+            return None
+        if self.table.queued() >= self.settings.max_queue:
+            return self.table.retry_after()
+        if self.db:   # StoreError reaches the front end (503)
+            await asyncio.to_thread(self.db.accept, job, pack_inputs(recipe), self.db_owner)
         try:
             self.table.add(job)
         except QueueFull as e:
+            if self.db:
+                self.db.forget(job.id)
             return e.retry_after
         self.recipes[job.id] = recipe
         _pulse(self.changed)
         return None
 
     async def get(self, job_id: str) -> Job | None:
+        self._alive()
         return self.table.get(job_id)
 
     async def cancel(self, job_id: str) -> Job | None:
@@ -77,12 +147,14 @@ class JobStore:
 
     async def wait(self, job_id: str) -> Job | None:
         """The job once it has ended, or as it is after LONG_POLL_S."""
+        self._alive()
         deadline = time.monotonic() + LONG_POLL_S
         while (job := self.table.get(job_id)) and not job.terminal and time.monotonic() < deadline:
             await _until(self.ended, deadline)
         return self.table.get(job_id)
 
     async def counts(self) -> tuple[int, int]:
+        self._alive()
         return self.table.queued(), len(self.table.running())
 
     async def stats(self) -> dict:
@@ -114,6 +186,12 @@ class JobStore:
 
     async def finish(self, worker: str, job_id: str, result: dict, steps_done: int) -> None:
         job = self._running_on(worker, job_id)
+        if job and self.db:   # PNGs and index first (in a thread: the loop goes on); a full disk fails the job
+            try:
+                await asyncio.to_thread(self.db.save_result, job, result, steps_done)
+            except StoreError as e:
+                self.table.end(job, "failed", error=f"the job failed: StoreError: {e}")
+                return
         if job:
             job.step = steps_done
             self.table.end(job, "done", result=result)
