@@ -346,16 +346,117 @@ def test_superresolve_and_translate(page):
     assert wait_done(section).first.evaluate("i => i.naturalWidth") == 64
     assert shown_images(section) == job_images(page, started.value.json()["id"])
     expect(section.locator(".result .true-size")).to_contain_text("64 × 64 px")
-    # a bigger one is shrunk to the model's input size
+    # a photo larger than the model's input goes at its own size, and its result has that size
     section = open_mode(page, "translate")
     bodies = capture_bodies(page, "translate")
     upload_png(section, size=48)
-    expect(section.locator(".source-view .true-size")).to_contain_text("48 × 48 px · the model gets 32 × 32")
+    expect(section.locator(".source-view .true-size")).to_have_text("48 × 48 px")
+    expect(section.locator(".source-view .fit-hint")).to_be_hidden()  # it fits the server's limits
     with page.expect_response("**/api/tasks/translate") as started:
         section.get_by_role("button", name="Translate", exact=True).click()
     assert wait_done(section).count() == 1
     assert shown_images(section) == job_images(page, started.value.json()["id"])
-    assert decode(bodies[0]["image"]).size == (32, 32)
+    assert decode(bodies[0]["image"]).size == (48, 48)
+    assert decode(shown_images(section)[0]).size == (48, 48)
+    expect(section.locator(".result .true-size")).to_contain_text("48 × 48 px")
+    assert page.errors == []
+
+
+# ---- photographs at their own resolution: the photo goes out as it is, the result comes back at its size ----
+
+def photo_png(width, height):
+    """A made-up photo of width x height: a horizontal gradient with a dark block (not one flat colour)."""
+    x = np.linspace(0, 255, width, dtype=np.float64)[None, :, None]
+    img = np.broadcast_to(np.concatenate([x, 255 - x, np.full_like(x, 128)], axis=2), (height, width, 3)).copy()
+    img[height // 4: height // 2, width // 3: width // 2] = (20, 30, 40)
+    buf = io.BytesIO()
+    Image.fromarray(img.astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload_photo(section, width, height, name="photo.png"):
+    data = photo_png(width, height)
+    section.locator("input[type=file]").set_input_files({"name": name, "mimeType": "image/png", "buffer": data})
+    return data
+
+
+def within_window(page, locator):
+    box = locator.bounding_box()
+    size = page.evaluate("() => [window.innerWidth, window.innerHeight]")
+    return box["width"] <= size[0] and box["height"] <= size[1], (box, size)
+
+
+def uncovered(layer):
+    """The share of a clipped layer's width that shows, from its computed clip-path inset(t r b l)."""
+    clip, width = layer.evaluate("b => [getComputedStyle(b).clipPath, b.getBoundingClientRect().width]")
+    top, right, bottom, left = clip.removeprefix("inset(").removesuffix(")").split()
+    assert top == bottom == left == "0px", clip
+    hidden = float(right[:-1]) / 100 if right.endswith("%") else float(right.removesuffix("px")) / width
+    return round(1 - hidden, 3)
+
+
+def test_a_photo_translates_at_its_own_size_and_compares_with_its_result(page):
+    section = open_mode(page, "translate")
+    bodies = capture_bodies(page, "translate")
+    data = upload_photo(section, 200, 150)
+    expect(section.locator(".source-view .true-size")).to_have_text("200 × 150 px")
+    with page.expect_response("**/api/tasks/translate") as started:
+        section.get_by_role("button", name="Translate", exact=True).click()
+    img = wait_done(section).first
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [200, 150], "the result has the photo's size"
+    assert shown_images(section) == job_images(page, started.value.json()["id"])
+    assert base64.b64decode(bodies[0]["image"].split(",", 1)[1]) == data, "the photo itself went out, byte for byte"
+    expect(section.locator(".result .true-size")).to_contain_text("200 × 150 px")
+    # the result fits the window, at the photo's aspect ratio
+    fits, boxes = within_window(page, img)
+    assert fits, boxes
+    box = img.bounding_box()
+    assert abs(box["width"] / box["height"] - 200 / 150) < 0.02, box
+    # before/after: the slider uncovers the photo it was made from, laid over the result at its size
+    before = section.locator(".result .frame .before")
+    assert before.evaluate("b => getComputedStyle(b).backgroundImage").startswith('url("data:image/png')
+    assert before.bounding_box() == box, "the input is shown at the result's size, on top of it"
+    assert uncovered(before) == 0, "at first the result alone shows"
+    section.locator(".compare-slider").fill("100")
+    assert uncovered(before) == 1, "all the way: the input alone shows"
+    section.locator(".compare-slider").fill("50")
+    assert uncovered(before) == 0.5, "half way: the input on the left half"
+    assert page.errors == []
+
+
+def test_a_tall_result_fits_the_window(page):
+    section = open_mode(page, "translate")
+    upload_photo(section, 100, 250)   # 250 px on a 32-px model: within its 8 x 32 px results
+    section.get_by_role("button", name="Translate", exact=True).click()
+    img = wait_done(section).first
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [100, 250]
+    img.scroll_into_view_if_needed()
+    fits, boxes = within_window(page, img)
+    assert fits, f"a tall result is scaled down to fit the window: {boxes}"
+    assert page.errors == []
+
+
+def test_a_photo_past_the_servers_limit_is_shrunk_in_the_browser(page):
+    section = open_mode(page, "translate")
+    bodies = capture_bodies(page, "translate")
+    upload_photo(section, 400, 300)   # a 32-px model's results are at most 8 x 32 = 256 px a side
+    expect(section.locator(".source-view .true-size")).to_have_text("400 × 300 px")
+    expect(section.locator(".source-view .fit-hint")).to_have_text(
+        "This photo is 400 × 300 px: it is shrunk to 256 × 192 in the browser "
+        "(this server's results for this model are at most 256 px a side).")
+    section.get_by_role("button", name="Translate", exact=True).click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [256, 192]
+    assert decode(bodies[0]["image"]).size == (256, 192)
+    # super-resolution: the result (4 x the photo) must fit too, so the photo is shrunk further
+    section = open_mode(page, "superresolve")
+    bodies = capture_bodies(page, "superresolve")
+    upload_photo(section, 100, 50)
+    expect(section.locator(".source-view .fit-hint")).to_contain_text("shrunk to 64 × 32 in the browser (so that 4× stays within 256 px")
+    section.locator("select[name=factor]").select_option("2")
+    expect(section.locator(".source-view .fit-hint")).to_be_hidden()   # 2 x 100 px fits
+    section.get_by_role("button", name="Upscale", exact=True).click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [200, 100]
+    assert decode(bodies[0]["image"]).size == (100, 50)
     assert page.errors == []
 
 
