@@ -126,8 +126,9 @@ def shown_images(section):
 
 
 def board_picture(page, mode):
-    """The picture on a mode's board, as the mode would send it (the model's input size)."""
-    return rgb(page.evaluate("async (mode) => (await import(`/js/modes/${mode}.js`)).board.imageDataURL()", mode))
+    """The picture on a mode's board, as the mode would send it (a photo board: the photo at its own
+    size; a sketch board: the model's input size)."""
+    return rgb(page.evaluate("async (mode) => (await import(`/js/modes/${mode}.js`)).board.photoDataURL()", mode))
 
 
 def assert_board_holds(page, mode, expected, others=()):
@@ -219,6 +220,7 @@ def test_inpaint_upload_mask_and_restore(page):
     expect(section.locator(".error")).to_be_hidden()
     image = decode(bodies[0]["image"]).convert("RGB")
     assert (np.asarray(image) == (40, 160, 90)).all()  # the dropped picture went out, all of it
+    assert image.size == (48, 48) == decode(shown_images(section)[0]).size, "at its own size, and so is the result"
     mask = decode(bodies[0]["mask"]).convert("LA")
     assert mask.size == image.size
     lum, alpha = (np.asarray(band, dtype=np.int32) for band in mask.split())
@@ -329,6 +331,11 @@ def test_paint_with_a_feature(page):
     assert shown_images(section) == returned
     expect(section.get_by_role("button", name="Undo")).to_be_enabled()
     assert_board_holds(page, "paint", returned[0], others=[bodies[0]["image"]])  # the result landed on the canvas
+    assert decode(returned[0]).size == decode(bodies[0]["image"]).size == (48, 48), "at the photo's own size"
+    section.get_by_role("button", name="Undo").click()   # back to the photo before the stroke
+    assert_board_holds(page, "paint", bodies[0]["image"], others=returned)
+    section.get_by_role("button", name="Redo").click()
+    assert_board_holds(page, "paint", returned[0], others=[bodies[0]["image"]])
     # a stroke that changes nothing (here: zero steps) says so
     draw(page, section.locator("canvas"), [(0.6, 0.6), (0.9, 0.9)])
     set_advanced(section, steps=0)
@@ -421,6 +428,43 @@ def test_a_photo_translates_at_its_own_size_and_compares_with_its_result(page):
     assert uncovered(before) == 1, "all the way: the input alone shows"
     section.locator(".compare-slider").fill("50")
     assert uncovered(before) == 0.5, "half way: the input on the left half"
+    assert page.errors == []
+
+
+def test_inpaint_a_photo_at_its_own_size(page):
+    """A 200x150 photo on a 32-px model: the board shows all of it (4:3, 32x24 layers), the mask drawn
+    there goes out scaled up to 200x150 (nearest-neighbour: whole blocks), and the result has the
+    photo's size with every pixel outside the hole the photo's own."""
+    section = open_mode(page, "inpaint")
+    bodies = capture_bodies(page, "inpaint")
+    data = upload_photo(section, 200, 150)
+    section.locator(".stage-hint").wait_for(state="hidden")
+    info = board_info(page, "inpaint")
+    assert (info["width"], info["height"]) == (32, 24), info
+    box = section.locator("canvas").bounding_box()
+    assert abs(box["width"] / box["height"] - 4 / 3) < 0.02, f"the board shows the whole photo: {box}"
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
+    with page.expect_response("**/api/tasks/inpaint") as started:
+        section.locator("[data-action=go]").click()
+    img = wait_done(section).first
+    assert base64.b64decode(bodies[0]["image"].split(",", 1)[1]) == data, "the photo itself went out"
+    mask = decode(bodies[0]["mask"]).convert("LA")
+    assert mask.size == (200, 150)
+    alpha = np.asarray(mask.split()[1])
+    drawn = page.evaluate("""async () => {
+        const { board } = await import('/js/modes/inpaint.js');
+        return Array.from(board.mctx.getImageData(0, 0, board.width, board.height).data.filter((_, i) => i % 4 === 3));
+    }""")
+    drawn = np.asarray(drawn, dtype=np.uint8).reshape(24, 32)
+    rows, cols = (np.arange(150) * 24 // 150), (np.arange(200) * 32 // 200)
+    near = drawn[rows][:, cols]  # the drawn mask, nearest-neighbour at 200x150
+    assert np.mean(np.abs(alpha.astype(int) - near.astype(int)) <= 1) > 0.97, "the drawn region, scaled up"
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [200, 150]
+    result = rgb(job_images(page, started.value.json()["id"])[0])
+    photo = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+    outside = alpha == 0
+    assert outside.mean() > 0.5 and (result[outside] == photo[outside]).all(), "outside the hole: the photo, bit for bit"
+    assert (result[alpha == 255] != photo[alpha == 255]).any(), "the hole was filled in"
     assert page.errors == []
 
 
@@ -845,8 +889,9 @@ def test_every_mode_at_128px(page):
     section.locator(".feature").nth(2).click()
     draw(page, section.locator("canvas"), [(0.2, 0.2), (0.7, 0.5)])
     section.locator("[data-action=go]").click()
-    wait_done(section)
-    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (128, 128)
+    assert shown(wait_done(section).first)["natural"] == 224, "the photo's own size comes back"
+    assert board_info(page, "paint")["width"] == 128, "the board draws at the model's size"
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (224, 224)
     expect(section.get_by_role("button", name="Undo")).to_be_enabled()
     # super-resolution: 32 px x 4 = the model's 128 px, shown smoothly at a comfortable size
     section = open_mode(page, "superresolve")
@@ -855,14 +900,15 @@ def test_every_mode_at_128px(page):
     section.get_by_role("button", name="Upscale", exact=True).click()
     view = shown(wait_done(section).first)
     assert view["natural"] == 128 and view["width"] >= 256 and view["rendering"] == "auto"
-    # translation: any picture goes at the model's size
+    # translation: a photo goes at its own size (within 8 x 128 px), and comes back at it
     section = open_mode(page, "translate")
     bodies = capture_bodies(page, "translate")
     upload_png(section, size=300)
-    expect(section.locator(".source-view .true-size")).to_contain_text("the model gets 128 × 128")
+    expect(section.locator(".source-view .true-size")).to_have_text("300 × 300 px")
     section.get_by_role("button", name="Translate", exact=True).click()
-    assert shown(wait_done(section).first)["width"] >= 256
-    assert decode(bodies[0]["image"]).size == (128, 128)
+    view = shown(wait_done(section).first)
+    assert view["width"] >= 256 and view["natural"] == 300
+    assert decode(bodies[0]["image"]).size == (300, 300)
     assert page.errors == []
 
 

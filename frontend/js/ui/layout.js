@@ -25,6 +25,15 @@ export function stage(hint) {
   return { el, hideHint: (hidden = true) => note && (note.hidden = hidden) };
 }
 
+// Under a photo board: says when its photo is shrunk to fit the server (board.fitHint).
+export function photoHint(board) {
+  const hint = h('p.hint.fit-hint', { hidden: true, role: 'status' });
+  const update = () => { hint.textContent = board.fitHint(); hint.hidden = !hint.textContent; };
+  board.onChange(update);
+  on('model', update);
+  return hint;
+}
+
 // A view of a source photo (translate, upscale), pixel-crisp while it is tiny, with its size and,
 // when it is larger than the server takes, a hint saying what it is shrunk to. maxSide(): the
 // longest side the mode sends (photo.js); onLoad(): a new picture is shown. photo() is the data
