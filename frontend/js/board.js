@@ -100,10 +100,13 @@ export class Board {
     if (!this.ictx) return;  // still being built
     const ctx = this.canvas.getContext('2d');
     const { width: w, height: h } = this.canvas;
-    ctx.imageSmoothingEnabled = !crisp(Math.min(this.width, this.height));
+    // a photo board shows its photo at the photo's own resolution (the picture layer is its
+    // model-size copy: nothing draws on it there)
+    const picture = this.photo?.img ?? this.image, side = naturalSize(picture);
+    ctx.imageSmoothingEnabled = !crisp(Math.min(side.width, side.height));
     ctx.imageSmoothingQuality = 'high';
     ctx.clearRect(0, 0, w, h);
-    ctx.drawImage(this.image, 0, 0, w, h);
+    ctx.drawImage(picture, 0, 0, w, h);
     ctx.save();
     ctx.globalAlpha = 0.55;
     ctx.drawImage(this.mask, 0, 0, w, h);

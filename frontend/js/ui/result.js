@@ -46,11 +46,13 @@ function addCompare(fig, before) {
   probe.src = before;
   const slider = h('input.compare-slider', { type: 'range', min: '0', max: '100', step: '1', value: '0',
     'aria-label': 'Compare: how much of your input to show, from the left' });
-  const set = () => fig.style.setProperty('--before', `${slider.value}%`);
+  const set = () => {
+    fig.style.setProperty('--before', `${slider.value}%`);
+    fig.classList.toggle('comparing', slider.value > 0 && slider.value < 100);  // the split line shows
+  };
   slider.addEventListener('input', set);
   set();
   fig.querySelector('.frame').append(layer, h('div.split', { 'aria-hidden': 'true' }));
-  fig.classList.add('comparing');
   fig.append(h('label.compare', {}, h('span', {}, 'Before'), slider, h('span', {}, 'After')));
 }
 
