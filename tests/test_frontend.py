@@ -468,6 +468,22 @@ def test_inpaint_a_photo_at_its_own_size(page):
     assert page.errors == []
 
 
+def test_a_photo_past_the_servers_limit_is_shrunk_on_a_board(page):
+    section = open_mode(page, "paint")
+    bodies = capture_bodies(page, "paint")
+    upload_photo(section, 400, 300)   # a 32-px model's results are at most 256 px a side
+    expect(section.locator(".fit-hint")).to_have_text(
+        "This photo is 400 × 300 px: it is shrunk to 256 × 192 in the browser "
+        "(this server's results for this model are at most 256 px a side).")
+    section.locator(".feature").nth(1).click()
+    draw(page, section.locator("canvas"), [(0.2, 0.2), (0.6, 0.6)])
+    section.locator("[data-action=go]").click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [256, 192]
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (256, 192)
+    expect(section.locator(".fit-hint")).to_be_hidden()   # the result on the board fits as it is
+    assert page.errors == []
+
+
 def test_a_tall_result_fits_the_window(page):
     section = open_mode(page, "translate")
     upload_photo(section, 100, 250)   # 250 px on a 32-px model: within its 8 x 32 px results
