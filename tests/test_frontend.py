@@ -484,6 +484,28 @@ def test_a_photo_past_the_servers_limit_is_shrunk_on_a_board(page):
     assert page.errors == []
 
 
+def test_a_turned_phone_photo_goes_out_as_it_is_shown(page):
+    """A JPEG whose EXIF says "turn 90°" (as phones save portraits): the browser shows it upright, so
+    it goes out redrawn upright (a PNG), and the mask drawn over it fits it."""
+    x = np.linspace(0, 255, 200, dtype=np.uint8)
+    img = Image.fromarray(np.stack([np.tile(x, (150, 1))] * 3, axis=2))   # stored 200x150
+    exif = Image.Exif()
+    exif[0x0112] = 6   # orientation: rotate 90° clockwise to show
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    section = open_mode(page, "inpaint")
+    bodies = capture_bodies(page, "inpaint")
+    section.locator("input[type=file]").set_input_files({"name": "portrait.jpg", "mimeType": "image/jpeg", "buffer": buf.getvalue()})
+    section.locator(".stage-hint").wait_for(state="hidden")
+    assert (board_info(page, "inpaint")["width"], board_info(page, "inpaint")["height"]) == (24, 32)
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
+    section.locator("[data-action=go]").click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [150, 200]
+    assert bodies[0]["image"].startswith("data:image/png;")
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (150, 200)
+    assert page.errors == []
+
+
 def test_a_tall_result_fits_the_window(page):
     section = open_mode(page, "translate")
     upload_photo(section, 100, 250)   # 250 px on a 32-px model: within its 8 x 32 px results

@@ -19,12 +19,14 @@ export function fitSize(w, h, maxSide) {
 
 export const naturalSize = (img) => ({ width: img.naturalWidth || img.width, height: img.naturalHeight || img.height });
 
-// The photo as a data URL at fitSize: the very bytes it came as (src, a PNG or JPEG data URL)
-// when it fits, else redrawn (area-averaged) and encoded as a PNG.
+// The photo as a data URL at fitSize: the very bytes it came as (src, a PNG data URL) when it
+// fits, else redrawn (area-averaged when shrunk) and encoded as a PNG, losslessly. A JPEG is
+// redrawn too: the browser turns it by its EXIF orientation and the server does not, so its own
+// bytes could reach the server sideways (and a mask drawn over it would not fit).
 export function photoDataURL(img, src, maxSide) {
   const { width: w, height: h } = naturalSize(img);
   const fit = fitSize(w, h, maxSide);
-  if (!fit.scaled && typeof src === 'string' && /^data:image\/(png|jpeg);/.test(src)) return src;
+  if (!fit.scaled && typeof src === 'string' && src.startsWith('data:image/png;')) return src;
   return shrink(img, fit.width, fit.height).toDataURL('image/png');
 }
 
