@@ -55,7 +55,10 @@ def click_at(page, canvas, fx, fy):
 
 
 def photo(name: str) -> bytes:
-    """A test image (e.g. 'cifar10/horse/0003.jpg') when the data is here, else the made-up one."""
+    """A test image (e.g. 'cifar10/horse/0003.jpg') when the data is here, else the made-up one;
+    'bench/photos/...': one of the repository's own photographs, at its own size."""
+    if name.startswith("bench/"):
+        return (ROOT / name).read_bytes()
     dataset, rest = name.split("/", 1)
     path = DATA / dataset / "test" / rest
     return path.read_bytes() if path.is_file() else sample_png()
@@ -186,11 +189,12 @@ def sketch_church(page, section):
 SCENES = {
     "imagenette": {
         "generate": "church", "sketch": (sketch_church, "church"),
-        "inpaint": ("imagenette/church/ILSVRC2012_val_00004912.JPEG", [(0.56, 0.6), (0.72, 0.6)], [(0.64, 0.6), (0.64, 0.84)]),
+        # own photographs at their own size (640x427, 451x300): the results come back at it
+        "inpaint": ("bench/photos/rocket.jpg", [(0.705, 0.3), (0.705, 0.86)]),
         "paint": ("imagenette/parachute/ILSVRC2012_val_00006561.JPEG", [(0.08, 0.55), (0.3, 0.75)], [(0.6, 0.75), (0.9, 0.9)]),
         "paint_classes": ("english_springer", "tench", "golf_ball"),   # their top named features, tried in turn
         "superresolve": ("imagenette/parachute/ILSVRC2012_val_00006561.JPEG", 32),
-        "translate": ("imagenette/church/ILSVRC2012_val_00004912.JPEG", "garbage_truck"),
+        "translate": ("bench/photos/chelsea.jpg", "english_springer"),
     },
     "cifar10": {
         "generate": "horse", "sketch": (sketch_horse, "horse"),
@@ -266,6 +270,7 @@ def shoot_translate(page, s, scene, url):
     upload(s, name)
     s.locator("select[name=class]").select_option(cls)
     go_and_wait(s)
+    s.locator(".compare-slider").fill("50")  # before / after: the photo on the left half
 
 
 SHOTS = {"generate": shoot_generate, "sketch": shoot_sketch, "inpaint": shoot_inpaint, "paint": shoot_paint,

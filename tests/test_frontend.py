@@ -126,8 +126,9 @@ def shown_images(section):
 
 
 def board_picture(page, mode):
-    """The picture on a mode's board, as the mode would send it (the model's input size)."""
-    return rgb(page.evaluate("async (mode) => (await import(`/js/modes/${mode}.js`)).board.imageDataURL()", mode))
+    """The picture on a mode's board, as the mode would send it (a photo board: the photo at its own
+    size; a sketch board: the model's input size)."""
+    return rgb(page.evaluate("async (mode) => (await import(`/js/modes/${mode}.js`)).board.photoDataURL()", mode))
 
 
 def assert_board_holds(page, mode, expected, others=()):
@@ -219,6 +220,7 @@ def test_inpaint_upload_mask_and_restore(page):
     expect(section.locator(".error")).to_be_hidden()
     image = decode(bodies[0]["image"]).convert("RGB")
     assert (np.asarray(image) == (40, 160, 90)).all()  # the dropped picture went out, all of it
+    assert image.size == (48, 48) == decode(shown_images(section)[0]).size, "at its own size, and so is the result"
     mask = decode(bodies[0]["mask"]).convert("LA")
     assert mask.size == image.size
     lum, alpha = (np.asarray(band, dtype=np.int32) for band in mask.split())
@@ -329,6 +331,11 @@ def test_paint_with_a_feature(page):
     assert shown_images(section) == returned
     expect(section.get_by_role("button", name="Undo")).to_be_enabled()
     assert_board_holds(page, "paint", returned[0], others=[bodies[0]["image"]])  # the result landed on the canvas
+    assert decode(returned[0]).size == decode(bodies[0]["image"]).size == (48, 48), "at the photo's own size"
+    section.get_by_role("button", name="Undo").click()   # back to the photo before the stroke
+    assert_board_holds(page, "paint", bodies[0]["image"], others=returned)
+    section.get_by_role("button", name="Redo").click()
+    assert_board_holds(page, "paint", returned[0], others=[bodies[0]["image"]])
     # a stroke that changes nothing (here: zero steps) says so
     draw(page, section.locator("canvas"), [(0.6, 0.6), (0.9, 0.9)])
     set_advanced(section, steps=0)
@@ -346,16 +353,192 @@ def test_superresolve_and_translate(page):
     assert wait_done(section).first.evaluate("i => i.naturalWidth") == 64
     assert shown_images(section) == job_images(page, started.value.json()["id"])
     expect(section.locator(".result .true-size")).to_contain_text("64 × 64 px")
-    # a bigger one is shrunk to the model's input size
+    # a photo larger than the model's input goes at its own size, and its result has that size
     section = open_mode(page, "translate")
     bodies = capture_bodies(page, "translate")
     upload_png(section, size=48)
-    expect(section.locator(".source-view .true-size")).to_contain_text("48 × 48 px · the model gets 32 × 32")
+    expect(section.locator(".source-view .true-size")).to_have_text("48 × 48 px")
+    expect(section.locator(".source-view .fit-hint")).to_be_hidden()  # it fits the server's limits
     with page.expect_response("**/api/tasks/translate") as started:
         section.get_by_role("button", name="Translate", exact=True).click()
     assert wait_done(section).count() == 1
     assert shown_images(section) == job_images(page, started.value.json()["id"])
-    assert decode(bodies[0]["image"]).size == (32, 32)
+    assert decode(bodies[0]["image"]).size == (48, 48)
+    assert decode(shown_images(section)[0]).size == (48, 48)
+    expect(section.locator(".result .true-size")).to_contain_text("48 × 48 px")
+    assert page.errors == []
+
+
+# ---- photographs at their own resolution: the photo goes out as it is, the result comes back at its size ----
+
+def photo_png(width, height):
+    """A made-up photo of width x height: a horizontal gradient with a dark block (not one flat colour)."""
+    x = np.linspace(0, 255, width, dtype=np.float64)[None, :, None]
+    img = np.broadcast_to(np.concatenate([x, 255 - x, np.full_like(x, 128)], axis=2), (height, width, 3)).copy()
+    img[height // 4: height // 2, width // 3: width // 2] = (20, 30, 40)
+    buf = io.BytesIO()
+    Image.fromarray(img.astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload_photo(section, width, height, name="photo.png"):
+    data = photo_png(width, height)
+    section.locator("input[type=file]").set_input_files({"name": name, "mimeType": "image/png", "buffer": data})
+    return data
+
+
+def within_window(page, locator):
+    box = locator.bounding_box()
+    size = page.evaluate("() => [window.innerWidth, window.innerHeight]")
+    return box["width"] <= size[0] and box["height"] <= size[1], (box, size)
+
+
+def uncovered(layer):
+    """The share of a clipped layer's width that shows, from its computed clip-path inset(t r b l)."""
+    clip, width = layer.evaluate("b => [getComputedStyle(b).clipPath, b.getBoundingClientRect().width]")
+    top, right, bottom, left = clip.removeprefix("inset(").removesuffix(")").split()
+    assert top == bottom == left == "0px", clip
+    hidden = float(right[:-1]) / 100 if right.endswith("%") else float(right.removesuffix("px")) / width
+    return round(1 - hidden, 3)
+
+
+def test_a_photo_translates_at_its_own_size_and_compares_with_its_result(page):
+    section = open_mode(page, "translate")
+    bodies = capture_bodies(page, "translate")
+    data = upload_photo(section, 200, 150)
+    expect(section.locator(".source-view .true-size")).to_have_text("200 × 150 px")
+    with page.expect_response("**/api/tasks/translate") as started:
+        section.get_by_role("button", name="Translate", exact=True).click()
+    img = wait_done(section).first
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [200, 150], "the result has the photo's size"
+    assert shown_images(section) == job_images(page, started.value.json()["id"])
+    assert base64.b64decode(bodies[0]["image"].split(",", 1)[1]) == data, "the photo itself went out, byte for byte"
+    expect(section.locator(".result .true-size")).to_contain_text("200 × 150 px")
+    # the result fits the window, at the photo's aspect ratio
+    fits, boxes = within_window(page, img)
+    assert fits, boxes
+    box = img.bounding_box()
+    assert abs(box["width"] / box["height"] - 200 / 150) < 0.02, box
+    # before/after: the slider uncovers the photo it was made from, laid over the result at its size
+    before = section.locator(".result .frame .before")
+    assert before.evaluate("b => getComputedStyle(b).backgroundImage").startswith('url("data:image/png')
+    assert before.bounding_box() == box, "the input is shown at the result's size, on top of it"
+    assert uncovered(before) == 0, "at first the result alone shows"
+    section.locator(".compare-slider").fill("100")
+    assert uncovered(before) == 1, "all the way: the input alone shows"
+    section.locator(".compare-slider").fill("50")
+    assert uncovered(before) == 0.5, "half way: the input on the left half"
+    assert page.errors == []
+
+
+def test_inpaint_a_photo_at_its_own_size(page):
+    """A 200x150 photo on a 32-px model: the board shows all of it (4:3, 32x24 layers), the mask drawn
+    there goes out scaled up to 200x150 (nearest-neighbour: whole blocks), and the result has the
+    photo's size with every pixel outside the hole the photo's own."""
+    section = open_mode(page, "inpaint")
+    bodies = capture_bodies(page, "inpaint")
+    data = upload_photo(section, 200, 150)
+    section.locator(".stage-hint").wait_for(state="hidden")
+    info = board_info(page, "inpaint")
+    assert (info["width"], info["height"]) == (32, 24), info
+    box = section.locator("canvas").bounding_box()
+    assert abs(box["width"] / box["height"] - 4 / 3) < 0.02, f"the board shows the whole photo: {box}"
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
+    with page.expect_response("**/api/tasks/inpaint") as started:
+        section.locator("[data-action=go]").click()
+    img = wait_done(section).first
+    assert base64.b64decode(bodies[0]["image"].split(",", 1)[1]) == data, "the photo itself went out"
+    mask = decode(bodies[0]["mask"]).convert("LA")
+    assert mask.size == (200, 150)
+    alpha = np.asarray(mask.split()[1])
+    drawn = page.evaluate("""async () => {
+        const { board } = await import('/js/modes/inpaint.js');
+        return Array.from(board.mctx.getImageData(0, 0, board.width, board.height).data.filter((_, i) => i % 4 === 3));
+    }""")
+    drawn = np.asarray(drawn, dtype=np.uint8).reshape(24, 32)
+    rows, cols = (np.arange(150) * 24 // 150), (np.arange(200) * 32 // 200)
+    near = drawn[rows][:, cols]  # the drawn mask, nearest-neighbour at 200x150
+    assert np.mean(np.abs(alpha.astype(int) - near.astype(int)) <= 1) > 0.97, "the drawn region, scaled up"
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [200, 150]
+    result = rgb(job_images(page, started.value.json()["id"])[0])
+    photo = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+    outside = alpha == 0
+    assert outside.mean() > 0.5 and (result[outside] == photo[outside]).all(), "outside the hole: the photo, bit for bit"
+    assert (result[alpha == 255] != photo[alpha == 255]).any(), "the hole was filled in"
+    assert page.errors == []
+
+
+def test_a_photo_past_the_servers_limit_is_shrunk_on_a_board(page):
+    section = open_mode(page, "paint")
+    bodies = capture_bodies(page, "paint")
+    upload_photo(section, 400, 300)   # a 32-px model's results are at most 256 px a side
+    expect(section.locator(".fit-hint")).to_have_text(
+        "This photo is 400 × 300 px: it is shrunk to 256 × 192 in the browser "
+        "(this server's results for this model are at most 256 px a side).")
+    section.locator(".feature").nth(1).click()
+    draw(page, section.locator("canvas"), [(0.2, 0.2), (0.6, 0.6)])
+    section.locator("[data-action=go]").click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [256, 192]
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (256, 192)
+    expect(section.locator(".fit-hint")).to_be_hidden()   # the result on the board fits as it is
+    assert page.errors == []
+
+
+def test_a_turned_phone_photo_goes_out_as_it_is_shown(page):
+    """A JPEG whose EXIF says "turn 90°" (as phones save portraits): the browser shows it upright, so
+    it goes out redrawn upright (a PNG), and the mask drawn over it fits it."""
+    x = np.linspace(0, 255, 200, dtype=np.uint8)
+    img = Image.fromarray(np.stack([np.tile(x, (150, 1))] * 3, axis=2))   # stored 200x150
+    exif = Image.Exif()
+    exif[0x0112] = 6   # orientation: rotate 90° clockwise to show
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    section = open_mode(page, "inpaint")
+    bodies = capture_bodies(page, "inpaint")
+    section.locator("input[type=file]").set_input_files({"name": "portrait.jpg", "mimeType": "image/jpeg", "buffer": buf.getvalue()})
+    section.locator(".stage-hint").wait_for(state="hidden")
+    assert (board_info(page, "inpaint")["width"], board_info(page, "inpaint")["height"]) == (24, 32)
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
+    section.locator("[data-action=go]").click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [150, 200]
+    assert bodies[0]["image"].startswith("data:image/png;")
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (150, 200)
+    assert page.errors == []
+
+
+def test_a_tall_result_fits_the_window(page):
+    section = open_mode(page, "translate")
+    upload_photo(section, 100, 250)   # 250 px on a 32-px model: within its 8 x 32 px results
+    section.get_by_role("button", name="Translate", exact=True).click()
+    img = wait_done(section).first
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [100, 250]
+    img.scroll_into_view_if_needed()
+    fits, boxes = within_window(page, img)
+    assert fits, f"a tall result is scaled down to fit the window: {boxes}"
+    assert page.errors == []
+
+
+def test_a_photo_past_the_servers_limit_is_shrunk_in_the_browser(page):
+    section = open_mode(page, "translate")
+    bodies = capture_bodies(page, "translate")
+    upload_photo(section, 400, 300)   # a 32-px model's results are at most 8 x 32 = 256 px a side
+    expect(section.locator(".source-view .true-size")).to_have_text("400 × 300 px")
+    expect(section.locator(".source-view .fit-hint")).to_have_text(
+        "This photo is 400 × 300 px: it is shrunk to 256 × 192 in the browser "
+        "(this server's results for this model are at most 256 px a side).")
+    section.get_by_role("button", name="Translate", exact=True).click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [256, 192]
+    assert decode(bodies[0]["image"]).size == (256, 192)
+    # super-resolution: the result (4 x the photo) must fit too, so the photo is shrunk further
+    section = open_mode(page, "superresolve")
+    bodies = capture_bodies(page, "superresolve")
+    upload_photo(section, 100, 50)
+    expect(section.locator(".source-view .fit-hint")).to_contain_text("shrunk to 64 × 32 in the browser (so that 4× stays within 256 px")
+    section.locator("select[name=factor]").select_option("2")
+    expect(section.locator(".source-view .fit-hint")).to_be_hidden()   # 2 x 100 px fits
+    section.get_by_role("button", name="Upscale", exact=True).click()
+    assert wait_done(section).first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [200, 100]
+    assert decode(bodies[0]["image"]).size == (100, 50)
     assert page.errors == []
 
 
@@ -744,8 +927,9 @@ def test_every_mode_at_128px(page):
     section.locator(".feature").nth(2).click()
     draw(page, section.locator("canvas"), [(0.2, 0.2), (0.7, 0.5)])
     section.locator("[data-action=go]").click()
-    wait_done(section)
-    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (128, 128)
+    assert shown(wait_done(section).first)["natural"] == 224, "the photo's own size comes back"
+    assert board_info(page, "paint")["width"] == 128, "the board draws at the model's size"
+    assert decode(bodies[0]["image"]).size == decode(bodies[0]["mask"]).size == (224, 224)
     expect(section.get_by_role("button", name="Undo")).to_be_enabled()
     # super-resolution: 32 px x 4 = the model's 128 px, shown smoothly at a comfortable size
     section = open_mode(page, "superresolve")
@@ -754,14 +938,15 @@ def test_every_mode_at_128px(page):
     section.get_by_role("button", name="Upscale", exact=True).click()
     view = shown(wait_done(section).first)
     assert view["natural"] == 128 and view["width"] >= 256 and view["rendering"] == "auto"
-    # translation: any picture goes at the model's size
+    # translation: a photo goes at its own size (within 8 x 128 px), and comes back at it
     section = open_mode(page, "translate")
     bodies = capture_bodies(page, "translate")
     upload_png(section, size=300)
-    expect(section.locator(".source-view .true-size")).to_contain_text("the model gets 128 × 128")
+    expect(section.locator(".source-view .true-size")).to_have_text("300 × 300 px")
     section.get_by_role("button", name="Translate", exact=True).click()
-    assert shown(wait_done(section).first)["width"] >= 256
-    assert decode(bodies[0]["image"]).size == (128, 128)
+    view = shown(wait_done(section).first)
+    assert view["width"] >= 256 and view["natural"] == 300
+    assert decode(bodies[0]["image"]).size == (300, 300)
     assert page.errors == []
 
 

@@ -3,7 +3,7 @@ import { Board } from '../board.js';
 import { on } from '../bus.js';
 import { inputSize } from '../store.js';
 import { h } from '../ui/dom.js';
-import { layout, stage, step } from '../ui/layout.js';
+import { layout, photoHint, stage, step } from '../ui/layout.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, classPicker, imageSource } from '../ui/widgets.js';
@@ -14,8 +14,9 @@ export let board;
 
 export function mount(section) {
   const st = stage('Upload an image, drop one here, or pick one from the gallery.');
-  board = new Board(st.el, { inputSize: inputSize(), label: 'Image to restore' });
+  board = new Board(st.el, { inputSize: inputSize(), label: 'Image to restore', photos: true });
   board.onChange(() => st.hideHint(!!board.hasPicture));
+  const fit = photoHint(board);
   const toolbar = brushToolbar(board, { tools: ['region', 'unregion'], colors: false, onClear: () => board.clearMask() });
   let run;
   const source = imageSource((src) => board.load(src), { dropTarget: st.el, onError: (m) => run.showError(m) });
@@ -29,7 +30,7 @@ export function mount(section) {
     build: () => {
       if (!board.hasPicture) throw new UserError('Load an image first: upload one or pick one from the gallery.');
       if (board.maskIsEmpty()) throw new UserError('Brush over the region to restore first.');
-      const body = { image: board.imageDataURL(), mask: board.maskDataURL() };
+      const body = { image: board.photoDataURL(), mask: board.photoMaskDataURL() };
       if (cls.value()) body.class = cls.value();
       return body;
     },
@@ -38,7 +39,7 @@ export function mount(section) {
   layout(section, {
     title: 'Inpainting',
     intro: 'Fill in a damaged or missing part of a picture so that it fits the rest.',
-    left: [step(1, 'Load an image and mark the region'), source.el, toolbar.el, st.el],
+    left: [step(1, 'Load an image and mark the region'), source.el, toolbar.el, st.el, fit],
     right: [step(2, 'Restore'), cls.el, run.el, result.el],
   });
   on('model', () => board.setInputSize(inputSize()));

@@ -4,7 +4,7 @@ import { Board, loadImage } from '../board.js';
 import { on } from '../bus.js';
 import { state, inputSize, classes } from '../store.js';
 import { h } from '../ui/dom.js';
-import { layout, stage, step } from '../ui/layout.js';
+import { layout, photoHint, stage, step } from '../ui/layout.js';
 import { featurePalette } from '../ui/palette.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
@@ -17,8 +17,9 @@ export let activate = () => {};  // called when the mode is shown
 
 export function mount(section) {
   const st = stage('Start from an image: upload one, drop one here, pick one from the gallery, or make a random one.');
-  board = new Board(st.el, { inputSize: inputSize(), label: 'Image to paint on' });
+  board = new Board(st.el, { inputSize: inputSize(), label: 'Image to paint on', photos: true });
   board.onChange(() => st.hideHint(!!board.hasPicture));
+  const fit = photoHint(board);
   const toolbar = brushToolbar(board, { tools: ['region', 'unregion'], colors: false, onClear: () => board.clearMask() });
   const palette = featurePalette(section);
   const { run, painted, silent, result } = applyPanel(palette);
@@ -28,7 +29,7 @@ export function mount(section) {
   layout(section, {
     title: 'Paint with features',
     intro: 'Brush a region and pick a feature (a texture or part the classifier knows, named after the class it drives and how it looks); the model paints it in there and keeps the rest.',
-    left: [step(1, 'Get an image and brush a region'), source.el, toolbar.el, st.el,
+    left: [step(1, 'Get an image and brush a region'), source.el, toolbar.el, st.el, fit,
       h('p.hint', {}, 'Each “Apply” lands on the canvas; Undo (Ctrl+Z) steps back through them.')],
     right: [step(2, 'Choose a feature'), palette.chosen, palette.el, step(3, 'Apply it'), run.el, painted, silent, result.el],
   });
@@ -52,9 +53,9 @@ function applyPanel(palette) {
       if (board.maskIsEmpty()) throw new UserError('Brush the region to paint first.');
       if (palette.feature() === null) throw new UserError('Choose a feature from the palette first.');
       silent.hidden = true;
-      sent = board.imageDataURL();
+      sent = board.photoDataURL();
       chosen = palette.feature();
-      return { image: sent, mask: board.maskDataURL(), feature: chosen };
+      return { image: sent, mask: board.photoMaskDataURL(), feature: chosen };
     },
     onDone: async (r) => {
       if (!r.images?.[0]) return;

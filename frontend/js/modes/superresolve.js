@@ -1,5 +1,5 @@
 // Super-resolution: upsample an image and let the classifier sharpen the new pixels.
-import { squareDataURL } from '../board.js';
+import { RESULT_MAX, fitSize, naturalSize } from '../photo.js';
 import { inputSize } from '../store.js';
 import { h, field } from '../ui/dom.js';
 import { layout, sourceView, step } from '../ui/layout.js';
@@ -11,29 +11,37 @@ export const id = 'superresolve';
 export const label = 'Upscale';
 let view;
 
-// Small images go at their own size; bigger ones are shrunk to the model's input size first.
-const sentSide = (img) => Math.min(inputSize(), img.naturalWidth, img.naturalHeight);
+// The result is factor times the photo, at most RESULT_MAX times the model's input size a side
+// (docs/API.md): a photo goes at its own size when that fits, else shrunk until it does.
+let factor;
+const maxSide = () => Math.floor((RESULT_MAX * inputSize()) / Number(factor.value));
+// The side of the square with the sent photo's area.
+const sentSide = (img) => {
+  const { width, height } = naturalSize(img), fit = fitSize(width, height, maxSide());
+  return Math.sqrt(fit.width * fit.height);
+};
 
 export function mount(section) {
   let run, advanced;
-  view = sourceView('Upload a small image, drop one here, or pick one from the gallery.',
-    { sentSide, onLoad: () => advanced.refresh() });
+  view = sourceView('Upload a small image or a photo, drop one here, or pick one from the gallery.',
+    { maxSide, onLoad: () => advanced.refresh(),
+      why: () => `so that ${factor.value}× stays within ${RESULT_MAX * inputSize()} px a side, the most this server makes for this model` });
   const source = imageSource((src) => view.set(src), { dropTarget: view.el, onError: (m) => run.showError(m) });
-  const factor = h('select', { name: 'factor' }, [2, 4, 8].map((f) => h('option', { value: String(f), selected: f === 4 }, `${f}×`)));
+  factor = h('select', { name: 'factor' }, [2, 4, 8].map((f) => h('option', { value: String(f), selected: f === 4 }, `${f}×`)));
   // The step size and radius defaults grow with the result: its side / the model's input size.
   const scale = () => {
     const side = view.get()?.naturalWidth ? sentSide(view.get()) : inputSize();  // no image yet: a big one
     return (side * Number(factor.value)) / inputSize();
   };
   advanced = advancedSettings(id, { scale });
-  factor.addEventListener('change', () => advanced.refresh());
+  factor.addEventListener('change', () => { advanced.refresh(); view.refresh(); });
   const cls = classPicker({ label: 'Sharpen it as', auto: 'What the model sees (automatic)' });
   const result = resultView({ task: id, title: 'Upscaled', empty: 'Choose a factor and press “Upscale”.' });
   run = runPanel({
     task: id, goLabel: 'Upscale', advanced,
     build: () => {
       if (!view.get()) throw new UserError('Load an image first.');
-      const body = { image: squareDataURL(view.get(), sentSide(view.get())), factor: Number(factor.value) };
+      const body = { image: view.photo(), factor: Number(factor.value) };
       if (cls.value()) body.class = cls.value();
       return body;
     },

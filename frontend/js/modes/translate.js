@@ -1,6 +1,5 @@
-// Translation: change what a picture shows into another class, staying close to it.
-import { squareDataURL } from '../board.js';
-import { inputSize } from '../store.js';
+// Translation: change what a picture shows into another class, staying close to it. The photo goes
+// at its own resolution (sourceView) and the result comes back at its size.
 import { layout, sourceView, step } from '../ui/layout.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
@@ -20,7 +19,7 @@ export function mount(section) {
     task: id, goLabel: 'Translate', advanced: advancedSettings(id),
     build: () => {
       if (!view.get()) throw new UserError('Load an image first.');
-      return { image: squareDataURL(view.get(), inputSize()), class: cls.value() };
+      return { image: view.photo(), class: cls.value() };
     },
     result,
   });

@@ -2,6 +2,7 @@
 import { on } from '../bus.js';
 import { inputSize } from '../store.js';
 import { scaleNicely } from '../display.js';
+import { RESULT_MAX, fitHint, photoDataURL } from '../photo.js';
 import { h } from './dom.js';
 
 // wide: 'right' gives the right panel (e.g. a grid of results) the larger share.
@@ -24,24 +25,42 @@ export function stage(hint) {
   return { el, hideHint: (hidden = true) => note && (note.hidden = hidden) };
 }
 
-// A view of a source image (translate, upscale), pixel-crisp while it is tiny. sentSide(img):
-// the side of the square the mode sends, for the caption; onLoad(): a new picture is shown.
-export function sourceView(empty, { sentSide = () => inputSize(), onLoad = () => {} } = {}) {
+// Under a photo board: says when its photo is shrunk to fit the server (board.fitHint).
+export function photoHint(board) {
+  const hint = h('p.hint.fit-hint', { hidden: true, role: 'status' });
+  const update = () => { hint.textContent = board.fitHint(); hint.hidden = !hint.textContent; };
+  board.onChange(update);
+  on('model', update);
+  return hint;
+}
+
+// A view of a source photo (translate, upscale), pixel-crisp while it is tiny, with its size and,
+// when it is larger than the server takes, a hint saying what it is shrunk to. maxSide(): the
+// longest side the mode sends (photo.js); onLoad(): a new picture is shown. photo() is the data
+// URL to send: the photo itself at its own resolution, shrunk only to fit; why(): the limit, in words.
+const serverLimit = () => `this server's results for this model are at most ${RESULT_MAX * inputSize()} px a side`;
+
+export function sourceView(empty, { maxSide = () => RESULT_MAX * inputSize(), why = serverLimit, onLoad = () => {} } = {}) {
   const img = scaleNicely(h('img', { alt: 'Source image', hidden: true }));
   const size = h('small.true-size');
+  const hint = h('p.hint.fit-hint', { hidden: true, role: 'status' });
   const placeholder = h('div.placeholder', {}, empty);
+  let src = null;
   const caption = () => {
     if (img.hidden || !img.naturalWidth) return;
-    const n = sentSide(img), same = img.naturalWidth === n && img.naturalHeight === n;
-    size.textContent = `${img.naturalWidth} × ${img.naturalHeight} px${same ? '' : ` · the model gets ${n} × ${n} (centre square)`}`;
+    size.textContent = `${img.naturalWidth} × ${img.naturalHeight} px`;
+    hint.textContent = fitHint(img, maxSide(), why());
+    hint.hidden = !hint.textContent;
   };
   img.addEventListener('load', caption);
   img.addEventListener('load', onLoad);
   on('model', caption);
-  const el = h('figure.source-view', {}, placeholder, img, h('figcaption', {}, size));
+  const el = h('figure.source-view', {}, placeholder, img, h('figcaption', {}, size), hint);
   return {
     el,
-    set(src) { img.src = src; img.hidden = false; placeholder.hidden = true; },
+    set(url) { src = url; img.src = url; img.hidden = false; placeholder.hidden = true; },
     get: () => (img.hidden ? null : img),
+    photo: () => (img.hidden ? null : photoDataURL(img, src, maxSide())),
+    refresh: caption,
   };
 }

@@ -1,8 +1,9 @@
 // The result view of a mode: one image or a grid of them, previews while a job runs, what made
 // them (the job's recipe), and for the chosen image its size, a download link and "Edit in".
-// Images are shown at a comfortable size (CSS), pixel-crisp only while tiny (display.js).
+// Images are shown at a comfortable size that fits the screen (CSS), pixel-crisp only while tiny
+// (display.js); a single result can be compared with the input it was made from (a slider).
 import { classes } from '../store.js';
-import { pretty, scaleNicely } from '../display.js';
+import { crisp, pretty, scaleNicely } from '../display.js';
 import { h } from './dom.js';
 import { openInButtons } from './gallery.js';
 
@@ -16,16 +17,43 @@ export function className(result, i) {
 
 // "128 × 128 px · shown 3.3×": the true size, and the zoom when it is enlarged.
 function sizeCaption(img) {
-  const zoom = img.clientWidth && img.naturalWidth ? img.clientWidth / img.naturalWidth : 0;
+  const zoom = img.clientWidth && img.naturalWidth
+    ? Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight) : 0;
   const shown = zoom > 1.05 ? ` · shown ${Number(zoom.toFixed(zoom < 10 ? 1 : 0))}×` : '';
   return `${img.naturalWidth} × ${img.naturalHeight} px${shown}`;
 }
 
+// The image in a frame of its own aspect ratio (CSS fits the frame to the screen), so that a
+// "before" layer laid over the frame covers exactly the picture.
 function figure(src, caption, i, alt) {
   const img = scaleNicely(h('img', { src, alt: caption || alt }));
+  const frame = h('div.frame', {}, img);
   const size = h('small.true-size');
-  img.addEventListener('load', () => { size.textContent = sizeCaption(img); });
-  return h('figure', { dataset: { index: String(i) } }, img, h('figcaption', {}, caption ? h('span', {}, caption) : null, size));
+  img.addEventListener('load', () => {
+    frame.style.setProperty('--aspect', String(img.naturalWidth / img.naturalHeight));
+    size.textContent = sizeCaption(img);
+  });
+  return h('figure', { dataset: { index: String(i) } }, frame, h('figcaption', {}, caption ? h('span', {}, caption) : null, size));
+}
+
+// Before/after: the input (before, a data URL) laid over the result at the same size, shown left
+// of the split that the slider moves (0: the result alone, 100: the input alone).
+function addCompare(fig, before) {
+  const layer = h('div.before', { role: 'img', 'aria-label': 'Your input, before' });
+  layer.style.backgroundImage = `url("${before}")`;
+  const probe = new Image();
+  probe.onload = () => layer.classList.toggle('pixelated', crisp(Math.min(probe.naturalWidth, probe.naturalHeight)));
+  probe.src = before;
+  const slider = h('input.compare-slider', { type: 'range', min: '0', max: '100', step: '1', value: '0',
+    'aria-label': 'Compare: how much of your input to show, from the left' });
+  const set = () => {
+    fig.style.setProperty('--before', `${slider.value}%`);
+    fig.classList.toggle('comparing', slider.value > 0 && slider.value < 100);  // the split line shows
+  };
+  slider.addEventListener('input', set);
+  set();
+  fig.querySelector('.frame').append(layer, h('div.split', { 'aria-hidden': 'true' }));
+  fig.append(h('label.compare', {}, h('span', {}, 'Before'), slider, h('span', {}, 'After')));
 }
 
 export function resultView(options) { return new ResultView(options); }
@@ -88,12 +116,14 @@ class ResultView {
     return true;
   }
 
-  // recipe: the finished job's recipe, shown as a "Made with" line.
-  show(result, recipe = null) {
+  // recipe: the finished job's recipe, shown as a "Made with" line; before: the image it was made
+  // from (a data URL), offered for comparison beside a single result.
+  show(result, recipe = null, { before = null } = {}) {
     this.lastPreview = null;
     const images = result.images || [];
     this.showAll(images, (i) => className(result, i) && `Model sees: ${className(result, i)}`);
     if (!images.length) this.body.replaceChildren(h('div.placeholder', {}, 'The job returned no images.'));
+    if (before && images.length === 1) addCompare(this.figures()[0], before);
     this.choose(0);
     if (recipe) this.madeWith.replaceChildren(...madeWith(recipe));
     this.madeWith.hidden = !recipe || !images.length;

@@ -71,6 +71,7 @@ class Runner {
     this.markInvalid(null);
     const body = this.body();
     if (!body) return;
+    this.sent = typeof body.image === 'string' ? body.image : null;  // the "before" of the result
     this.setRunning(true);
     this.bar.removeAttribute('value');  // indeterminate until the first progress event
     this.status.textContent = 'Sending…';
@@ -135,7 +136,7 @@ class Runner {
   done(job) {
     const result = job.result || { images: [] };
     this.bar.value = this.bar.max;
-    this.view?.show(result, job.recipe);
+    this.view?.show(result, job.recipe, { before: this.reproducing ? null : this.sent });
     if (!this.reproducing) this.onDone?.(result);  // e.g. paint's canvas keeps the user's own work
     addToGallery((result.images || []).map((image, i) => ({ image, task: this.task, label: `${this.task}: ${className(result, i)}` })));
     this.end('Done.');
