@@ -50,8 +50,9 @@ def main(argv=None) -> int:
         p.error("schemathesis not found: `pip install schemathesis` and pass --st PATH")
     torch.set_num_threads(1)
     model = load_model(args.model) if args.model else fuzz_model()
-    settings = Settings(max_steps=5, max_n=4, max_queue=256, job_timeout_s=20)
-    with serve(create_app(settings, models={model.meta.id: model})) as url:
+    with tempfile.TemporaryDirectory() as data_dir, serve(create_app(
+            Settings(max_steps=5, max_n=4, max_queue=256, job_timeout_s=20, data_dir=data_dir),   # a store of its own
+            models={model.meta.id: model})) as url:
         command = [args.st, "run", f"{url}/openapi.json", "--checks", ",".join(CHECKS), "--workers", "2",
                    "--phases", "examples,fuzzing,stateful",
                    "--max-time", str(args.max_time), "--request-timeout", "60", *extra]
