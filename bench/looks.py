@@ -8,12 +8,15 @@ generate: n samples per class (seed 0), judged by the non-robust twin: its accur
 distance / precision / recall in its features against REAL_FOR_FID other real test images
 (bench/realism.py), spread within a class (its features / pixels), colour saturation and
 high-frequency energy (the mean squared difference between neighbouring pixels: grids and
-checkerboards) beside real images', and seconds per sample. sketch: judge accuracy on the results
+checkerboards) beside real images', and seconds per sample. Float32 throughout (ROBUST_CANVAS_AMP=off
+unless set): the precision rule's start-up micro-benchmark can pick bf16 on a busy machine, and
+rows must differ only by their settings. sketch: judge accuracy on the results
 from thresholded edge maps and from colour blobs of held-out photos (bench/common.py), and
 seconds per sketch at batch 1. `--config NAME` picks rows; `--set k=v` adds one of your own.
 """
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -43,10 +46,11 @@ LEVERS = {
     "jitter+flip": {"jitter": 8.0, "flip": "on"},
     "colour": {"basis": "colour"},
     "fourier": {"basis": "fourier"},
-    "bn_prior": {"bn_prior": 0.1},
+    "bn_prior": {"bn_prior": 0.05},
     "langevin": {"noise": 0.5},
 }
-SKETCH_KINDS = {"edges": edge_sketch, "blobs": blob_sketch, "blocks": crude_sketch}
+SKETCH_KINDS = {"edges": edge_sketch, "blobs": blob_sketch, "blocks": crude_sketch,
+                "thin": lambda x: edge_sketch(x, keep=0.05, thick=False)}
 
 
 def parse_set(items: list[str]) -> dict:
@@ -126,13 +130,16 @@ def main(argv=None):
     ap.add_argument("--kinds", nargs="*", default=["edges", "blobs"], choices=sorted(SKETCH_KINDS))
     ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
+    # float32 whatever the start-up micro-benchmark says on a busy machine: rows must be comparable
+    os.environ.setdefault("ROBUST_CANVAS_AMP", "off")
     model, judge = load(args.model, threads=args.threads), load(args.judge)
     today = {**OFF, **TODAY[model.meta.id][args.task]}
     rows = {name: ({} if name == "card" else {**today, **LEVERS[name]}) for name in args.config}
     for items in args.set:
         extra = parse_set(items)
         rows[" ".join(items)] = {**today, **extra}
-    print(json.dumps({"model": model.meta.id, "judge": judge.meta.id, "threads": torch.get_num_threads()}))
+    print(json.dumps({"model": model.meta.id, "judge": judge.meta.id, "threads": torch.get_num_threads(),
+                      "amp": os.environ["ROBUST_CANVAS_AMP"]}), flush=True)
     with card_defaults(model, None):
         if args.task == "generate":
             bench_generate(model, judge, args.n, rows)

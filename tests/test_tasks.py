@@ -13,7 +13,7 @@ from server.synthesis.objectives import Outputs, class_score
 from server.synthesis.palette import CHUNK, DEFAULTS, feature_palette, palette_settings
 from server.synthesis.seeds import SeedDistribution
 from tests.conftest import count_passes
-from tests.test_recipes import _inputs
+from tests.model_support import task_inputs as _inputs   # (test_recipes no longer defines _inputs)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "cifar10-rn18h-l2.safetensors"
 FAST = {"steps": 4}
