@@ -88,7 +88,18 @@ def test_the_fourier_basis_prefers_smooth_colour_steps():
     smooth = torch.cos(2 * torch.pi * xx / 32).float().expand(1, 3, 32, 32)
     gain = lambda g: (basis(g).norm() / g.norm()).item()
     assert gain(checker) < 0.01 * gain(smooth)
-    assert set(BASES) == {"pixel", "fourier"}
+    assert set(BASES) == {"pixel", "colour", "fourier"}
+
+
+def test_the_colour_basis_prefers_grey_steps_to_single_channel_ones():
+    basis = BASES["colour"]()
+    grey, red = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
+    grey[:] = 1.0
+    red[:, 0] = 3 ** 0.5   # the same length
+    gain = lambda g: (basis(g).norm() / g.norm()).item()
+    assert gain(red) < 0.6 * gain(grey)          # a single-channel step is damped to about half
+    cosine = torch.nn.functional.cosine_similarity(basis(red).flatten(), grey.flatten(), 0)
+    assert cosine > 0.95                          # and turned towards grey (the red step's own: 0.58)
 
 
 def test_the_stem_prior_lowers_saturation():
