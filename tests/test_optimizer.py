@@ -108,8 +108,10 @@ def test_every_registered_step_class_climbs_and_stays_feasible(tiny_model, cls):
     eps = {"l2": 0.5, "linf": 4 / 255}.get(cls.name, 0.0)
     distance = {"l2": lambda d: _norms(d, 2), "linf": lambda d: _norms(d, float("inf"))}.get(cls.name)
     seen = []
-    r = optimize(tiny_model, x0, class_score(3), steps=6, step_size=max(eps, 0.1) / 2, eps=eps, constraint=cls,
-                 random_start=True, callback=lambda p: seen.append(p.x.clone()) and False)
+    # (the merged optimize takes a Ball, and a random start is a wrapper: constraints.random_start)
+    ball, step_size = Ball(cls, eps, center=x0), max(eps, 0.1) / 2
+    r = optimize(tiny_model, random_start(x0, ball, step_size), class_score(3), steps=6, step_size=step_size,
+                 constraint=ball, callback=lambda p: seen.append(p.x.clone()) and False)
     assert (r.trace[:, -1] > r.trace[:, 0]).all(), (cls.name, r.trace)
     assert r.images.min() >= 0 and r.images.max() <= 1
     assert not torch.equal(r.images, x0)
