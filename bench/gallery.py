@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.common import crude_sketch, disc_masks, load, save_grid, square_masks, test_images
+from bench.common import blob_sketch, crude_sketch, disc_masks, edge_sketch, load, save_grid, square_masks, test_images
 from server.synthesis import tasks
 from server.synthesis.features import top_feature
 from server.synthesis.fill import mean_fill
@@ -71,11 +71,15 @@ def gallery_superresolve(model, n, out, factor=4):
 
 
 def gallery_sketch(model, n, out):
+    """Three kinds of sketch of each test image (bench/common.py): edges, colour blobs, blocks."""
     x, y = test_images(n, seed=4, model=model)
-    s = crude_sketch(x)
-    r = tasks.run(model, "sketch", image=s, class_=y.tolist())
-    save_grid([[a, b] for a, b in zip(s, r.images)], out / "sketch.png", scale=_scale(model), titles=["sketch", "result"],
-              captions=[["", c] for c in r.class_names], row_labels=[model.meta.classes[c] for c in y.tolist()])
+    sketches = [edge_sketch(x), blob_sketch(x), crude_sketch(x)]
+    results = [tasks.run(model, "sketch", image=s, class_=y.tolist()) for s in sketches]
+    rows = [[im for s, r in zip(sketches, results) for im in (s[i], r.images[i])] for i in range(n)]
+    captions = [[c for r in results for c in ("", r.class_names[i])] for i in range(n)]
+    save_grid(rows, out / "sketch.png", scale=_scale(model), captions=captions,
+              titles=["edges", "result", "colour blobs", "result", "blocks", "result"],
+              row_labels=[model.meta.classes[c] for c in y.tolist()])
 
 
 def gallery_paint(model, n, out):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from bench.common import crude_sketch, disc_masks, load, square_masks, test_images
+from bench.common import blob_sketch, crude_sketch, disc_masks, edge_sketch, load, square_masks, test_images
 from bench.realism import features, frechet_distance, precision_recall, within_class_distance
 from server.synthesis import objectives, tasks
 from server.synthesis.fill import mean_fill
@@ -158,11 +158,16 @@ def bench_translate(model, judge, n, eps_scales=(0.25, 0.5, 1.0)):
 
 
 def bench_sketch(model, judge, n):
+    """Three kinds of sketch of held-out photos (bench/common.py): thresholded edge maps (dark lines
+    on white), colour blobs (heavy blur, posterized) and the old 8x8 colour blocks."""
     x, y = test_images(n, seed=14, model=model)
-    s = crude_sketch(x)
-    out, steps = run(model, tasks.build(model, "sketch", image=s, class_=y.tolist()))
-    return {"judge acc: sketches / results": (accuracy(judge, s, y), accuracy(judge, out, y)),
-            "L2 moved from the sketch": ((out - s).flatten(1).norm(dim=1).mean().item(),), **steps}
+    rows = {}
+    for kind, make in (("edges", edge_sketch), ("colour blobs", blob_sketch), ("blocks", crude_sketch)):
+        s = make(x)
+        out, steps = run(model, tasks.build(model, "sketch", image=s, class_=y.tolist()))
+        rows[f"{kind}: judge acc, sketches / results; L2 moved"] = (
+            accuracy(judge, s, y), accuracy(judge, out, y), (out - s).flatten(1).norm(dim=1).mean().item())
+    return {**rows, **steps}
 
 
 def bench_paint(model, judge, n):

@@ -733,7 +733,9 @@ def made_in_sketch(page):
     settings = card(page)["task_defaults"]["sketch"]
     expect(section.locator(".made-with")).to_have_text(
         f"Made with tiny · seed 7 · steps 3 · step size {js_number(settings['step_size'])} · eps 2.5"
-        f" · rule {settings['rule']} · patience {settings['patience']}")
+        f" · rule {settings['rule']} · patience {settings['patience']} · blend {js_number(settings['blend'])}"
+        f" · basis {settings['basis']} · noise {js_number(settings['noise'])} · jitter {js_number(settings['jitter'])}"
+        f" · flip {settings['flip']} · bn prior {js_number(settings['bn_prior'])}")
     link = section.locator(".result-actions a[download]")
     with page.expect_download() as download:
         link.click()

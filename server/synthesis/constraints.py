@@ -15,7 +15,7 @@ argument of `optimize`.
 """
 import torch
 
-from .steps import Step, make_step, step_class
+from .steps import Step, Update, make_step, step_class
 
 
 class Constraint:
@@ -77,7 +77,7 @@ class Ball(Constraint):
     def project(self, x):
         return self.geometry.ball(x, self.center, self.eps)
 
-    def step(self, step_size: float, rule: str = "pgd", steps: int = 0) -> Step:
+    def step(self, step_size: float, rule: "str | Update" = "pgd", steps: int = 0) -> Step:
         """The update in this ball's geometry (steps.py), with the rule's schedule over `steps`."""
         return make_step(self.geometry, self.center, self.eps, step_size, rule, steps)
 
@@ -159,7 +159,7 @@ class AllOf(Constraint):
             g = p.tangent(g)
         return g
 
-    def step(self, step_size: float, rule: str = "pgd", steps: int = 0) -> Step:
+    def step(self, step_size: float, rule: "str | Update" = "pgd", steps: int = 0) -> Step:
         return self.ball.step(step_size, rule, steps)
 
     def part(self, kind: type) -> Constraint | None:

@@ -35,6 +35,8 @@ class GradientStep:
 
     def __init__(self, model, objective, amp: bool, graph: bool):
         self.model, self.objective, self.amp, self.use_graph = model, objective, amp, graph
+        # the objective's random view of the images (objectives.transformed), freshly seeded per run
+        self.view = objective.view.sampler() if getattr(objective, "view", None) is not None else None
         self.graph = self.static_x = self.static_out = None
         self.warmed_up = False
 
@@ -53,7 +55,7 @@ class GradientStep:
         # A cast cached by autocast would live outside the graph's memory: no cache while graphing.
         with torch.enable_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.amp,
                                                  cache_enabled=not self.use_graph):
-            out = self.model.outputs(x)
+            out = self.model.outputs(x if self.view is None else self.view(x))
             scores = self.objective(out)
             # Examples are independent (eval-mode BN), so the gradient of the sum is per-example.
             (grad,) = torch.autograd.grad(scores.sum(), x)

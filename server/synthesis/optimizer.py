@@ -15,6 +15,7 @@ from .constraints import Constraint
 from .graphs import GradientStep, use_cuda_graph
 from .objectives import Objective
 from .precision import use_bf16
+from .steps import Update
 
 
 @dataclass
@@ -67,14 +68,16 @@ def fixed_weights(model: nn.Module):
 
 
 def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps: int, step_size: float,
-             constraint: Constraint | None = None, rule: str = "pgd", patience: int = 0,
+             constraint: Constraint | None = None, rule: "str | Update" = "pgd", patience: int = 0,
              callback: Callback | None = None, amp: bool | None = None, score_final: bool = True) -> Result:
     """Maximize `objective` over images starting at x0, staying in `constraint` (constraints.py).
 
     `model` must provide `outputs(x) -> Outputs` (see RobustModel). `constraint` is bound to x0
     (a ball's centre defaults to it) and always keeps pixels in [0,1]; None: no other constraint.
-    Its ball's norm sets the step's geometry and `rule` the update rule (steps.RULES). Results
-    are deterministic; a random start is a wrapper (`constraints.random_start`), not a flag.
+    Its ball's norm sets the step's geometry and `rule` the update rule (a name in steps.RULES, or a
+    steps.Update: the rule with a basis and seeded Langevin noise). Results are deterministic (noise
+    and an objective's random view are seeded); a random start is a wrapper
+    (`constraints.random_start`), not a flag.
     `patience > 0` stops each example once its objective stops rising (PLATEAU_TOL over
     `patience` steps), and the run once every example has. `amp=True` runs the model in bfloat16
     autocast (the images themselves stay float32); the default, None, lets `precision.use_bf16`
@@ -93,7 +96,7 @@ def optimize(model: nn.Module, x0: torch.Tensor, objective: Objective, *, steps:
     x = x0.clone()
     plateau = _Plateau(len(x0), patience, x0.device)
     amp = use_bf16(x.device, len(x)) if amp is None else amp
-    gradient = GradientStep(model, objective, amp, graph=use_cuda_graph(x.device, steps))
+    gradient = GradientStep(model, objective, amp, graph=use_cuda_graph(x.device, steps) and objective.view is None)
     trace, stopped, done = [], False, 0
     with fixed_weights(model):
         for done in range(steps + 1):

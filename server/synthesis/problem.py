@@ -11,6 +11,7 @@ import torch
 from .constraints import AllOf, Constraint, stack
 from .objectives import Objective, stacked
 from .optimizer import Callback, Progress, Result, optimize
+from .steps import Update
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Problem:
     steps: int
     step_size: float
     constraint: Constraint | None = None   # where the search may go (constraints.py); None: anywhere
-    rule: str = "pgd"                 # update rule (steps.RULES)
+    rule: "str | Update" = "pgd"      # update rule (steps.RULES), or an Update (with basis and noise)
     patience: int = 0                 # early stopping (see optimize); 0 runs every step
     amp: bool | None = None           # bfloat16 autocast; None: by the measured rule (see optimize)
 
@@ -28,7 +29,7 @@ class Problem:
     def batch_key(self) -> tuple:
         """Problems with equal keys can share one optimizer run."""
         return (tuple(self.x0.shape[1:]), self.steps, self.step_size, AllOf(self.constraint or Constraint()).key,
-                self.amp, self.rule, self.patience)
+                self.amp, Update.of(self.rule).key, self.patience)
 
     def __len__(self) -> int:
         return self.x0.shape[0]
@@ -69,7 +70,8 @@ def solve_batch(model, problems: list[Problem], callbacks: list[Callback | None]
 
     first = problems[0]
     combined = Problem(x0=torch.cat([p.x0 for p in problems]),
-                       objective=stacked([p.objective for p in problems], sizes), steps=first.steps, step_size=first.step_size, rule=first.rule, patience=first.patience,
+                       objective=stacked([p.objective for p in problems], sizes), steps=first.steps, step_size=first.step_size,
+                       rule=Update.stacked([p.rule for p in problems], sizes), patience=first.patience,
                        amp=first.amp, constraint=stack([p.constraint for p in problems], [p.x0 for p in problems]))
     result = solve(model, combined, fan_out)
     return [_slice_result(result, sl, stopped_at.get(i)) for i, sl in enumerate(slices)]

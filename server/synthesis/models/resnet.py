@@ -96,8 +96,15 @@ class CifarResNet(nn.Module):
 
     def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last block's output before its final ReLU (for FakeReLU, see robust_model.py)."""
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer4[:-1](self.layer3(self.layer2(self.layer1(out))))
+        return self.after_stem(self.stem(x))
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first batch norm's output, before its ReLU."""
+        return self.bn1(self.conv1(x))
+
+    def after_stem(self, s: torch.Tensor) -> torch.Tensor:
+        """pre_activation_map from the stem's output."""
+        out = self.layer4[:-1](self.layer3(self.layer2(self.layer1(F.relu(s)))))
         return self.layer4[-1].pre_activation(out)
 
     def classifier(self) -> nn.Linear:
@@ -154,7 +161,15 @@ class ImageNetResNet(nn.Module):
 
     def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last block's output before its final ReLU (torchvision's block forward, unrolled)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.after_stem(self.stem(x))
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first batch norm's output, before its ReLU."""
+        return self.bn1(self.conv1(x))
+
+    def after_stem(self, s: torch.Tensor) -> torch.Tensor:
+        """pre_activation_map from the stem's output."""
+        x = self.maxpool(self.relu(s))
         x = self.layer4[:-1](self.layer3(self.layer2(self.layer1(x))))
         block = self.layer4[-1]
         identity = x if block.downsample is None else block.downsample(x)

@@ -101,13 +101,22 @@ class RobustModel(nn.Module):
         """Logits, pooled features and the feature map from one forward pass.
 
         Features and the feature map pass gradients through their final ReLU (FakeReLU); logits
-        see the true ReLU, so class scores keep their exact gradient. Values are the same.
+        see the true ReLU, so class scores keep their exact gradient. Values are the same. `stem` is
+        the first batch norm's output (before its ReLU), for priors on first-layer statistics.
         """
         net = self.net()
-        pre = net.pre_activation_map(self.normalize(x))
+        stem = net.stem(self.normalize(x))
+        pre = net.after_stem(stem)
         logits = net.classifier()(F.adaptive_avg_pool2d(F.relu(pre), 1).flatten(1))
         fmap = FakeReLU.apply(pre)
-        return Outputs(x=x, logits=logits, features=F.adaptive_avg_pool2d(fmap, 1).flatten(1), feature_map=fmap)
+        return Outputs(x=x, logits=logits, features=F.adaptive_avg_pool2d(fmap, 1).flatten(1), feature_map=fmap,
+                       stem=stem)
+
+    def stem_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(c,) mean and standard deviation of `Outputs.stem` per channel on the training data, as the
+        first batch norm learned them: its bias and |weight| (objectives.stem_prior)."""
+        bn = self.backbone.bn1
+        return bn.bias.detach(), bn.weight.detach().abs()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net()(self.normalize(x))

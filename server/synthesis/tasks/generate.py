@@ -3,8 +3,8 @@ import torch
 
 from ..errors import FieldError
 from ..objectives import class_score
-from .registry import MAX_BATCH, STEPS_IN_BALL, Field, TaskSpec, register
-from .runs import TaskRun, ball_run
+from .registry import LOOKS, MAX_BATCH, STEPS_IN_BALL, Field, TaskSpec, register
+from .runs import TaskRun, ball_run, with_looks
 
 
 def build(model, class_, n: int, *, seed: int, settings: dict) -> TaskRun:
@@ -14,7 +14,8 @@ def build(model, class_, n: int, *, seed: int, settings: dict) -> TaskRun:
     gen = torch.Generator().manual_seed(seed)
     size = model.meta.input_size
     x0 = torch.cat([model.seeds.sample(c, n, size, gen, settings["temperature"]) for c in classes]).to(model.device)
-    return ball_run(x0, class_score(torch.tensor(classes).repeat_interleave(n)), settings, (size, size))
+    objective = with_looks(model, class_score(torch.tensor(classes).repeat_interleave(n)), settings, seed)
+    return ball_run(x0, objective, settings, (size, size), seed=seed)
 
 
 def check(model, class_, n: int, *, seed: int, settings: dict) -> None:
@@ -37,6 +38,7 @@ SPEC = register(TaskSpec(
     "generate", "sample images of a class", build,
     (Field("class", "class", "class name or index", required=True, many=True),
      Field("n", "int", "how many samples of each class", default=1, minimum=1, maximum=MAX_BATCH)),
-    (*STEPS_IN_BALL, "temperature"),
-    {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0},
+    (*STEPS_IN_BALL, "temperature", *LOOKS),
+    {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0,
+     "basis": "pixel", "noise": 0.0, "jitter": 0.0, "flip": "off", "bn_prior": 0.0},
     "n images per class at the model's input size", check=check))

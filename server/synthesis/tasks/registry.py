@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ..errors import FieldError
 from ..texture import FILLS
-from ..steps import RULES
+from ..steps import BASES, RULES
 
 MAX_STEPS = 5000
 MAX_BATCH = 1024
@@ -18,12 +18,13 @@ DISPLAY_MAX = 8  # results are at most this many times the model's input size on
 # lengths past the L2 diameter of any image a model takes (388 at 224 px), weights up to a million
 # (the cards use 0.1 to 90), seeds spread up to a hundred times their fitted Gaussian.
 MAX_LENGTH, MAX_WEIGHT, MAX_TEMPERATURE = 1e4, 1e6, 100.0
+MAX_NOISE, MAX_JITTER = 10.0, 1024.0
 
 # Reference defaults are tuned on the 32-px CIFAR-10 model (docs/TASKS.md). For another input size
 # the settings that are lengths in pixel space grow with the square root of the pixel count,
 # i.e. by input_size / REFERENCE_SIZE.
 REFERENCE_SIZE = 32
-PIXEL_LENGTHS = ("step_size", "eps")
+PIXEL_LENGTHS = ("step_size", "eps", "jitter")
 
 
 def at_input_size(reference: dict, input_size: int) -> dict:
@@ -46,6 +47,9 @@ class Field:
     positive: bool = False         # strictly above `minimum`
     many: bool = False             # the library and the API also take a list (paint: one per stroke)
     choices: tuple[str, ...] = ()  # kind "choice": the names it may take
+    # a setting added after recipes existed: the value that gives results as they were before it,
+    # which a recipe that lacks the setting reruns with (runs.rebuild); None: the setting is original
+    legacy: Any = None
 
     @property
     def arg(self) -> str:
@@ -75,7 +79,23 @@ SETTINGS = {f.name: f for f in (
     Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
           "weighs colour jumps across the border) or penalty (held by the penalty, the paper's)",
           choices=("exact", "penalty")),
+    # Issue 20: levers against artifacts (docs/TASKS.md, "Looks"); each is off at its legacy value.
+    Field("basis", "choice", "basis of the gradient steps: pixel, or fourier (colour-decorrelated, 1/f-scaled "
+          "spectrum: smoother, less saturated steps)", choices=tuple(BASES), legacy="pixel"),
+    Field("noise", "float", "Langevin noise after each step, as a fraction of the step's length (0: none)",
+          minimum=0, maximum=MAX_NOISE, legacy=0.0),
+    Field("jitter", "float", "the model sees the image shifted at random by up to this many pixels at each step, "
+          "and flipped left-right at random when flip is on (0: no random view)", minimum=0, maximum=MAX_JITTER,
+          legacy=0.0),
+    Field("flip", "choice", "with jitter: also flip the model's view left-right at random (on) or not (off)",
+          choices=("off", "on"), legacy="off"),
+    Field("blend", "float", "how much of the class's seed image the start mixes into the drawing (0: the drawing "
+          "alone; the result stays within eps of the drawing)", minimum=0, maximum=1, legacy=0.0),
+    Field("bn_prior", "float", "weight of the prior holding each image's first-layer statistics near the "
+          "training data's (against saturation; 0: none)", minimum=0, maximum=MAX_WEIGHT, legacy=0.0),
 )}
+LOOKS = ("basis", "noise", "jitter", "flip", "bn_prior")
+LOOKS_OFF = {name: SETTINGS[name].legacy for name in LOOKS}
 SEED = Field("seed", "int", "random seed: the same seed gives the same result", default=0, minimum=0,
              maximum=2**63 - 1)
 STEPS_IN_BALL = ("steps", "step_size", "eps", "rule", "patience")

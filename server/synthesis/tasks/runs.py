@@ -14,12 +14,13 @@ import torch
 from ..constraints import Ball, Constraint, KnownPixels
 from ..errors import FieldError
 from ..features.names import resolve_features
-from ..objectives import Objective
+from ..objectives import Objective, stem_prior, transformed
 from ..optimizer import Callback, Result
 from ..problem import Problem, solve as solve_problem, solve_batch as solve_problems
 from ..recipes import Recipe, card_hash
+from ..steps import Update
 from .inputs import coerce_inputs, task_settings
-from .registry import spec
+from .registry import LOOKS_OFF, spec
 from .results import TaskOutput, finish
 
 
@@ -47,17 +48,18 @@ class TaskRun:
 
 
 def ball_run(x0, objective: Objective, settings: dict, display_size: tuple[int, int], *, free=None,
-             also: Constraint | None = None, carry=None) -> TaskRun:
+             also: Constraint | None = None, carry=None, center=None, seed: int = 0) -> TaskRun:
     """The tasks' usual run: maximize `objective` from x0 within the settings' L2 ball (eps) around
-    x0, with their step size, rule and patience; with `free`, only those pixels move; `also` is a
+    `center` (default x0), with their step size, rule and patience, and the step's basis and noise
+    (seeded with `seed`) where the task has them; with `free`, only those pixels move; `also` is a
     further constraint (super-resolution's consistency); `carry` takes results to the photo's size."""
-    constraint = Ball("l2", float(settings["eps"]))
+    constraint = Ball("l2", float(settings["eps"]), center)
     if free is not None:
         constraint = constraint & KnownPixels(free)
     if also is not None:
         constraint = constraint & also
     problem = Problem(x0=x0, objective=objective, steps=settings["steps"], step_size=float(settings["step_size"]),
-                      constraint=constraint, rule=settings["rule"], patience=settings["patience"])
+                      constraint=constraint, rule=update(settings, seed), patience=settings["patience"])
     return TaskRun(problem, display_size, settings, carry=carry)
 
 
@@ -68,6 +70,26 @@ def check(model, task: str, **given) -> Recipe:
     recipe, as `build` records it. What a front end without the model queues (docs/DEPLOY.md)."""
     s, args, _, settings = _checked(model, task, given)
     return _recipe(model, s, args, settings)
+
+
+def update(settings: dict, seed: int) -> "str | Update":
+    """The settings' update rule: the rule's name, or an Update when a basis or noise is set."""
+    basis, noise = settings.get("basis", LOOKS_OFF["basis"]), float(settings.get("noise", LOOKS_OFF["noise"]))
+    if basis == LOOKS_OFF["basis"] and not noise:
+        return settings["rule"]
+    return Update(settings["rule"], basis, noise, seed)
+
+
+def with_looks(model, objective: Objective, settings: dict, seed: int) -> Objective:
+    """`objective` with the settings' levers against artifacts (docs/TASKS.md, "Looks"): minus
+    bn_prior times the first-layer statistics prior, seen through a random view (jitter, flip)
+    seeded with `seed`. At their legacy values the objective is returned as it is."""
+    if settings.get("bn_prior", 0):
+        objective = objective - settings["bn_prior"] * stem_prior(*model.stem_statistics())
+    if settings.get("jitter", 0) or settings.get("flip", "off") == "on":
+        objective = transformed(objective, jitter=settings.get("jitter", 0),
+                                flip=0.5 if settings.get("flip") == "on" else 0.0, seed=seed)
+    return objective
 
 
 def build(model, task: str, **given) -> TaskRun:
@@ -166,7 +188,10 @@ def _recipe_args(model, recipe: Recipe) -> dict:
     unknown -= set(names)
     if unknown:
         raise FieldError("recipe", f"the recipe has fields {recipe.task} does not take: {sorted(unknown)}")
-    given = {names[name].arg: value for name, value in {**recipe.inputs, **recipe.settings}.items()}
+    # settings added after the recipe was made: their legacy values, which gave its results then
+    legacy = {name: names[name].legacy for name in s.settings
+              if name not in recipe.settings and names[name].legacy is not None}
+    given = {names[name].arg: value for name, value in {**recipe.inputs, **legacy, **recipe.settings}.items()}
     return {"seed": recipe.seed, **given}
 
 
