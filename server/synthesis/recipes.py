@@ -116,7 +116,7 @@ def read_png_recipe(data: bytes) -> tuple[Recipe, int]:
     at most `input_budget(width, height)` bytes, the most the inputs of an image that size can need;
     reading stops at that cap.
     """
-    budget = _Budget(*_png_size(data))
+    budget = _Budget.for_image(*_png_size(data))
     chunks = _our_chunks(data, budget)
     if RECIPE_KEY not in chunks:
         raise RecipeError("this PNG has no robust-canvas recipe (was it made by robust-canvas, then re-saved?)")
@@ -147,21 +147,18 @@ def input_budget(width: int, height: int) -> int:
 class _Budget:
     """What is left of `input_budget` while a PNG's chunks and inputs inflate."""
 
-    def __init__(self, width: int, height: int):
-        self.total = self.left = input_budget(width, height)
-        self.size = f"{width}x{height}"
+    def __init__(self, limit: int, what: str):
+        self.total = self.left = limit
+        self.what = what   # what the limit is for, in its error message
 
     @classmethod
-    def unlimited(cls) -> "_Budget":
-        budget = cls.__new__(cls)
-        budget.total = budget.left = sys.maxsize - 1
-        budget.size = "any"
-        return budget
+    def for_image(cls, width: int, height: int) -> "_Budget":
+        return cls(input_budget(width, height), f"a {width}x{height} image")
 
     def take(self, n: int) -> None:
         self.left -= n
         if self.left < 0:
-            raise RecipeError(f"the recipe inflates past {self.total} bytes, the limit for a {self.size} image")
+            raise RecipeError(f"the recipe inflates past {self.total} bytes, the limit for {self.what}")
 
     def inflate(self, raw: bytes) -> bytes:
         d = zlib.decompressobj()
@@ -269,12 +266,15 @@ def _pack(tensors: dict[str, torch.Tensor]) -> bytes:
     return save_tensors(out)
 
 
-def _unpack(compressed: bytes, budget: "_Budget") -> dict[str, torch.Tensor]:
-    raw = budget.inflate(compressed)
+def _load(raw: bytes) -> dict[str, torch.Tensor]:
     try:
-        stored = load_tensors(raw)
+        return load_tensors(raw)
     except Exception as e:  # safetensors raises its own error types for broken data
         raise RecipeError(f"broken recipe inputs: {e}") from None
+
+
+def _unpack(compressed: bytes, budget: "_Budget") -> dict[str, torch.Tensor]:
+    stored = _load(budget.inflate(compressed))
     out = {}
     for key, t in stored.items():
         name, _, kind = key.rpartition(".")
@@ -303,16 +303,10 @@ def _png_planes(data: bytes, shape: list[int]) -> torch.Tensor:
         raise RecipeError(f"broken recipe inputs: {e}") from None
 
 
-
-
 def _unpack_legacy(raw: bytes) -> dict[str, torch.Tensor]:
     """Inputs as PNGs before issue 18 stored them: safetensors, uint8 (.u8) or float32 (.f32)."""
-    try:
-        stored = load_tensors(raw)
-    except Exception as e:  # safetensors raises its own error types for broken data
-        raise RecipeError(f"broken recipe inputs: {e}") from None
     out = {}
-    for key, t in stored.items():
+    for key, t in _load(raw).items():
         name, _, kind = key.rpartition(".")
         out[name] = t.float() / 255 if kind == "u8" else t.float()
     return out
@@ -326,4 +320,4 @@ def pack_inputs(recipe: Recipe) -> bytes:
 def unpack_inputs(raw: bytes) -> dict[str, torch.Tensor]:
     """`pack_inputs`'s tensors again; RecipeError for broken data. No size cap: these are the bytes
     the server itself recorded (its result store), not a PNG someone sent."""
-    return _unpack(raw, _Budget.unlimited())
+    return _unpack(raw, _Budget(sys.maxsize - 1, "the server's own records"))
