@@ -6,7 +6,7 @@ from server.synthesis import Ball, KnownPixels, class_score, feature, logit, mas
 from server.synthesis.objectives import Objective, cross_entropy
 from server.synthesis.constraints import stack
 from server.synthesis.problem import Problem, solve, solve_batch
-from server.synthesis.steps import RULES, STEPS, L2Step, LinfStep, Step, make_step
+from server.synthesis.steps import RULES, STEPS, L2Step, LinfStep, make_step
 
 
 def _norms(d, p):

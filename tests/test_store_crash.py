@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import pytest
 
 from server.synthesis.recipes import read_png_recipe
 

@@ -28,7 +28,6 @@ import uuid
 from contextlib import contextmanager
 
 import ray
-import torch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ...api.logs import log
