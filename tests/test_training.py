@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from server import cli
@@ -139,6 +139,24 @@ def test_resume_after_a_crash_gives_the_same_weights_as_an_uninterrupted_run(dat
     for key, value in straight.items():
         torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6, msg=key)
     assert len(json.loads((tmp_path / "crashed" / "toy.json").read_text())["training"]["log"]) == 2
+
+
+def test_init_starts_from_the_given_weights_and_refuses_another_network(data_dir, toy_weights, tmp_path, capsys):
+    # A learning rate of 1e-9: one epoch cannot move the weights, so the result shows where the run began.
+    key = "backbone.conv1.weight"
+    weights = load_file(str(toy_weights))
+    weights[key] += 0.5    # not where a fresh run starts (the toy is build_model's own initialization)
+    save_file(weights, str(toy_weights))
+    assert _train(data_dir, tmp_path / "second", "--epochs", "1", "--lr", "1e-9", "--init", str(toy_weights)) == 0
+    source, second = load_file(str(toy_weights)), load_file(str(tmp_path / "second" / "toy.safetensors"))
+    assert _train(data_dir, tmp_path / "fresh", "--epochs", "1", "--lr", "1e-9") == 0
+    fresh = load_file(str(tmp_path / "fresh" / "toy.safetensors"))
+    torch.testing.assert_close(second[key], source[key], rtol=0, atol=1e-6)
+    torch.testing.assert_close(fresh[key], source[key] - 0.5, rtol=0, atol=1e-6)
+    card = json.loads((tmp_path / "second" / "toy.json").read_text())
+    assert card["training"]["config"]["init"] == str(toy_weights)
+    assert _train(data_dir, tmp_path / "wider", "--epochs", "1", "--width", "0.25", "--init", str(toy_weights)) == 2
+    assert "its width is 0.125, this run's is 0.25" in capsys.readouterr().err
 
 
 def test_data_parallel_training_under_torchrun_with_two_cpu_processes(data_dir, tmp_path):

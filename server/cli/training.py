@@ -62,6 +62,8 @@ def add_train_parser(sub) -> None:
                    help="train in float32 (default: bf16 where it pays)")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-train-images", dest="max_train_images", type=int)
+    p.add_argument("--init", help="start from this model's weights (an id or a file; same network and classes): "
+                   "fine-tune it, or lengthen a finished run with a second learning-rate cycle")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     p.set_defaults(func=cmd_train)
 

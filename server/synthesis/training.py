@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from .data import TensorDataset, augment, load_image_folder
+from .models.loading import load_model
 from .models.meta import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 from .models.robust_model import RobustModel
 from .objectives import cross_entropy
@@ -54,6 +55,8 @@ class TrainConfig:
     amp: bool | None = None        # bfloat16 autocast; None: where it pays (precision.use_bf16)
     seed: int = 0
     max_train_images: int | None = None   # for quick runs and tests
+    init: str | None = None        # start from these weights (a model id or file of the same network):
+                                   # a fine-tune, or a second cycle that lengthens a finished run
     mean: list | None = None       # input normalization; default: CIFAR-10's or ImageNet's, by architecture
     std: list | None = None
     command: str = ""
@@ -189,6 +192,17 @@ def _attack_path(model: RobustModel, device: torch.device):
         del model.fast_path
 
 
+def _start_from(model: RobustModel, init: str) -> None:
+    """Copy the weights of model `init` into `model`, which must be the same network on the same classes
+    (the input size may differ: the network is convolutional)."""
+    source = load_model(init, device="cpu")
+    mine, theirs = model.meta, source.meta
+    for field in ("arch", "depth", "width", "classes"):
+        if getattr(mine, field) != getattr(theirs, field):
+            raise ValueError(f"--init {init}: its {field} is {getattr(theirs, field)!r}, this run's is {getattr(mine, field)!r}")
+    model.load_state_dict(source.state_dict())
+
+
 def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epoch: int) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     n = min(len(data), cfg.max_train_images or len(data))
@@ -245,6 +259,8 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     ckpt_path, start_epoch, elapsed, log = out / "checkpoint.pt", 0, 0.0, []
+    if cfg.init:
+        _start_from(model, cfg.init)
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=d.device, weights_only=True)
         model.load_state_dict(state["model"])
