@@ -12,7 +12,9 @@ checkerboards) beside real images', and seconds per sample. Float32 throughout (
 unless set): the precision rule's start-up micro-benchmark can pick bf16 on a busy machine, and
 rows must differ only by their settings. sketch: judge accuracy on the results
 from thresholded edge maps and from colour blobs of held-out photos (bench/common.py), and
-seconds per sketch at batch 1. `--config NAME` picks rows; `--set k=v` adds one of your own.
+seconds per sketch at batch 1. generate-time: seconds per sample at batch 1 and 8, the rows
+alternating, best of 5 rounds (the first row is the baseline). `--config NAME` picks rows; `--set k=v`
+adds one of your own.
 """
 import argparse
 import json
@@ -22,24 +24,13 @@ import time
 import torch
 
 from bench.common import blob_sketch, crude_sketch, edge_sketch, load, test_images
-from bench.quality import REAL_FOR_FID, accuracy, card_defaults
+from bench.quality import BEFORE, REAL_FOR_FID, accuracy, card_defaults
 from bench.realism import features, frechet_distance, precision_recall, within_class_distance
 from server.synthesis import tasks
+from server.synthesis.tasks.registry import LOOKS_OFF
 
-# Each row: settings over the card of the time (TODAY). "today" is the photo card before issue 20.
-TODAY = {
-    "imagenette-rn18w75-l2": {
-        "generate": {"steps": 20, "step_size": 4.0, "eps": 120.0, "rule": "momentum", "patience": 0,
-                     "temperature": 1.0},
-        "sketch": {"steps": 25, "step_size": 4.8, "eps": 40.0, "rule": "pgd", "patience": 0},
-    },
-    "cifar10-rn18h-l2": {
-        "generate": {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3,
-                     "temperature": 2.0},
-        "sketch": {"steps": 30, "step_size": 1.0, "eps": 10.0, "rule": "pgd", "patience": 0},
-    },
-}
-OFF = {"basis": "pixel", "noise": 0.0, "jitter": 0.0, "flip": "off", "bn_prior": 0.0}
+# Each row: settings over the card of the time (TODAY): the cards when issue 20 was filed.
+TODAY = {model: {task: BEFORE[model][task] for task in ("generate", "sketch")} for model in BEFORE}
 LEVERS = {
     "today": {},
     "jitter": {"jitter": 8.0},
@@ -99,6 +90,24 @@ def bench_generate(model, judge, n: int, rows: dict) -> None:
                           "steps": out.recipe.settings["steps"]}), flush=True)
 
 
+def bench_generate_time(model, rows: dict, batches: tuple[int, ...] = (1, 8), rounds: int = 5) -> None:
+    """Seconds per sample of each row at each batch size: rows alternate within a round (so a change in
+    the machine's load hits every row alike), best round; a warm-up round first."""
+    for b in batches:
+        classes = [i % model.meta.num_classes for i in range(b)]
+        best = {name: float("inf") for name in rows}
+        for r in range(rounds + 1):
+            for name, settings in rows.items():
+                t = time.perf_counter()
+                tasks.run(model, "generate", class_=classes, n=1, seed=r, **settings)
+                if r:
+                    best[name] = min(best[name], (time.perf_counter() - t) / b)
+        base = next(iter(best.values()))
+        for name, seconds in best.items():
+            print(json.dumps({"row": name, "batch": b, "s_per_sample": seconds, "vs_first_row": seconds / base,
+                              "settings": rows[name]}), flush=True)
+
+
 def bench_sketch(model, judge, n: int, rows: dict, kinds: list[str]) -> None:
     x, y = test_images(n, seed=14, model=model)
     sketches = {kind: SKETCH_KINDS[kind](x) for kind in kinds}
@@ -121,7 +130,7 @@ def bench_sketch(model, judge, n: int, rows: dict, kinds: list[str]) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", choices=["generate", "sketch"])
+    ap.add_argument("task", choices=["generate", "sketch", "generate-time"])
     ap.add_argument("--model", required=True)
     ap.add_argument("--judge", required=True)
     ap.add_argument("--n", type=int, default=10, help="samples per class (generate) or sketches (sketch)")
@@ -133,7 +142,7 @@ def main(argv=None):
     # float32 whatever the start-up micro-benchmark says on a busy machine: rows must be comparable
     os.environ.setdefault("ROBUST_CANVAS_AMP", "off")
     model, judge = load(args.model, threads=args.threads), load(args.judge)
-    today = {**OFF, **TODAY[model.meta.id][args.task]}
+    today = {**LOOKS_OFF, **TODAY[model.meta.id][args.task.removesuffix("-time")]}
     rows = {name: ({} if name == "card" else {**today, **LEVERS[name]}) for name in args.config}
     for items in args.set:
         extra = parse_set(items)
@@ -143,6 +152,8 @@ def main(argv=None):
     with card_defaults(model, None):
         if args.task == "generate":
             bench_generate(model, judge, args.n, rows)
+        elif args.task == "generate-time":
+            bench_generate_time(model, rows)
         else:
             bench_sketch(model, judge, args.n, rows, args.kinds)
 

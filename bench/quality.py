@@ -8,7 +8,9 @@ The judge is an independently trained non-robust classifier: its accuracy on syn
 are, and its penultimate features measure how real and how varied generated images are (FID,
 precision/recall, within-class spread; bench/realism.py). Methods: "paper" = the settings the
 shipped cards had before issue 9 (fixed steps of plain normalized-gradient ascent, inpainting from
-a flat fill held by a penalty), "card" = the card's current defaults. "steps" rows: the steps of
+a flat fill held by a penalty), "before" = the cards' defaults when issue 20 was filed (BEFORE; with
+--before-model, on that model's weights: the photo model before its second training cycle), "card" =
+the card's current defaults. "steps" rows: the steps of
 the run, and the mean over images of the step each settled (early stopping) — what a user waits for.
 With --compare, the tasks also run with a non-robust model as the synthesizer (card settings); if
 that model is also the judge its samples are judged by the robust model instead.
@@ -26,6 +28,7 @@ from bench.common import blob_sketch, crude_sketch, disc_masks, edge_sketch, loa
 from bench.realism import features, frechet_distance, precision_recall, within_class_distance
 from server.synthesis import objectives, tasks
 from server.synthesis.fill import mean_fill
+from server.synthesis.tasks.registry import LOOKS_OFF
 
 # The shipped cards' task defaults before issue 9 (the paper's procedure), as explicit settings.
 _PAPER_RULE = {"rule": "pgd", "patience": 0}
@@ -48,6 +51,29 @@ PAPER = {
         "sketch": {"steps": 50, "step_size": 2.4, "eps": 40.0, **_PAPER_RULE},
         "paint": {"steps": 30, "step_size": 0.8, "eps": 20.0, "feature_weight": 0.1, "penalty_weight": 90.0,
                   **_PAPER_RULE},
+    },
+}
+# The shipped cards' task defaults when issue 20 was filed (commit 2bc51fe: before issues 18 and 20
+# changed the photo card's generation, inpainting and super-resolution), run with today's code and
+# issue 20's levers at their legacy (off) values: the "before" method.
+BEFORE = {
+    "imagenette-rn18w75-l2": {
+        "generate": {"steps": 20, "step_size": 4.0, "eps": 120.0, "rule": "momentum", "patience": 0, "temperature": 1.0,
+                     **LOOKS_OFF},
+        "translate": {"steps": 20, "step_size": 1.2, "eps": 12.0, "rule": "pgd", "patience": 3},
+        "inpaint": {"steps": 20, "step_size": 0.4, "eps": 2.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3, "fill": "harmonic", "known": "exact"},
+        "superresolve": {"steps": 15, "step_size": 2.4, "eps": 16.0, "rule": "pgd", "patience": 3},
+        "sketch": {"steps": 25, "step_size": 4.8, "eps": 40.0, "rule": "pgd", "patience": 0},
+        "paint": {"steps": 15, "step_size": 4.5, "eps": 20.0, "feature_weight": 0.1, "penalty_weight": 90.0, "rule": "momentum", "patience": 0},
+    },
+    "cifar10-rn18h-l2": {
+        "generate": {"steps": 20, "step_size": 1.0, "eps": 30.0, "rule": "momentum", "patience": 3, "temperature": 2.0,
+                     **LOOKS_OFF},
+        "translate": {"steps": 30, "step_size": 0.5, "eps": 6.0, "rule": "pgd", "patience": 3},
+        "inpaint": {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3, "fill": "harmonic", "known": "exact"},
+        "superresolve": {"steps": 30, "step_size": 0.6, "eps": 4.0, "rule": "pgd", "patience": 3},
+        "sketch": {"steps": 30, "step_size": 1.0, "eps": 10.0, "rule": "pgd", "patience": 0},
+        "paint": {"steps": 30, "step_size": 1.0, "eps": 10.0, "feature_weight": 0.1, "penalty_weight": 90.0, "rule": "momentum", "patience": 0},
     },
 }
 REAL_FOR_FID = 1000   # real test images the samples are compared with
@@ -202,7 +228,8 @@ def main(argv=None):
     ap.add_argument("--compare", help="a non-robust model to run the same tasks with (card settings)")
     ap.add_argument("--n", type=int, default=20, help="images per task (generation: per class)")
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES))
-    ap.add_argument("--methods", nargs="*", default=["paper", "card"], choices=["paper", "card"])
+    ap.add_argument("--methods", nargs="*", default=["paper", "card"], choices=["paper", "before", "card"])
+    ap.add_argument("--before-model", help="weights for the 'before' method (default: --model's)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
@@ -210,7 +237,11 @@ def main(argv=None):
     judge = load(args.judge, device=args.device)
     if "paper" in args.methods and robust.meta.id not in PAPER:
         ap.error(f"no paper settings recorded for {robust.meta.id!r}: use --methods card")
-    runs = [(m, robust, PAPER.get(robust.meta.id) if m == "paper" else None) for m in args.methods]
+    if "before" in args.methods and robust.meta.id not in BEFORE:
+        ap.error(f"no earlier card recorded for {robust.meta.id!r}: drop 'before' from --methods")
+    before = load(args.before_model, device=args.device) if args.before_model else robust
+    settings = {"paper": PAPER.get(robust.meta.id), "before": BEFORE.get(robust.meta.id), "card": None}
+    runs = [(m, before if m == "before" else robust, settings[m]) for m in args.methods]
     if args.compare:
         other = load(args.compare, device=args.device)
         other.seeds = robust.seeds
