@@ -126,3 +126,55 @@ def test_a_768_px_result_of_the_photo_model_opens_with_pillows_defaults(photo_mo
         assert img.size == (768, 768)
     assert len(data) <= 2 * len(recipes.png_bytes(out.images[0]))
     assert torch.equal(tasks.rerun(photo_model, recipes.read_png_recipe(data)[0]).images, out.images)
+
+
+def _guessed(model, x, m, **settings):
+    """The model's own class on the start of inpainting x, and its probability."""
+    x0 = tasks.build(model, "inpaint", image=x, mask=m, steps=0, **settings).problem.x0
+    p = model(x0).softmax(1)
+    return p.argmax(1).item(), p.max().item()
+
+
+def test_an_unsure_automatic_class_leaves_the_fill_and_says_so(tiny_model):
+    """A photo of none of the model's classes: below min_confidence the hole is the fill alone, the
+    pixels outside are the photo's, the output says why and the recipe reruns to the same picture."""
+    x, m = _photo(), _mask()
+    _, p = _guessed(tiny_model, x, m, fill="patch")
+    out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", min_confidence=min(1.0, p + 0.01))
+    filled = patch_fill(x, m[None, None] > 0)
+    assert torch.equal(out.images, filled)             # the hole: the fill alone; outside: the photo's pixels
+    assert out.notes[0].startswith("class: none (the model is unsure") and "fill only" in out.notes[0]
+    assert out.recipe.settings["min_confidence"] == min(1.0, p + 0.01) and out.recipe.inputs["class"] is None
+    assert torch.equal(tasks.rerun(tiny_model, out.recipe).images, out.images)
+
+
+def test_a_sure_or_given_class_still_paints_the_hole(tiny_model):
+    x, m = _photo(), _mask()
+    known = (m == 0).expand_as(x)
+    _, p = _guessed(tiny_model, x, m, fill="patch")
+    for given in ({"min_confidence": max(0.0, p - 0.01)}, {"min_confidence": 1.0, "class_": 2}):
+        out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", **given)
+        assert torch.equal(out.images[known], x[known]) and out.notes in (None, [""])
+        assert (out.images - patch_fill(x, m[None, None] > 0)).abs().max() > 0.01
+
+
+def test_a_batch_keeps_the_fill_only_where_the_model_is_unsure(tiny_model):
+    """One run, one optimizer: the unsure image stays at its fill, the sure one is painted."""
+    x = torch.cat([_photo(seed=0), _photo(seed=1)])
+    m = _mask()
+    x0 = tasks.build(tiny_model, "inpaint", image=x, mask=m, steps=0, fill="patch").problem.x0
+    p = tiny_model(x0).softmax(1).max(1).values
+    lo, hi = p.min().item(), p.max().item()
+    assert hi - lo > 1e-4      # the two photos' starts differ in the model's eyes
+    out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", min_confidence=(lo + hi) / 2)
+    filled = patch_fill(x, m[None, None] > 0)
+    unsure = int(p.argmin())
+    assert torch.equal(out.images[unsure], filled[unsure]) and "unsure" in out.notes[unsure]
+    assert (out.images[1 - unsure] - filled[1 - unsure]).abs().max() > 0.01 and out.notes[1 - unsure] == ""
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "high"])
+def test_a_bad_min_confidence_names_the_field(tiny_model, value):
+    with pytest.raises(FieldError) as e:
+        tasks.build(tiny_model, "inpaint", image=_photo(), mask=_mask(), min_confidence=value)
+    assert e.value.field == "min_confidence"
