@@ -28,11 +28,12 @@ from server.synthesis.consistency import consistent_upsample, grid_ratio
 from server.synthesis.data import load_image_folder
 from server.synthesis.fill import harmonic_fill, mean_fill
 from server.synthesis.models.registry import cache_dir
-from server.synthesis.texture import patch_fill
+from server.synthesis.texture import PATCH_RADIUS, patch_fill, patchmatch_fill
 
 PHOTOS = Path(__file__).resolve().parent / "photos"
 FILL_NAMES = ("flat (mean colour)", "harmonic (ours)", "patch (ours)", "opencv telea", "opencv ns", "xphoto fsr_fast",
               "xphoto shiftmap", "pypatchmatch 3")
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
 GUARD_N = 100     # in-class test photos whose automatic class's confidence is measured
 _LAPLACE = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
 
@@ -164,7 +165,8 @@ def fill_candidates(names: list[str]) -> dict:
         elif name in libs:
             out[name] = _opencv(*libs[name])
         elif name.startswith("pypatchmatch"):
-            out[name] = _pypatchmatch(int(name.split()[-1]))
+            radius = int(name.split()[-1])
+            out[name] = patchmatch_fill if radius == PATCH_RADIUS else _pypatchmatch(radius)
     return out
 
 
@@ -219,12 +221,12 @@ def fill_rows(judge, images: list, labels, masks: list, fills: dict) -> dict:
 
 
 @torch.no_grad()
-def confidence(model, x: torch.Tensor, mask: torch.Tensor, **settings) -> tuple[float, float]:
-    """(softmax max, margin between the top two) of the model on the start inpainting pushes from:
+def confidence(model, x: torch.Tensor, mask: torch.Tensor, **settings) -> tuple[float, float, int]:
+    """(softmax max, margin between the top two, the class) of the model on the start inpainting pushes from:
     what the automatic class is guessed from."""
     x0 = tasks.build(model, "inpaint", image=x, mask=mask, steps=0, **settings).problem.x0
-    p = model(x0.to(model.device)).softmax(1)[0].cpu().sort(descending=True).values
-    return p[0].item(), (p[0] - p[1]).item()
+    p, c = model(x0.to(model.device)).softmax(1)[0].cpu().sort(descending=True)
+    return p[0].item(), (p[0] - p[1]).item(), c[0].item()
 
 
 def out_of_class_photos() -> dict[str, torch.Tensor]:
@@ -254,16 +256,53 @@ def cifar_out_of_class(n_per_class: int = 10) -> tuple[list, list]:
     return [ds.images[j:j + 1].float() / 255 for j in idx], idx
 
 
-def guard_rows(model, x224, masks224) -> dict:
-    """The automatic class's confidence on the fill, in-class held-out photos against out-of-class ones."""
-    groups = {"Imagenette test (in class), 224 px": [confidence(model, x[None], m[0]) for x, m in zip(x224, masks224)]}
+def guard_groups(model, x224) -> dict:
+    """name -> [(softmax max, margin, guess)] of the automatic class on the card's fill, in-class
+    held-out photos against out-of-class ones (each with a seeded box hole)."""
+    groups = {"Imagenette test (in class), 224 px": [
+        confidence(model, x[None], box_masks(1, 224, 224, seed=1000 + k)[0, 0]) for k, x in enumerate(x224)]}
     other = out_of_class_photos()
-    groups[f"own + scikit-image photos (out of class, {len(other)})"] = [
+    groups[f"own + scikit-image photos (out of class)"] = [
         confidence(model, im, box_masks(1, *im.shape[2:], seed=k)[0, 0]) for k, im in enumerate(other.values())]
     cifar, _ = cifar_out_of_class()
-    groups[f"CIFAR-10 test, 8 other classes ({len(cifar)}), 32 px"] = [
+    groups["CIFAR-10 test, 8 other classes, 32 px"] = [
         confidence(model, im, box_masks(1, 32, 32, seed=k)[0, 0]) for k, im in enumerate(cifar)]
+    print("\nout-of-class photos, the guess on the fill: " + ", ".join(
+        f"{name} {model.meta.classes[c]} {p:.2f}" for name, (p, _, c) in zip(other, groups["own + scikit-image photos (out of class)"])))
     return groups
+
+
+def guard_main(model, judge, ds, n: int) -> None:
+    """The automatic class's confidence in and out of the model's classes, the share each threshold
+    lets through, and what the card's threshold does to inpainting held-out and own photos."""
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(14))[:GUARD_N]
+    groups = guard_groups(model, ds.images[idx].float() / 255)
+    rows = {}
+    for name, values in groups.items():
+        rows[f"{name} ({len(values)}): softmax max"] = quantiles([v[0] for v in values])
+        rows[f"{name} ({len(values)}): margin"] = quantiles([v[1] for v in values])
+    table("the automatic class's confidence on the fill (card's fill)", "n / 10% / 25% / median / 75% / 90%", rows)
+    rows = {f"min_confidence {t:g}": tuple(np.mean([v[0] >= t for v in values]) for values in groups.values())
+            for t in THRESHOLDS}
+    table("share of images pushed toward their guess", " / ".join(groups), rows)
+
+    card = model.meta.task_defaults["inpaint"].get("min_confidence", 0.0)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
+    x224, y224, masks = ds.images[idx].float() / 255, ds.labels[idx], box_masks(n, 224, 224, seed=13)
+    own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
+           for j in range(3)]
+    rows = {}
+    for t in sorted({0.0, card}):
+        outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], min_confidence=t) for x, m in zip(x224, masks)]
+        images = torch.cat([o.images for o in outs])
+        pushed = np.mean([not o.notes or not o.notes[0] for o in outs])
+        mine = [tasks.run(model, "inpaint", image=im, mask=m, min_confidence=t) for im, m in own]
+        rows[f"min_confidence {t:g}{' (card)' if t == card else ''}"] = (
+            hole_psnr(images, x224, masks), np.mean([seam_ratio(im[None], m[None] > 0) for im, m in zip(images, masks)]),
+            judged(judge, images, y224), pushed, np.mean([not o.notes or not o.notes[0] for o in mine]),
+            np.mean([seam_ratio(o.images, m[None, None] > 0) for o, (_, m) in zip(mine, own)]))
+    table(f"inpainting (card) with and without the guard: {n} held-out 224-px photos / own photos (4 x 3), box holes",
+          "hole PSNR / seam / judge acc / share pushed / own photos: share pushed / seam", rows)
 
 
 def quantiles(values) -> tuple:
@@ -271,10 +310,14 @@ def quantiles(values) -> tuple:
     return (len(v), *np.quantile(v, [0.1, 0.25, 0.5, 0.75, 0.9]))
 
 
+def test_224(model):
+    return load_image_folder(DATA_ROOT / model.meta.dataset / "test", 224, cache_dir=cache_dir() / "datasets")
+
+
 def fills_main(model, judge, n: int, names: list[str]) -> None:
     """The fills compared (--only fills): held-out 224-px test photos and own photos, box and brush holes."""
     fills = fill_candidates(names)
-    ds = load_image_folder(DATA_ROOT / model.meta.dataset / "test", 224, cache_dir=cache_dir() / "datasets")
+    ds = test_224(model)
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
     x224, y224 = ds.images[idx].float() / 255, ds.labels[idx]
     header = "hole PSNR / hole SSIM / seam / judge acc / s per image"
@@ -290,12 +333,7 @@ def fills_main(model, judge, n: int, names: list[str]) -> None:
                 ms.append(make(1, *im.shape[2:], seed=100 * k + j)[0])
         table(f"fills, own photos at their resolution (4 x 3 {shape} holes)", header,
               fill_rows(judge, images, None, ms, fills))
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(14))[:GUARD_N]
-    rows = {}
-    for name, values in guard_rows(model, ds.images[idx].float() / 255, box_masks(GUARD_N, 224, 224, seed=14)).items():
-        rows[f"{name}: softmax max"] = quantiles([v[0] for v in values])
-        rows[f"{name}: margin"] = quantiles([v[1] for v in values])
-    table("the automatic class's confidence on the fill (card's fill)", "n / 10% / 25% / median / 75% / 90%", rows)
+    guard_main(model, judge, ds, n)
 
 
 def main(argv=None):
@@ -304,12 +342,15 @@ def main(argv=None):
     ap.add_argument("--judge", default="imagenette-standard")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--only", choices=["fills"], help="only the fills compared, and the automatic class's confidence")
+    ap.add_argument("--only", choices=["fills", "guard"], help="only the fills compared and the automatic class's "
+                    "confidence (fills), or only the latter (guard)")
     ap.add_argument("--fills", default=",".join(FILL_NAMES), help="the fills compared, comma-separated")
     args = ap.parse_args(argv)
     model, judge = load(args.model, threads=args.threads), load(args.judge)
     if args.only == "fills":
         return fills_main(model, judge, args.n, args.fills.split(","))
+    if args.only == "guard":
+        return guard_main(model, judge, test_224(model), args.n)
     x, y = test_images(args.n, seed=12, model=model)
     print(f"model {model.meta.id}, judge {judge.meta.id}, n={args.n}, threads {torch.get_num_threads()}")
     header = "PSNR / judge acc / grid / consistency"

@@ -4,13 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.photos import laplacian_energy, photos, texture_ratio
+from bench.photos import laplacian_energy, photos, seam_ratio, texture_ratio
 from server.synthesis import tasks
 from server.synthesis.errors import FieldError
 from server.synthesis.tasks.registry import DISPLAY_MAX
 from server.synthesis.consistency import Downsampled, consistent_upsample, grid_ratio
 from server.synthesis.models.loading import load_model
-from server.synthesis.texture import patch_fill
+from server.synthesis.texture import patch_fill, patchmatch_fill
 
 
 def _photo(h=120, w=200, seed=0) -> torch.Tensor:
@@ -26,7 +26,7 @@ def _mask(h=120, w=200):
     return m
 
 
-@pytest.mark.parametrize("fill", ["patch", "harmonic"])
+@pytest.mark.parametrize("fill", ["patchmatch", "patch", "harmonic"])
 def test_inpainting_at_the_photos_size_keeps_every_other_pixel_bit_for_bit(tiny_model, fill):
     x, m = _photo(), _mask()
     out = tasks.run(tiny_model, "inpaint", image=x, mask=m, class_=2, fill=fill, steps=3).images
@@ -42,6 +42,20 @@ def test_the_patch_fill_copies_texture_and_keeps_the_known_pixels():
     assert torch.equal(filled[~hole.expand_as(x)], x[~hole.expand_as(x)])
     assert texture_ratio(filled, x, hole) >= 0.3
     assert torch.equal(filled, patch_fill(x, hole))          # deterministic: reruns make the same pixels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_patchmatch_fill_meets_its_border_without_a_tone_step(seed):
+    """PyPatchMatch's fill (the photo card's): texture like the photo's, and colour jumps across the
+    hole's edge like the photo's own between neighbours (our centre-pixel copies leave a step)."""
+    x, hole = _photo(seed=seed), _mask()[None, None] > 0
+    filled = patchmatch_fill(x, hole)
+    assert torch.equal(filled[~hole.expand_as(x)], x[~hole.expand_as(x)])
+    assert 0.5 <= texture_ratio(filled, x, hole) <= 2
+    assert seam_ratio(filled, hole) < 1.15 * seam_ratio(x, hole) and seam_ratio(filled, hole) < seam_ratio(patch_fill(x, hole), hole)
+    assert torch.equal(filled, patchmatch_fill(x, hole))     # deterministic: reruns make the same pixels
+    everything = torch.ones_like(hole)
+    assert torch.isfinite(patchmatch_fill(x, everything)).all()   # nothing known: the smooth fill, no crash
 
 
 def test_a_translated_photo_keeps_its_fine_detail(tiny_model):
