@@ -292,12 +292,14 @@ def guard_main(model, judge, ds, n: int) -> None:
     own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
            for j in range(3)]
     rows = {}
-    for t in sorted({0.0, card}):
-        outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], min_confidence=t) for x, m in zip(x224, masks)]
+    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0},
+            **{f"min_confidence {t:g}{' (card)' if t == card else ''}": {"min_confidence": t} for t in sorted({0.0, card})}}
+    for name, given in runs.items():
+        outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], **given) for x, m in zip(x224, masks)]
         images = torch.cat([o.images for o in outs])
         pushed = np.mean([not o.notes or not o.notes[0] for o in outs])
-        mine = [tasks.run(model, "inpaint", image=im, mask=m, min_confidence=t) for im, m in own]
-        rows[f"min_confidence {t:g}{' (card)' if t == card else ''}"] = (
+        mine = [tasks.run(model, "inpaint", image=im, mask=m, **given) for im, m in own]
+        rows[name] = (
             hole_psnr(images, x224, masks), np.mean([seam_ratio(im[None], m[None] > 0) for im, m in zip(images, masks)]),
             judged(judge, images, y224), pushed, np.mean([not o.notes or not o.notes[0] for o in mine]),
             np.mean([seam_ratio(o.images, m[None, None] > 0) for o, (_, m) in zip(mine, own)]))
