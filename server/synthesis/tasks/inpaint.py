@@ -16,8 +16,8 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
     hole, and results show them exactly as given) and the objective is class score minus
     `penalty_weight` times the colour jumps across the hole's edge (`objectives.seam`); with
     "penalty" (the paper's) the known pixels are held by that weight times their squared distance.
-    The hole starts from `fill`: "patch" (texture from the known pixels, `texture.patch_fill`),
-    "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean" (the mean colour of the known
+    The hole starts from `fill`: "patchmatch" or "patch" (texture from the known pixels, by
+    PyPatchMatch or our own `texture.patch_fill`), "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean" (the mean colour of the known
     pixels). With "exact" the fill is made at display size and the model's change to it carried back
     (`photo.inpaint_start`), so the hole keeps the fill's fine texture and the pixels outside it are
     the photo's, bit for bit. The class is given, or the model's prediction on that fill; where the
@@ -53,9 +53,9 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
 
 @torch.no_grad()
 def guess(model, x0, least: float) -> tuple:
-    """The model's own class for each start, whether it is sure of it (probability >= `least`), and a
-    note per image saying what was done where it is not (else "") (docs/TASKS.md: below the card's threshold the push toward an
-    unsure guess paints foreign colours into photos of other subjects)."""
+    """The model's own class for each start, whether it is sure of it (probability >= `least`), and
+    per image a note saying what was done where it is not ("" where it is). Pushing toward an unsure
+    guess paints its colours into photos of other subjects (docs/TASKS.md)."""
     p = model(x0.to(model.device)).float().softmax(1).cpu()
     top, classes = p.max(1)
     sure = top >= least
