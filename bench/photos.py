@@ -183,7 +183,7 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor, win: int = 7) -> torch.Tensor:
 
 def seam_ratio(x: torch.Tensor, hole: torch.Tensor) -> float:
     """Mean colour jump between neighbours across the hole's edge over the mean jump between known
-    neighbours 2-6 px outside it (the same image's typical neighbour difference): ~1, no seam."""
+    neighbours 3-6 px outside it (the same image's typical neighbour difference): ~1, no seam."""
     h = hole.float()
     ring = F.max_pool2d(h, 13, 1, 6) - F.max_pool2d(h, 5, 1, 2)   # known pixels 3..6 px from the hole
     cross, typical = [], []
@@ -238,7 +238,7 @@ def out_of_class_photos() -> dict[str, torch.Tensor]:
     except ImportError:
         return out
     for name in ("camera", "coins", "moon", "page", "text", "clock", "brick", "grass", "gravel", "hubble_deep_field",
-                 "immunohistochemistry", "retina", "motorcycle_left" if False else "colorwheel"):
+                 "immunohistochemistry", "retina", "colorwheel"):
         try:
             im = np.asarray(getattr(data, name)())
         except Exception:   # a sample scikit-image would have to download
