@@ -193,3 +193,36 @@ def blob_sketch(x: torch.Tensor, cells: int = 8, levels: int = 3) -> torch.Tenso
     small = torch.nn.functional.interpolate(x, size=(cells, cells), mode="area")
     smooth = torch.nn.functional.interpolate(small, size=x.shape[-2:], mode="bicubic", align_corners=False)
     return ((smooth.clamp(0, 1) * (levels - 1)).round() / (levels - 1)).contiguous()
+
+
+def box_masks(n: int, h: int, w: int, seed: int = 0, cover: tuple[float, float] = (0.05, 0.2)) -> torch.Tensor:
+    """(n,1,h,w) masks, each one rectangle at a random place covering a random `cover` fraction of the
+    image, its aspect ratio between 1:2 and 2:1 (1 = missing)."""
+    gen = torch.Generator().manual_seed(seed)
+    masks = torch.zeros(n, 1, h, w)
+    for i in range(n):
+        area, aspect = cover[0] + (cover[1] - cover[0]) * torch.rand(1, generator=gen).item(), \
+            2 ** (2 * torch.rand(1, generator=gen).item() - 1)
+        bh, bw = min(h - 2, round((area * h * w * aspect) ** 0.5)), min(w - 2, round((area * h * w / aspect) ** 0.5))
+        y = torch.randint(1, h - bh, (1,), generator=gen).item()
+        x = torch.randint(1, w - bw, (1,), generator=gen).item()
+        masks[i, :, y:y + bh, x:x + bw] = 1
+    return masks
+
+
+def brush_masks(n: int, h: int, w: int, seed: int = 0, cover: tuple[float, float] = (0.05, 0.2)) -> torch.Tensor:
+    """(n,1,h,w) brush-stroke masks: a random walk of round dabs (width 4-9% of the short side) drawn
+    until it covers a random `cover` fraction of the image (1 = missing)."""
+    gen = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    masks = torch.zeros(n, 1, h, w)
+    for i in range(n):
+        rnd = lambda: torch.rand(1, generator=gen).item()
+        goal, radius = cover[0] + (cover[1] - cover[0]) * rnd(), (0.02 + 0.025 * rnd()) * min(h, w)
+        y, x, angle = h * (0.2 + 0.6 * rnd()), w * (0.2 + 0.6 * rnd()), 6.2832 * rnd()
+        while masks[i].mean() < goal:
+            angle += (rnd() - 0.5) * 1.5
+            y = min(max(y + radius * torch.tensor(angle).sin().item(), radius), h - radius)
+            x = min(max(x + radius * torch.tensor(angle).cos().item(), radius), w - radius)
+            masks[i, 0][(yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2] = 1
+    return masks

@@ -3,7 +3,12 @@ docs/gallery/photos/<task>.png, each row a photo, with what went in and what cam
 The photo model knows 10 classes; on photos of none of them (a cat, a rocket) its class evidence is
 out of place, which inpainting shows most: its gallery has the card's radius beside eps 1.
 
-    python -m bench.gallery_photos [--model ID] [--side 384] [--out docs/gallery/photos]
+    python -m bench.gallery_photos [--model ID] [--side 384] [--out docs/gallery/photos] [--only inpaint]
+
+inpaint-fills-own.png and inpaint-fills-test.png: random holes (seeded boxes and brush strokes, 5-20%
+of the image) in the own photos and in random held-out Imagenette test photos, cropped around the hole: the fill and the result of
+the card before 2026-12-04 (our patch fill, every guess painted) beside the card's now (PyPatchMatch's
+fill, an unsure guess left unpainted).
 """
 import argparse
 from pathlib import Path
@@ -11,10 +16,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.common import load, save_grid
-from bench.photos import photos
+from bench.common import box_masks, brush_masks, load, save_grid
+from bench.photos import photos, test_224
 from server.synthesis import tasks
-from server.synthesis.texture import patch_fill
+from server.synthesis.texture import FILLS
+
+BEFORE = {"fill": "patch", "min_confidence": 0.0}   # the photo card's inpainting before 2026-12-04
+CROP = 112   # gallery cells: a square around the hole, shown at this size
 
 
 def _box(x: torch.Tensor, top: float, left: float, height: float, width: float) -> torch.Tensor:
@@ -36,11 +44,15 @@ def main(argv=None):
     ap.add_argument("--model", default="imagenette-rn18w75-l2")
     ap.add_argument("--side", type=int, default=384, help="long side of the photos")
     ap.add_argument("--out", default="docs/gallery/photos")
+    ap.add_argument("--only", choices=["inpaint"], help="only the inpainting galleries")
     args = ap.parse_args(argv)
     model, out = load(args.model), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ph = photos(args.side)
     label = lambda r: r.class_names[0].replace("_", " ")
+    inpaint_fills(model, out)
+    if args.only == "inpaint":
+        return inpaint_gallery(model, ph, out, label)
 
     rows, captions = [], []
     for name, target in (("chelsea", "english_springer"), ("rocket", "parachute")):
@@ -49,18 +61,69 @@ def main(argv=None):
         captions.append([name, f"to {target}: the model sees {label(r)}"])
     save_grid(rows, out / "translate.png", scale=1, titles=["photo", "translated"], captions=captions)
 
+    inpaint_gallery(model, ph, out, label)
+    rest(model, ph, out, label)
+
+
+def inpaint_gallery(model, ph, out, label) -> None:
     rows, captions = [], []
+    fill = FILLS[model.meta.task_defaults["inpaint"]["fill"]]
     for name, box in (("chelsea", (0.35, 0.55, 0.3, 0.25)), ("rocket", (0.15, 0.05, 0.3, 0.3))):
         m = _box(ph[name], *box)
-        start = patch_fill(ph[name], m[None, None] > 0)
+        start = fill(ph[name], m[None, None] > 0)
         r = tasks.run(model, "inpaint", image=ph[name], mask=m)
         gentle = tasks.run(model, "inpaint", image=ph[name], mask=m, eps=1.0, step_size=0.15)
         rows.append([_shown(ph[name][0], m), start[0], r.images[0], gentle.images[0], ph[name][0]])
-        captions.append(["hole", "patch fill (the start)", f"inpainted, card ({label(r)})",
-                         f"inpainted, eps 1 ({label(gentle)})", "original"])
+        captions.append(["hole", "fill (the start)", _verdict(r, label), f"inpainted, eps 1 ({_verdict(gentle, label)})",
+                         "original"])
     save_grid(rows, out / "inpaint.png", scale=1, captions=captions,
-              titles=["hole", "patch fill", "inpainted (card: eps 4)", "inpainted (eps 1)", "original"])
+              titles=["hole", "fill", "inpainted (card: eps 4)", "inpainted (eps 1)", "original"])
 
+
+def _verdict(r, label) -> str:
+    return "unsure: fill only" if r.notes and r.notes[0] else label(r)
+
+
+def _crop(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(3,CROP,CROP): a square around the hole, 1.6 times its larger side, inside the image."""
+    h, w = mask.shape
+    ys, xs = mask.nonzero(as_tuple=True)
+    side = min(h, w, max(32, round(1.6 * max(int(ys.max() - ys.min()), int(xs.max() - xs.min())))))
+    cy, cx = int(ys.float().mean()), int(xs.float().mean())
+    top, left = min(max(cy - side // 2, 0), h - side), min(max(cx - side // 2, 0), w - side)
+    return F.interpolate(x[None, :, top:top + side, left:left + side], size=(CROP, CROP), mode="bilinear",
+                         antialias=True, align_corners=False)[0].clamp(0, 1)
+
+
+def inpaint_fills(model, out: Path, n_test: int = 4) -> None:
+    """Before and after 2026-12-04 on random holes: each own photo with a box and a brush hole, and
+    n_test random held-out test photos (seed 21) with one of each."""
+    ds = test_224(model)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(21))[:n_test]
+    own = [(f"{name}", im) for name, im in photos().items()]
+    test = [(f"test {model.meta.classes[int(ds.labels[i])]}", ds.images[i:i + 1].float() / 255) for i in idx.tolist()]
+    _fills_grid(model, own, 0, out / "inpaint-fills-own.png")
+    _fills_grid(model, test, len(own), out / "inpaint-fills-test.png")
+
+
+def _fills_grid(model, cases: list, first: int, path: Path) -> None:
+    rows, captions = [], []
+    label = lambda r: r.class_names[0].replace("_", " ")
+    for k, (name, x) in enumerate(cases, start=first):
+        for shape, make in (("box", box_masks), ("brush", brush_masks)):
+            m = make(1, *x.shape[2:], seed=2100 + k)[0, 0]
+            hole = m[None, None] > 0
+            old = tasks.run(model, "inpaint", image=x, mask=m, **BEFORE)
+            new = tasks.run(model, "inpaint", image=x, mask=m)
+            cells = [_shown(x[0], m), FILLS["patch"](x, hole)[0], old.images[0],
+                     FILLS[model.meta.task_defaults["inpaint"]["fill"]](x, hole)[0], new.images[0], x[0]]
+            rows.append([_crop(c, m) for c in cells])
+            captions.append([f"{name}, {shape}", "", _verdict(old, label), "", _verdict(new, label), ""])
+    save_grid(rows, path, scale=1, captions=captions,
+              titles=["hole", "patch fill", "before: inpainted", "patchmatch fill", "now: inpainted", "original"])
+
+
+def rest(model, ph, out, label) -> None:
     for file, names in (("superresolve.png", ("coffee", "rocket")), ("superresolve-face.png", ("astronaut",))):
         rows, captions = [], []   # (save_grid gives every cell one size: photos of one shape per file)
         for name in names:

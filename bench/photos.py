@@ -21,16 +21,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.common import DATA_ROOT, load, square_masks, test_images
+from bench.common import DATA_ROOT, box_masks, brush_masks, load, square_masks, test_images
 from bench.quality import accuracy, hole_psnr, psnr
 from server.synthesis import tasks
 from server.synthesis.consistency import consistent_upsample, grid_ratio
 from server.synthesis.data import load_image_folder
 from server.synthesis.fill import harmonic_fill, mean_fill
 from server.synthesis.models.registry import cache_dir
-from server.synthesis.texture import patch_fill
+from server.synthesis.texture import PATCH_RADIUS, patch_fill, patchmatch_fill
 
 PHOTOS = Path(__file__).resolve().parent / "photos"
+FILL_NAMES = ("flat (mean colour)", "harmonic (ours)", "patch (ours)", "opencv telea", "opencv ns", "xphoto fsr_fast",
+              "xphoto shiftmap", "pypatchmatch 3")
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+GUARD_N = 100     # in-class test photos whose automatic class's confidence is measured
 _LAPLACE = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
 
 
@@ -118,14 +122,237 @@ def table(title: str, header: str, rows: dict) -> None:
         print(f"| {name} | " + " | ".join("n/a" if v != v else f"{v:.3g}" for v in values) + " |", flush=True)
 
 
+# Fills for a hole, compared in one run (--only fills): the project's own and the libraries'. Each
+# takes x (1,3,H,W) in [0,1] and hole (1,1,H,W) bool and returns x with the hole filled.
+def _u8(x: torch.Tensor) -> np.ndarray:
+    return (x[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _opencv(kind: str):
+    import cv2   # opencv-contrib-python-headless: a benchmark candidate, not a dependency of the server
+    cv2.setNumThreads(1)
+
+    def fill(x, hole):
+        img, m = _u8(x), hole[0, 0].numpy().astype(np.uint8) * 255
+        if kind in ("telea", "ns"):
+            out = cv2.inpaint(img, m, 3, cv2.INPAINT_TELEA if kind == "telea" else cv2.INPAINT_NS)
+        else:   # xphoto: the mask marks the KNOWN pixels
+            out = np.empty_like(img)
+            cv2.xphoto.inpaint(img, 255 - m, out, getattr(cv2.xphoto, "INPAINT_" + kind.upper()))
+        return torch.where(hole, torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255, x)
+    return fill
+
+
+def _pypatchmatch(patch: int):
+    from patchmatch import patch_match   # PyPatchMatch (MIT), likewise a candidate
+
+    def fill(x, hole):
+        patch_match.set_random_seed(0)
+        out = patch_match.inpaint(_u8(x), hole[0, 0].numpy(), patch_size=patch)
+        return torch.where(hole, torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255, x)
+    return fill
+
+
+def fill_candidates(names: list[str]) -> dict:
+    own = {"patch (ours)": lambda x, h: patch_fill(x, h), "harmonic (ours)": harmonic_fill,
+           "flat (mean colour)": lambda x, h: mean_fill(x, h.float())}
+    libs = {"opencv telea": ("telea",), "opencv ns": ("ns",), "xphoto fsr_fast": ("fsr_fast",),
+            "xphoto fsr_best": ("fsr_best",), "xphoto shiftmap": ("shiftmap",)}
+    out = {}
+    for name in names:
+        if name in own:
+            out[name] = own[name]
+        elif name in libs:
+            out[name] = _opencv(*libs[name])
+        elif name.startswith("pypatchmatch"):
+            radius = int(name.split()[-1])
+            out[name] = patchmatch_fill if radius == PATCH_RADIUS else _pypatchmatch(radius)
+    return out
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, win: int = 7) -> torch.Tensor:
+    """(N,1,H,W) SSIM of the luma of a and b in win x win windows (uniform; Wang et al. 2004's constants)."""
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    a, b = (a * luma).sum(1, keepdim=True), (b * luma).sum(1, keepdim=True)
+    mean = lambda t: F.avg_pool2d(F.pad(t, (win // 2,) * 4, mode="replicate"), win, 1)
+    ma, mb = mean(a), mean(b)
+    va, vb, cov = mean(a * a) - ma ** 2, mean(b * b) - mb ** 2, mean(a * b) - ma * mb
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
+
+
+def seam_ratio(x: torch.Tensor, hole: torch.Tensor) -> float:
+    """Mean colour jump between neighbours across the hole's edge over the mean jump between known
+    neighbours 3-6 px outside it (the same image's typical neighbour difference): ~1, no seam."""
+    h = hole.float()
+    ring = F.max_pool2d(h, 13, 1, 6) - F.max_pool2d(h, 5, 1, 2)   # known pixels 3..6 px from the hole
+    cross, typical = [], []
+    for dy, dx in ((0, 1), (1, 0)):
+        a, b = x[..., :x.shape[2] - dy, :x.shape[3] - dx], x[..., dy:, dx:]
+        ha, hb = h[..., :h.shape[2] - dy, :h.shape[3] - dx], h[..., dy:, dx:]
+        ra, rb = ring[..., :h.shape[2] - dy, :h.shape[3] - dx], ring[..., dy:, dx:]
+        d = (a - b).abs().mean(1, keepdim=True)
+        cross.append((d, (ha != hb).float()))
+        typical.append((d, ra * rb))
+    mean = lambda pairs: sum((d * w).sum() for d, w in pairs) / sum(w.sum() for _, w in pairs).clamp_min(1)
+    return (mean(cross) / mean(typical).clamp_min(1e-6)).item()
+
+
+def fill_rows(judge, images: list, labels, masks: list, fills: dict) -> dict:
+    """fill name -> (hole PSNR, hole SSIM, seam, judge acc, seconds per image) over images[i] with masks[i]."""
+    rows = {}
+    for name, fill in fills.items():
+        psnrs, ssims, seams, outs, secs = [], [], [], [], []
+        for x, m in zip(images, masks):
+            hole = m[None] > 0
+            t = time.perf_counter()
+            y = fill(x, hole)
+            secs.append(time.perf_counter() - t)
+            assert torch.equal(y[~hole.expand_as(y)], x[~hole.expand_as(x)]), name   # known pixels kept
+            psnrs.append(hole_psnr(y, x, hole.float()))
+            ssims.append((ssim_map(y, x) * hole).sum().item() / hole.sum().item())
+            seams.append(seam_ratio(y, hole))
+            outs.append(y)
+        acc = float("nan") if labels is None else judged(judge, torch.cat(outs), labels)
+        rows[name] = (np.mean(psnrs), np.mean(ssims), np.mean(seams), acc, np.mean(secs))
+    originals = {"the originals": (float("nan"), 1.0, np.mean([seam_ratio(x, m[None] > 0) for x, m in zip(images, masks)]),
+                                   float("nan") if labels is None else judged(judge, torch.cat(images), labels), 0.0)}
+    return {**originals, **rows}
+
+
+@torch.no_grad()
+def confidence(model, x: torch.Tensor, mask: torch.Tensor, **settings) -> tuple[float, float, int]:
+    """(softmax max, margin between the top two, the class) of the model on the start inpainting pushes from:
+    what the automatic class is guessed from."""
+    x0 = tasks.build(model, "inpaint", image=x, mask=mask, steps=0, **settings).problem.x0
+    p, c = model(x0.to(model.device)).softmax(1)[0].cpu().sort(descending=True)
+    return p[0].item(), (p[0] - p[1]).item(), c[0].item()
+
+
+def out_of_class_photos() -> dict[str, torch.Tensor]:
+    """Photos of none of the photo model's classes, offline: bench/photos and scikit-image's bundled
+    natural images (grey ones as RGB) other than those four."""
+    out = {f"photo {k}": v for k, v in photos().items()}
+    try:
+        import skimage.data as data
+    except ImportError:
+        return out
+    for name in ("camera", "coins", "moon", "page", "text", "clock", "brick", "grass", "gravel", "hubble_deep_field",
+                 "immunohistochemistry", "retina", "colorwheel"):
+        try:
+            im = np.asarray(getattr(data, name)())
+        except Exception:   # a sample scikit-image would have to download
+            continue
+        im = np.repeat(im[..., None], 3, 2) if im.ndim == 2 else im[..., :3]
+        out[f"skimage {name}"] = torch.from_numpy(im.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    return out
+
+
+def cifar_out_of_class(n_per_class: int = 10) -> tuple[list, list]:
+    """CIFAR-10 test images of classes Imagenette lacks (dog and truck left out), as 32-px photos."""
+    ds = load_image_folder(DATA_ROOT / "cifar10" / "test", 32, cache_dir=cache_dir() / "datasets")
+    keep = [i for i, c in enumerate(ds.classes) if c not in ("dog", "truck")]
+    idx = [j for c in keep for j in (ds.labels == c).nonzero()[:n_per_class, 0].tolist()]
+    return [ds.images[j:j + 1].float() / 255 for j in idx], idx
+
+
+def guard_groups(model, x224) -> dict:
+    """name -> [(softmax max, margin, guess)] of the automatic class on the card's fill, in-class
+    held-out photos against out-of-class ones (each with a seeded box hole)."""
+    groups = {"Imagenette test (in class), 224 px": [
+        confidence(model, x[None], box_masks(1, 224, 224, seed=1000 + k)[0, 0]) for k, x in enumerate(x224)]}
+    other = out_of_class_photos()
+    groups[f"own + scikit-image photos (out of class)"] = [
+        confidence(model, im, box_masks(1, *im.shape[2:], seed=k)[0, 0]) for k, im in enumerate(other.values())]
+    cifar, _ = cifar_out_of_class()
+    groups["CIFAR-10 test, 8 other classes, 32 px"] = [
+        confidence(model, im, box_masks(1, 32, 32, seed=k)[0, 0]) for k, im in enumerate(cifar)]
+    print("\nout-of-class photos, the guess on the fill: " + ", ".join(
+        f"{name} {model.meta.classes[c]} {p:.2f}" for name, (p, _, c) in zip(other, groups["own + scikit-image photos (out of class)"])))
+    return groups
+
+
+def guard_main(model, judge, ds, n: int) -> None:
+    """The automatic class's confidence in and out of the model's classes, the share each threshold
+    lets through, and what the card's threshold does to inpainting held-out and own photos."""
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(14))[:GUARD_N]
+    groups = guard_groups(model, ds.images[idx].float() / 255)
+    rows = {}
+    for name, values in groups.items():
+        rows[f"{name} ({len(values)}): softmax max"] = quantiles([v[0] for v in values])
+        rows[f"{name} ({len(values)}): margin"] = quantiles([v[1] for v in values])
+    table("the automatic class's confidence on the fill (card's fill)", "n / 10% / 25% / median / 75% / 90%", rows)
+    rows = {f"min_confidence {t:g}": tuple(np.mean([v[0] >= t for v in values]) for values in groups.values())
+            for t in THRESHOLDS}
+    table("share of images pushed toward their guess", " / ".join(groups), rows)
+
+    card = model.meta.task_defaults["inpaint"].get("min_confidence", 0.0)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
+    x224, y224, masks = ds.images[idx].float() / 255, ds.labels[idx], box_masks(n, 224, 224, seed=13)
+    own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
+           for j in range(3)]
+    rows = {}
+    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0},
+            **{f"min_confidence {t:g}{' (card)' if t == card else ''}": {"min_confidence": t} for t in sorted({0.0, card})}}
+    for name, given in runs.items():
+        outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], **given) for x, m in zip(x224, masks)]
+        images = torch.cat([o.images for o in outs])
+        pushed = np.mean([not o.notes or not o.notes[0] for o in outs])
+        mine = [tasks.run(model, "inpaint", image=im, mask=m, **given) for im, m in own]
+        rows[name] = (
+            hole_psnr(images, x224, masks), np.mean([seam_ratio(im[None], m[None] > 0) for im, m in zip(images, masks)]),
+            judged(judge, images, y224), pushed, np.mean([not o.notes or not o.notes[0] for o in mine]),
+            np.mean([seam_ratio(o.images, m[None, None] > 0) for o, (_, m) in zip(mine, own)]))
+    table(f"inpainting (card) with and without the guard: {n} held-out 224-px photos / own photos (4 x 3), box holes",
+          "hole PSNR / seam / judge acc / share pushed / own photos: share pushed / seam", rows)
+
+
+def quantiles(values) -> tuple:
+    v = np.array(values)
+    return (len(v), *np.quantile(v, [0.1, 0.25, 0.5, 0.75, 0.9]))
+
+
+def test_224(model):
+    return load_image_folder(DATA_ROOT / model.meta.dataset / "test", 224, cache_dir=cache_dir() / "datasets")
+
+
+def fills_main(model, judge, n: int, names: list[str]) -> None:
+    """The fills compared (--only fills): held-out 224-px test photos and own photos, box and brush holes."""
+    fills = fill_candidates(names)
+    ds = test_224(model)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
+    x224, y224 = ds.images[idx].float() / 255, ds.labels[idx]
+    header = "hole PSNR / hole SSIM / seam / judge acc / s per image"
+    own = photos()
+    for shape, make in (("box", box_masks), ("brush", brush_masks)):
+        masks = make(n, 224, 224, seed=13)
+        table(f"fills, {n} held-out test photos at 224 px, {shape} holes (5-20%)", header,
+              fill_rows(judge, list(x224[:, None]), y224, list(masks), fills))
+        images, ms = [], []
+        for k, im in enumerate(own.values()):
+            for j in range(3):
+                images.append(im)
+                ms.append(make(1, *im.shape[2:], seed=100 * k + j)[0])
+        table(f"fills, own photos at their resolution (4 x 3 {shape} holes)", header,
+              fill_rows(judge, images, None, ms, fills))
+    guard_main(model, judge, ds, n)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="imagenette-rn18w75-l2")
     ap.add_argument("--judge", default="imagenette-standard")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", choices=["fills", "guard"], help="only the fills compared and the automatic class's "
+                    "confidence (fills), or only the latter (guard)")
+    ap.add_argument("--fills", default=",".join(FILL_NAMES), help="the fills compared, comma-separated")
     args = ap.parse_args(argv)
     model, judge = load(args.model, threads=args.threads), load(args.judge)
+    if args.only == "fills":
+        return fills_main(model, judge, args.n, args.fills.split(","))
+    if args.only == "guard":
+        return guard_main(model, judge, test_224(model), args.n)
     x, y = test_images(args.n, seed=12, model=model)
     print(f"model {model.meta.id}, judge {judge.meta.id}, n={args.n}, threads {torch.get_num_threads()}")
     header = "PSNR / judge acc / grid / consistency"

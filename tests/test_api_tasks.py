@@ -76,6 +76,17 @@ def test_inpaint_keeps_the_pixels_outside_the_mask(client):
     assert changed > 0.9 and (after[:, :16] - before[:, :16]).abs().float().mean() > 20, "the hole was not repainted"
 
 
+def test_inpaint_says_when_the_model_is_unsure_of_its_own_class(client):
+    """No class and min_confidence 1: the model is never that sure, so the hole is the fill alone and
+    the result says so; with a class given nothing is said."""
+    source, mask = picture(seed=3), square_mask(box=(0, 0, 16, 32))
+    unsure = run(client, "inpaint", {"image": source, "mask": mask, "min_confidence": 1.0})
+    assert unsure["notes"][0].startswith("class: none (the model is unsure") and "fill only" in unsure["notes"][0]
+    given = run(client, "inpaint", {"image": source, "mask": mask, "min_confidence": 1.0, "class": "cat"})
+    assert given["notes"] == [""]
+    assert decode(unsure["images"][0]).tolist() != decode(given["images"][0]).tolist()
+
+
 def test_a_seed_makes_results_repeatable(client):
     body = {"class": "cat", "seed": 7}
     assert run(client, "generate", body)["images"] == run(client, "generate", body)["images"]

@@ -73,3 +73,18 @@ def test_the_default_model_is_used_without_model(files, monkeypatch):
 def test_unknown_model_id_is_an_error(files, capsys):
     assert main(["generate", "cat", "--model", "no-such-model", "--out", str(files / "x.png")]) == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_inpaint_says_when_it_leaves_the_fill_alone(files, capsys):
+    """No class and a model unsure of its guess: the output names the file and says the hole is the
+    fill only; `rerun` reproduces it and says so again. With a class given, no such line."""
+    out = files / "i.png"
+    assert _run(files, "inpaint", str(files / "photo.png"), str(files / "mask.png"), "--min-confidence", "1",
+                "--out", str(out)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{out}\t") and lines[1].startswith(f"{out}: class: none (the model is unsure")
+    assert main(["rerun", str(out), "--model", "tiny"]) == 0
+    assert "fill only" in capsys.readouterr().out
+    assert _run(files, "inpaint", str(files / "photo.png"), str(files / "mask.png"), "--min-confidence", "1",
+                "--class", "ship", "--out", str(out)) == 0
+    assert "unsure" not in capsys.readouterr().out

@@ -4,13 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.photos import laplacian_energy, photos, texture_ratio
+from bench.photos import laplacian_energy, photos, seam_ratio, texture_ratio
 from server.synthesis import tasks
 from server.synthesis.errors import FieldError
 from server.synthesis.tasks.registry import DISPLAY_MAX
 from server.synthesis.consistency import Downsampled, consistent_upsample, grid_ratio
 from server.synthesis.models.loading import load_model
-from server.synthesis.texture import patch_fill
+from server.synthesis.texture import patch_fill, patchmatch_fill
 
 
 def _photo(h=120, w=200, seed=0) -> torch.Tensor:
@@ -26,7 +26,7 @@ def _mask(h=120, w=200):
     return m
 
 
-@pytest.mark.parametrize("fill", ["patch", "harmonic"])
+@pytest.mark.parametrize("fill", ["patchmatch", "patch", "harmonic"])
 def test_inpainting_at_the_photos_size_keeps_every_other_pixel_bit_for_bit(tiny_model, fill):
     x, m = _photo(), _mask()
     out = tasks.run(tiny_model, "inpaint", image=x, mask=m, class_=2, fill=fill, steps=3).images
@@ -42,6 +42,20 @@ def test_the_patch_fill_copies_texture_and_keeps_the_known_pixels():
     assert torch.equal(filled[~hole.expand_as(x)], x[~hole.expand_as(x)])
     assert texture_ratio(filled, x, hole) >= 0.3
     assert torch.equal(filled, patch_fill(x, hole))          # deterministic: reruns make the same pixels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_patchmatch_fill_meets_its_border_without_a_tone_step(seed):
+    """PyPatchMatch's fill (the photo card's): texture like the photo's, and colour jumps across the
+    hole's edge like the photo's own between neighbours (our centre-pixel copies leave a step)."""
+    x, hole = _photo(seed=seed), _mask()[None, None] > 0
+    filled = patchmatch_fill(x, hole)
+    assert torch.equal(filled[~hole.expand_as(x)], x[~hole.expand_as(x)])
+    assert 0.5 <= texture_ratio(filled, x, hole) <= 2
+    assert seam_ratio(filled, hole) < 1.15 * seam_ratio(x, hole) and seam_ratio(filled, hole) < seam_ratio(patch_fill(x, hole), hole)
+    assert torch.equal(filled, patchmatch_fill(x, hole))     # deterministic: reruns make the same pixels
+    everything = torch.ones_like(hole)
+    assert torch.isfinite(patchmatch_fill(x, everything)).all()   # nothing known: the smooth fill, no crash
 
 
 def test_a_translated_photo_keeps_its_fine_detail(tiny_model):
@@ -126,3 +140,55 @@ def test_a_768_px_result_of_the_photo_model_opens_with_pillows_defaults(photo_mo
         assert img.size == (768, 768)
     assert len(data) <= 2 * len(recipes.png_bytes(out.images[0]))
     assert torch.equal(tasks.rerun(photo_model, recipes.read_png_recipe(data)[0]).images, out.images)
+
+
+def _guessed(model, x, m, **settings):
+    """The model's own class on the start of inpainting x, and its probability."""
+    x0 = tasks.build(model, "inpaint", image=x, mask=m, steps=0, **settings).problem.x0
+    p = model(x0).softmax(1)
+    return p.argmax(1).item(), p.max().item()
+
+
+def test_an_unsure_automatic_class_leaves_the_fill_and_says_so(tiny_model):
+    """A photo of none of the model's classes: below min_confidence the hole is the fill alone, the
+    pixels outside are the photo's, the output says why and the recipe reruns to the same picture."""
+    x, m = _photo(), _mask()
+    _, p = _guessed(tiny_model, x, m, fill="patch")
+    out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", min_confidence=min(1.0, p + 0.01))
+    filled = patch_fill(x, m[None, None] > 0)
+    assert torch.equal(out.images, filled)             # the hole: the fill alone; outside: the photo's pixels
+    assert out.notes[0].startswith("class: none (the model is unsure") and "fill only" in out.notes[0]
+    assert out.recipe.settings["min_confidence"] == min(1.0, p + 0.01) and out.recipe.inputs["class"] is None
+    assert torch.equal(tasks.rerun(tiny_model, out.recipe).images, out.images)
+
+
+def test_a_sure_or_given_class_still_paints_the_hole(tiny_model):
+    x, m = _photo(), _mask()
+    known = (m == 0).expand_as(x)
+    _, p = _guessed(tiny_model, x, m, fill="patch")
+    for given in ({"min_confidence": max(0.0, p - 0.01)}, {"min_confidence": 1.0, "class_": 2}):
+        out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", **given)
+        assert torch.equal(out.images[known], x[known]) and out.notes in (None, [""])
+        assert (out.images - patch_fill(x, m[None, None] > 0)).abs().max() > 0.01
+
+
+def test_a_batch_keeps_the_fill_only_where_the_model_is_unsure(tiny_model):
+    """One run, one optimizer: the unsure image stays at its fill, the sure one is painted."""
+    x = torch.cat([_photo(seed=0), _photo(seed=1)])
+    m = _mask()
+    x0 = tasks.build(tiny_model, "inpaint", image=x, mask=m, steps=0, fill="patch").problem.x0
+    p = tiny_model(x0).softmax(1).max(1).values
+    lo, hi = p.min().item(), p.max().item()
+    assert hi - lo > 1e-4      # the two photos' starts differ in the model's eyes
+    out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", min_confidence=(lo + hi) / 2)
+    filled = patch_fill(x, m[None, None] > 0)
+    unsure = int(p.argmin())
+    assert torch.equal(out.images[unsure], filled[unsure]) and "unsure" in out.notes[unsure]
+    assert (out.images[1 - unsure] - filled[1 - unsure]).abs().max() > 0.01 and out.notes[1 - unsure] == ""
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "high"])
+def test_a_bad_min_confidence_names_the_field(tiny_model, value):
+    with pytest.raises(FieldError) as e:
+        tasks.build(tiny_model, "inpaint", image=_photo(), mask=_mask(), min_confidence=value)
+    assert e.value.field == "min_confidence"

@@ -24,6 +24,7 @@ class TaskResult(BaseModel):
     classes: list[int]           # the model's prediction on each result
     class_names: list[str]
     scores: list[float | None]   # final objective per image; null where it is not finite
+    notes: list[str] = []        # per image, what the task decided ("": nothing; inpaint: an unsure guess, fill only)
     width: int
     height: int
 

@@ -39,10 +39,14 @@ def write_result(png: bytes, path: Path) -> None:
         Image.open(io.BytesIO(png)).convert("RGB").save(path)
 
 
-def report(paths, class_names, scores) -> None:
-    """One `path<TAB>class<TAB>score` line per result (a server sends no score where it is not finite)."""
+def report(paths, class_names, scores, notes=None) -> None:
+    """One `path<TAB>class<TAB>score` line per result (a server sends no score where it is not finite),
+    then a `path: note` line for each result the task says something about (inpaint: no class)."""
     for path, name, score in zip(paths, class_names, scores):
         print(f"{path}\t{name}\t{math.nan if score is None else score:.4f}")
+    for path, note in zip(paths, notes or []):
+        if note:
+            print(f"{path}: {note}")
 
 
 @contextmanager

@@ -11,7 +11,8 @@ def run_task(spec, args) -> int:
     body = request_body(spec, args)
     with progress_bar(args.command) as update:
         job = run_remote(args.server, args.token, args.command, body, update)
-    report(write_results(job.pngs(), args.out), job.result["class_names"], job.result["scores"])
+    report(write_results(job.pngs(), args.out), job.result["class_names"], job.result["scores"],
+           job.result.get("notes"))
     return 0
 
 

@@ -22,7 +22,7 @@ def cmd_task(args) -> int:
     model = load_model(args.model)
     result = _solve(model, tasks.build(model, args.command, **given), args.command)
     pngs = [png_bytes(image, result.recipe, i) for i, image in enumerate(result.images)]
-    report(write_results(pngs, args.out), result.class_names, result.scores)
+    report(write_results(pngs, args.out), result.class_names, result.scores, result.notes)
     if "feature" in result.recipe.inputs:
         print("painted: " + painted(model, result.recipe.inputs["feature"]))
     return 0
@@ -45,7 +45,7 @@ def cmd_rerun(args) -> int:
     if index >= len(result.images):
         raise ValueError(f"the recipe makes {len(result.images)} images but this is image {index}")
     write_result(png_bytes(result.images[index], result.recipe, index), out)
-    report([out], [result.class_names[index]], [result.scores[index]])
+    report([out], [result.class_names[index]], [result.scores[index]], result.notes and [result.notes[index]])
     before, after = read_image(str(source)), _as_8bit(result.images[index])
     if before.shape == after.shape and torch.equal(before, after):
         print(f"identical: {source} reproduced bit for bit ({recipe.task}, {recipe.model}, seed {recipe.seed})")

@@ -11,7 +11,8 @@ def result_view(model, problem: TaskRun, result) -> dict:
     out = tasks.finish(model, problem, result)
     height, width = out.images.shape[2:]
     return {"images": encode_pngs(out.images, out.recipe), "classes": out.classes, "class_names": out.class_names,
-            "scores": [s if math.isfinite(s) else None for s in out.scores], "width": width, "height": height}
+            "scores": [s if math.isfinite(s) else None for s in out.scores], "width": width, "height": height,
+            "notes": out.notes or [""] * len(out.classes)}
 
 
 def preview_view(progress, every: int, max_images: int) -> dict | None:

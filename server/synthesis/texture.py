@@ -7,10 +7,14 @@ propagation from neighbours and random search, and copies the source pixels in. 
 (harmonic, mean colour) has no texture at all, and the model's few steps at 128 px cannot paint a
 photo's grain at 512; copied texture has it from the start, and the model then adjusts the content.
 
-It is our own code on purpose: about a hundred lines of torch, deterministic for a given seed on any
-device, with no compiled dependency for the server to build (the PatchMatch packages on PyPI wrap a
-C++ library, and OpenCV's inpainting is diffusion, not texture).
+`patchmatch_fill` is the same idea done fully: PyPatchMatch (MIT, a 0.7 MB wheel with its C++
+library and OpenCV built in) runs PatchMatch with 7x7 patches and votes the overlapping patches
+together at every scale, so copied texture meets its border without the tone step that `patch_fill`'s
+centre-pixel copies leave (docs/BENCHMARKS.md, "Fills": seam 1.0 against 2.3-3.2, the originals
+1.0). It works on 8-bit pixels on the CPU, deterministic for a given seed.
 """
+import threading
+
 import torch
 import torch.nn.functional as F
 
@@ -176,5 +180,30 @@ def _copy(x: torch.Tensor, hole: torch.Tensor, offsets: torch.Tensor) -> torch.T
     return x[:, :, sy, sx]
 
 
-# The inpainting starts by name (the task's `fill` setting): the smooth ones of fill.py and this one.
-FILLS = {**SMOOTH_FILLS, "patch": lambda x, hole: patch_fill(x, hole > 0)}
+PATCH_RADIUS = 3      # PyPatchMatch's patches span 2 * 3 + 1 = 7 pixels (5: more time, no better: BENCHMARKS.md)
+_SEEDED = threading.Lock()   # PyPatchMatch's seed is global to the process: seed and fill as one
+
+
+def patchmatch_fill(x: torch.Tensor, hole: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """x (N,C,H,W) with `hole` (N or 1,1,H,W, bool or {0,1}) marking unknown pixels -> x with the hole
+    filled by PyPatchMatch from the known pixels (as 8-bit colours); the known pixels are returned
+    exactly as given, and an image with no known pixel gets the smooth fill."""
+    from patchmatch import patch_match   # the compiled library loads only when this fill is asked for
+
+    hole = hole.bool().expand(x.shape[0], 1, *x.shape[2:])
+    out = x.clone()
+    for i in range(len(x)):
+        if not hole[i].any() or hole[i].all():
+            out[i:i + 1] = harmonic_fill(x[i:i + 1], hole[i:i + 1])
+            continue
+        pixels = (x[i].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        with _SEEDED:
+            patch_match.set_random_seed(seed)
+            filled = patch_match.inpaint(pixels, hole[i, 0].cpu().numpy(), patch_size=PATCH_RADIUS)
+        out[i] = torch.from_numpy(filled).permute(2, 0, 1).to(x) / 255
+    return torch.where(hole, out, x)
+
+
+# The inpainting starts by name (the task's `fill` setting): the smooth ones of fill.py and these.
+FILLS = {**SMOOTH_FILLS, "patch": lambda x, hole: patch_fill(x, hole > 0),
+         "patchmatch": lambda x, hole: patchmatch_fill(x, hole > 0)}

@@ -7,8 +7,10 @@ import { crisp, pretty, scaleNicely } from '../display.js';
 import { h } from './dom.js';
 import { openInButtons } from './gallery.js';
 
-// The model's reading of image i of a result, for people ('' when it gave none).
+// The model's reading of image i of a result, for people ('' when it gave none); the task's note
+// instead where it made one (inpaint: "class: none (the model is unsure ...; fill only)").
 export function className(result, i) {
+  if (result?.notes?.[i]) return result.notes[i];
   if (result?.class_names?.[i]) return pretty(result.class_names[i]);
   const c = result?.classes?.[i];
   if (c === undefined || c === null) return '';

@@ -1,8 +1,10 @@
 """inpaint: fill the masked region so that it belongs to the class and meets its border without a seam."""
+import torch
+
 from .. import photo
 from ..objectives import class_score, masked_mse, seam
 from ..texture import FILLS
-from .inputs import at_model_size, display_size, labels, predict, resize
+from .inputs import at_model_size, display_size, labels, resize
 from .registry import AUTO_CLASS, IMAGE, STEPS_IN_BALL, Field, TaskSpec, register
 from .runs import TaskRun, ball_run
 
@@ -14,11 +16,13 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
     hole, and results show them exactly as given) and the objective is class score minus
     `penalty_weight` times the colour jumps across the hole's edge (`objectives.seam`); with
     "penalty" (the paper's) the known pixels are held by that weight times their squared distance.
-    The hole starts from `fill`: "patch" (texture from the known pixels, `texture.patch_fill`),
-    "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean" (the mean colour of the known
+    The hole starts from `fill`: "patchmatch" or "patch" (texture from the known pixels, by
+    PyPatchMatch or our own `texture.patch_fill`), "harmonic" (smooth from its border, `fill.harmonic_fill`) or "mean" (the mean colour of the known
     pixels). With "exact" the fill is made at display size and the model's change to it carried back
     (`photo.inpaint_start`), so the hole keeps the fill's fine texture and the pixels outside it are
-    the photo's, bit for bit. The class is given, or the model's prediction on that fill.
+    the photo's, bit for bit. The class is given, or the model's prediction on that fill; where the
+    model gives its guess less than `min_confidence` (a photo of none of its classes, most often) the
+    hole keeps the fill: only the sure images are free to move (`guess`), and the run's notes say so.
     """
     s = settings
     x, m = at_model_size(model, image), at_model_size(model, mask)
@@ -31,12 +35,34 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
     else:
         hole = m
         x0 = FILLS[s["fill"]](x, hole)
-    classes = predict(model, x0) if class_ is None else labels(class_, len(x))
+    if class_ is None:
+        classes, sure, notes = guess(model, x0, s["min_confidence"])
+    else:
+        classes, sure, notes = labels(class_, len(x)), torch.ones(len(x), dtype=torch.bool), None
+    free = hole if exact else None
+    if not sure.all():   # the unsure images stay at their start: a constraint of the one run, no other loop
+        free = (hole if exact else torch.ones_like(m, dtype=torch.bool)) & sure.view(-1, 1, 1, 1).to(m.device)
     if exact:
         objective = class_score(classes) - s["penalty_weight"] * seam(hole)
     else:
         objective = class_score(classes) - s["penalty_weight"] * masked_mse(x, 1 - m)
-    return ball_run(x0, objective, s, display, free=hole if exact else None, carry=carried)
+    run = ball_run(x0, objective, s, display, free=free, carry=carried)
+    run.notes = notes
+    return run
+
+
+@torch.no_grad()
+def guess(model, x0, least: float) -> tuple:
+    """The model's own class for each start, whether it is sure of it (probability >= `least`), and
+    per image a note saying what was done where it is not ("" where it is). Pushing toward an unsure
+    guess paints its colours into photos of other subjects (docs/TASKS.md)."""
+    p = model(x0.to(model.device)).float().softmax(1).cpu()
+    top, classes = p.max(1)
+    sure = top >= least
+    name = lambda c: model.meta.classes[c]
+    notes = ["" if ok else f"class: none (the model is unsure: {name(c)} at {t:.2f} < {least:g}; fill only)"
+             for c, t, ok in zip(classes.tolist(), top.tolist(), sure.tolist())]
+    return classes, sure, notes
 
 
 def check(model, image, mask, class_, *, seed: int, settings: dict) -> None:
@@ -48,7 +74,7 @@ def check(model, image, mask, class_, *, seed: int, settings: dict) -> None:
 SPEC = register(TaskSpec(
     "inpaint", "fill the masked region of an image", build,
     (IMAGE, Field("mask", "mask", "the region to fill: white (1) = missing", required=True), AUTO_CLASS),
-    (*STEPS_IN_BALL, "penalty_weight", "fill", "known"),
+    (*STEPS_IN_BALL, "penalty_weight", "fill", "known", "min_confidence"),
     {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
-     "fill": "harmonic", "known": "exact"},
+     "fill": "harmonic", "known": "exact", "min_confidence": 0.0},
     "one image, the source's aspect ratio", check=check))

@@ -73,9 +73,13 @@ SETTINGS = {f.name: f for f in (
           minimum=0, maximum=MAX_STEPS),
     Field("temperature", "float", "spread of the seeds around their class mean (1: the fitted Gaussian)",
           minimum=0, maximum=MAX_TEMPERATURE, positive=True),
-    Field("fill", "choice", "how the hole starts: patch (texture copied from the rest of the image, at its "
-          "resolution), harmonic (smooth from its border) or mean (flat mean colour)",
+    Field("fill", "choice", "how the hole starts: patchmatch (texture copied from the rest of the image by "
+          "PyPatchMatch, at its resolution), patch (the same by our own compact PatchMatch), harmonic (smooth from "
+          "its border) or mean (flat mean colour)",
           choices=tuple(FILLS)),
+    Field("min_confidence", "float", "with no class given: the least probability the model gives its own guess, "
+          "on the fill, for the hole to be pushed toward it; below it the hole keeps the fill (0: always push)",
+          minimum=0, maximum=1, legacy=0.0),
     Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
           "weighs colour jumps across the border) or penalty (held by the penalty, the paper's)",
           choices=("exact", "penalty")),

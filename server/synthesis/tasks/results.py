@@ -17,6 +17,7 @@ class TaskOutput:
     trace: torch.Tensor       # (N, steps_done + 1) objective per step
     stopped: bool             # the callback asked to stop early
     recipe: Recipe            # what made these images: rerunning it gives the same pixels
+    notes: list[str] | None = None   # per image, what the task decided (inpaint: its automatic class)
 
 
 def finish(model, run, result: Result) -> TaskOutput:
@@ -34,4 +35,4 @@ def finish(model, run, result: Result) -> TaskOutput:
     return TaskOutput(images=images,
                       classes=classes, class_names=[model.meta.classes[c] for c in classes],
                       scores=result.trace[:, -1].tolist(), trace=result.trace.cpu(), stopped=result.stopped,
-                      recipe=run.recipe)
+                      recipe=run.recipe, notes=run.notes)

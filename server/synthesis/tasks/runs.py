@@ -33,6 +33,7 @@ class TaskRun:
     settings: dict = field(default_factory=dict)   # every effective setting, weights included
     recipe: Recipe | None = None        # what reproduces the result (recipes.py); set by `build`
     carry: object | None = None         # how results go back to the photo's resolution (photo.Carry)
+    notes: list[str] | None = None      # per image, what the task decided that a user should know ("": nothing)
 
     @property
     def steps(self) -> int:
