@@ -139,7 +139,9 @@ def _to_uint8(im: torch.Tensor, h: int, w: int) -> np.ndarray:
 
 
 def _text(draw, font, text: str, cx: float, cy: float) -> None:
-    draw.text((cx, cy), text, fill="black", font=font, anchor="mm")
+    """Centred at (cx, cy), moved in just enough to stay whole on the canvas (a caption wider than its cell)."""
+    half, width = font.getlength(text) / 2, draw.im.size[0]
+    draw.text((min(max(cx, half + 1), width - half - 1), cy), text, fill="black", font=font, anchor="mm")
 
 
 def square_masks(n: int, size: int = 32, side: int | None = None, seed: int = 0) -> torch.Tensor:

@@ -292,7 +292,7 @@ def guard_main(model, judge, ds, n: int) -> None:
     own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
            for j in range(3)]
     rows = {}
-    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0},
+    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6},
             **{f"min_confidence {t:g}{' (card)' if t == card else ''}": {"min_confidence": t} for t in sorted({0.0, card})}}
     for name, given in runs.items():
         outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], **given) for x, m in zip(x224, masks)]
@@ -305,6 +305,28 @@ def guard_main(model, judge, ds, n: int) -> None:
             np.mean([seam_ratio(o.images, m[None, None] > 0) for o, (_, m) in zip(mine, own)]))
     table(f"inpainting (card) with and without the guard: {n} held-out 224-px photos / own photos (4 x 3), box holes",
           "hole PSNR / seam / judge acc / share pushed / own photos: share pushed / seam", rows)
+
+
+def radius_main(model, judge, n: int) -> None:
+    """The card's inpainting at radii 1, 2 and 4 (step 0.15 * eps) against the fill alone: held-out 224-px
+    photos and own photos with box holes, as in guard_main (--only radius)."""
+    ds = test_224(model)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
+    x224, y224, masks = ds.images[idx].float() / 255, ds.labels[idx], box_masks(n, 224, 224, seed=13)
+    own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
+           for j in range(3)]
+    fills = [tasks.run(model, "inpaint", image=im, mask=m, steps=0).images for im, m in own]
+    rows = {}
+    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e}
+                                                                     for e in (1.0, 2.0, 4.0)}}.items():
+        images = torch.cat([tasks.run(model, "inpaint", image=x[None], mask=m[0], **given).images
+                            for x, m in zip(x224, masks)])
+        mine = [tasks.run(model, "inpaint", image=im, mask=m, **given).images for im, m in own]
+        rows[name] = (hole_psnr(images, x224, masks), np.mean([seam_ratio(im[None], m[None] > 0) for im, m in zip(images, masks)]),
+                      judged(judge, images, y224), np.mean([seam_ratio(o, m[None, None] > 0) for o, (_, m) in zip(mine, own)]),
+                      np.mean([(o - f).abs().mean(1)[0][m > 0].mean().item() for o, f, (_, m) in zip(mine, fills, own)]))
+    table(f"inpainting (card) by radius: {n} held-out 224-px photos / own photos (4 x 3), box holes",
+          "hole PSNR / seam / judge acc / own photos: seam / own photos: mean change from the fill in the hole", rows)
 
 
 def quantiles(values) -> tuple:
@@ -344,8 +366,8 @@ def main(argv=None):
     ap.add_argument("--judge", default="imagenette-standard")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--only", choices=["fills", "guard"], help="only the fills compared and the automatic class's "
-                    "confidence (fills), or only the latter (guard)")
+    ap.add_argument("--only", choices=["fills", "guard", "radius"], help="only the fills compared and the automatic "
+                    "class's confidence (fills), only the latter (guard), or only inpainting's radius (radius)")
     ap.add_argument("--fills", default=",".join(FILL_NAMES), help="the fills compared, comma-separated")
     args = ap.parse_args(argv)
     model, judge = load(args.model, threads=args.threads), load(args.judge)
@@ -353,6 +375,8 @@ def main(argv=None):
         return fills_main(model, judge, args.n, args.fills.split(","))
     if args.only == "guard":
         return guard_main(model, judge, test_224(model), args.n)
+    if args.only == "radius":
+        return radius_main(model, judge, args.n)
     x, y = test_images(args.n, seed=12, model=model)
     print(f"model {model.meta.id}, judge {judge.meta.id}, n={args.n}, threads {torch.get_num_threads()}")
     header = "PSNR / judge acc / grid / consistency"
