@@ -272,6 +272,15 @@ def guard_groups(model, x224) -> dict:
     return groups
 
 
+def box_cases(ds, n: int) -> tuple:
+    """The inpainting cases of guard_main and radius_main: n held-out 224-px photos (seed 12) with a box
+    hole each (seed 13), their labels, and each own photo with three box holes, as (photo, mask) pairs."""
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
+    own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
+           for j in range(3)]
+    return ds.images[idx].float() / 255, ds.labels[idx], box_masks(n, 224, 224, seed=13), own
+
+
 def guard_main(model, judge, ds, n: int) -> None:
     """The automatic class's confidence in and out of the model's classes, the share each threshold
     lets through, and what the card's threshold does to inpainting held-out and own photos."""
@@ -287,10 +296,7 @@ def guard_main(model, judge, ds, n: int) -> None:
     table("share of images pushed toward their guess", " / ".join(groups), rows)
 
     card = model.meta.task_defaults["inpaint"].get("min_confidence", 0.0)
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
-    x224, y224, masks = ds.images[idx].float() / 255, ds.labels[idx], box_masks(n, 224, 224, seed=13)
-    own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
-           for j in range(3)]
+    x224, y224, masks, own = box_cases(ds, n)
     rows = {}
     runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6},
             **{f"min_confidence {t:g}{' (card)' if t == card else ''}": {"min_confidence": t} for t in sorted({0.0, card})}}
@@ -310,11 +316,7 @@ def guard_main(model, judge, ds, n: int) -> None:
 def radius_main(model, judge, n: int) -> None:
     """The card's inpainting at radii 1, 2 and 4 (step 0.15 * eps) against the fill alone: held-out 224-px
     photos and own photos with box holes, as in guard_main (--only radius)."""
-    ds = test_224(model)
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(12))[:n]
-    x224, y224, masks = ds.images[idx].float() / 255, ds.labels[idx], box_masks(n, 224, 224, seed=13)
-    own = [(im, box_masks(1, *im.shape[2:], seed=100 * k + j)[0, 0]) for k, im in enumerate(photos().values())
-           for j in range(3)]
+    x224, y224, masks, own = box_cases(test_224(model), n)
     fills = [tasks.run(model, "inpaint", image=im, mask=m, steps=0).images for im, m in own]
     rows = {}
     for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e}

@@ -259,13 +259,13 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     ckpt_path, start_epoch, elapsed, log = out / "checkpoint.pt", 0, 0.0, []
-    if cfg.init:
-        _start_from(model, cfg.init)
-    if resume and ckpt_path.exists():
+    if resume and ckpt_path.exists():   # the checkpoint holds the weights: `init` was only where the run began
         state = torch.load(ckpt_path, map_location=d.device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, elapsed, log = state["epoch"], state["elapsed"], json.loads(state["log"])
+    elif cfg.init:
+        _start_from(model, cfg.init)
     n = min(len(train_data), cfg.max_train_images or len(train_data))
     steps_per_epoch = max(1, n // (cfg.batch_size * d.world))
     eval_eps = cfg.eval_eps if cfg.eval_eps is not None else (cfg.eps or 0.5)
