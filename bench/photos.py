@@ -28,7 +28,7 @@ from server.synthesis.consistency import consistent_upsample, grid_ratio
 from server.synthesis.data import load_image_folder
 from server.synthesis.fill import harmonic_fill, mean_fill
 from server.synthesis.models.registry import cache_dir
-from server.synthesis.texture import PATCH_RADIUS, patch_fill, patchmatch_fill
+from server.synthesis.texture import patch_fill, patchmatch_fill
 
 PHOTOS = Path(__file__).resolve().parent / "photos"
 FILL_NAMES = ("flat (mean colour)", "harmonic (ours)", "patch (ours)", "opencv telea", "opencv ns", "xphoto fsr_fast",
@@ -143,16 +143,6 @@ def _opencv(kind: str):
     return fill
 
 
-def _pypatchmatch(patch: int):
-    from patchmatch import patch_match   # PyPatchMatch (MIT), likewise a candidate
-
-    def fill(x, hole):
-        patch_match.set_random_seed(0)
-        out = patch_match.inpaint(_u8(x), hole[0, 0].numpy(), patch_size=patch)
-        return torch.where(hole, torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255, x)
-    return fill
-
-
 def fill_candidates(names: list[str]) -> dict:
     own = {"patch (ours)": lambda x, h: patch_fill(x, h), "harmonic (ours)": harmonic_fill,
            "flat (mean colour)": lambda x, h: mean_fill(x, h.float())}
@@ -166,7 +156,7 @@ def fill_candidates(names: list[str]) -> dict:
             out[name] = _opencv(*libs[name])
         elif name.startswith("pypatchmatch"):
             radius = int(name.split()[-1])
-            out[name] = patchmatch_fill if radius == PATCH_RADIUS else _pypatchmatch(radius)
+            out[name] = lambda x, h, radius=radius: patchmatch_fill(x, h, radius=radius)
     return out
 
 

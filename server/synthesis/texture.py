@@ -184,10 +184,10 @@ PATCH_RADIUS = 3      # PyPatchMatch's patches span 2 * 3 + 1 = 7 pixels (5: mor
 _SEEDED = threading.Lock()   # PyPatchMatch's seed is global to the process: seed and fill as one
 
 
-def patchmatch_fill(x: torch.Tensor, hole: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def patchmatch_fill(x: torch.Tensor, hole: torch.Tensor, seed: int = 0, radius: int = PATCH_RADIUS) -> torch.Tensor:
     """x (N,C,H,W) with `hole` (N or 1,1,H,W, bool or {0,1}) marking unknown pixels -> x with the hole
-    filled by PyPatchMatch from the known pixels (as 8-bit colours); the known pixels are returned
-    exactly as given, and an image with no known pixel gets the smooth fill."""
+    filled by PyPatchMatch from the known pixels (as 8-bit colours), with patches 2 * radius + 1 wide;
+    the known pixels are returned exactly as given, and an image with no known pixel gets the smooth fill."""
     from patchmatch import patch_match   # the compiled library loads only when this fill is asked for
 
     hole = hole.bool().expand(x.shape[0], 1, *x.shape[2:])
@@ -199,7 +199,7 @@ def patchmatch_fill(x: torch.Tensor, hole: torch.Tensor, seed: int = 0) -> torch
         pixels = (x[i].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
         with _SEEDED:
             patch_match.set_random_seed(seed)
-            filled = patch_match.inpaint(pixels, hole[i, 0].cpu().numpy(), patch_size=PATCH_RADIUS)
+            filled = patch_match.inpaint(pixels, hole[i, 0].cpu().numpy(), patch_size=radius)
         out[i] = torch.from_numpy(filled).permute(2, 0, 1).to(x) / 255
     return torch.where(hole, out, x)
 
