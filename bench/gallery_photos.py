@@ -1,7 +1,7 @@
 """The image tasks on own photographs (bench/photos/, in no training set), at the photos' resolution:
 docs/gallery/photos/<task>.png, each row a photo, with what went in and what came out side by side.
 The photo model knows 10 classes; on photos of none of them (a cat, a rocket) its class evidence is
-out of place, which inpainting shows most: its gallery has the card's radius beside eps 4.
+out of place, which inpainting shows most: its gallery has the card beside eps 4 guarded at 0.8.
 
     python -m bench.gallery_photos [--model ID] [--side 384] [--out docs/gallery/photos] [--only inpaint]
 
@@ -72,12 +72,12 @@ def inpaint_gallery(model, ph, out, label) -> None:
         m = _box(ph[name], *box)
         start = fill(ph[name], m[None, None] > 0)
         r = tasks.run(model, "inpaint", image=ph[name], mask=m)
-        strong = tasks.run(model, "inpaint", image=ph[name], mask=m, eps=4.0, step_size=0.6)
+        strong = tasks.run(model, "inpaint", image=ph[name], mask=m, eps=4.0, step_size=0.6, min_confidence=0.8)
         rows.append([_shown(ph[name][0], m), start[0], r.images[0], strong.images[0], ph[name][0]])
         captions.append(["hole", "fill (the start)", _verdict(r, label), f"inpainted, eps 4 ({_verdict(strong, label)})",
                          "original"])
     save_grid(rows, out / "inpaint.png", scale=1, captions=captions,
-              titles=["hole", "fill", "inpainted (card: eps 1)", "inpainted (eps 4, the card until 2026-12-04)", "original"])
+              titles=["hole", "fill", "inpainted (card)", "eps 4, guard 0.8 (the card until 2026-12-04)", "original"])
 
 
 def _verdict(r, label) -> str:

@@ -304,12 +304,12 @@ def guard_main(model, judge, ds, n: int) -> None:
 
 
 def radius_main(model, judge, n: int) -> None:
-    """The card's inpainting at radii 1, 2 and 4 (step 0.15 * eps) against the fill alone: held-out 224-px
-    photos and own photos with box holes, as in guard_main (--only radius)."""
+    """The card's inpainting at radii 1, 2 and 4 (step 0.15 * eps), guarded at min_confidence 0.8, against
+    the fill alone: held-out 224-px photos and own photos with box holes, as in guard_main (--only radius)."""
     x224, y224, masks, own = box_cases(test_224(model), n)
     fills = [tasks.run(model, "inpaint", image=im, mask=m, steps=0).images for im, m in own]
     rows = {}
-    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e}
+    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e, "min_confidence": 0.8}
                                                                      for e in (1.0, 2.0, 4.0)}}.items():
         images = torch.cat([tasks.run(model, "inpaint", image=x[None], mask=m[0], **given).images
                             for x, m in zip(x224, masks)])
