@@ -33,8 +33,8 @@ def load_served(settings: Settings) -> dict[str, RobustModel | Card]:
     model itself, or with Ray only its card (the workers load the weights)."""
     load = read_card if settings.ray else functools.partial(load_model, device=settings.device)
     loaded = {}
-    for name in settings.model_ids or served_model_ids():
-        model = load(name)
+    for name in settings.model_ids or served_model_ids(settings.data_dir):   # own models: in the data dir
+        model = load(name, data_dir=settings.data_dir)
         if model.meta.id in loaded:
             raise ValueError(f"two models share the id {model.meta.id!r}")
         loaded[model.meta.id] = model

@@ -1,9 +1,12 @@
-"""`robust-canvas models list|pull`: the shipped models and the registry of published checkpoints."""
+"""`robust-canvas models list|pull|delete`: the shipped models, a person's own, and the registry of
+published checkpoints."""
 import sys
+from pathlib import Path
 
 from ..synthesis.models import registry
-from ..synthesis.models.loading import local_model_ids, models_dir
+from ..synthesis.models.loading import local_model_ids, models_dir, own_model_ids, own_models_dir
 from ..synthesis.models.meta import ModelMeta
+from ..synthesis.own_models import delete_own_model
 
 COLUMNS = ("name", "status", "dataset", "norm", "eps", "accuracy (clean / robust)")
 
@@ -23,12 +26,14 @@ def format_accuracy(accuracy: dict) -> str:
     return "-" if parts == ["-", "-"] else " / ".join(parts)
 
 
-def model_rows() -> list[tuple[str, ...]]:
-    """One row per shipped model, then one per registry entry."""
+def model_rows(data_dir: Path | None = None) -> list[tuple[str, ...]]:
+    """One row per shipped model, one per own model (in the data dir), then one per registry entry."""
     rows = []
-    for model_id in local_model_ids():
-        meta = ModelMeta.load(models_dir() / f"{model_id}.json")
-        rows.append((model_id, "shipped", meta.dataset, meta.norm or "-", format_eps(meta.norm, meta.eps),
+    cards = [(i, "shipped", models_dir() / f"{i}.json") for i in local_model_ids()]
+    cards += [(i, "yours", own_models_dir(data_dir) / i / f"{i}.json") for i in own_model_ids(data_dir)]
+    for model_id, status, card in cards:
+        meta = ModelMeta.load(card)
+        rows.append((model_id, status, meta.dataset, meta.norm or "-", format_eps(meta.norm, meta.eps),
                      format_accuracy(meta.accuracy)))
     for name in registry.list_models():
         e = registry.get(name)
@@ -44,7 +49,20 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
 
 
 def cmd_list(args) -> int:
-    print(format_table(model_rows()))
+    print(format_table(model_rows(args.data_dir)))
+    return 0
+
+
+def cmd_delete(args) -> int:
+    if args.name in local_model_ids():
+        print(f"robust-canvas: error: {args.name!r} is a shipped model; only your own can be deleted", file=sys.stderr)
+        return 2
+    try:
+        delete_own_model(args.name, args.data_dir)
+    except LookupError as e:
+        print(f"robust-canvas: error: {e.args[0]}", file=sys.stderr)
+        return 2
+    print(f"deleted {args.name}")
     return 0
 
 
@@ -64,8 +82,14 @@ def cmd_pull(args) -> int:
 def add_models_parser(sub) -> None:
     p = sub.add_parser("models", help="list the shipped and published models, or download one")
     models_sub = p.add_subparsers(dest="models_command", required=True)
-    ls = models_sub.add_parser("list", help="shipped models and the registry: status, dataset, threat model")
+    ls = models_sub.add_parser("list", help="shipped models, your own and the registry: status, dataset, threat model")
+    ls.add_argument("--data-dir", dest="data_dir", type=Path, metavar="DIR",
+                    help="where your own models are (also ROBUST_CANVAS_DATA_DIR; default $XDG_DATA_HOME/robust-canvas)")
     ls.set_defaults(func=cmd_list)
+    delete = models_sub.add_parser("delete", help="delete a model of your own (made with `train FOLDER --init BASE`)")
+    delete.add_argument("name")
+    delete.add_argument("--data-dir", dest="data_dir", type=Path, metavar="DIR")
+    delete.set_defaults(func=cmd_delete)
     pull = models_sub.add_parser("pull", help="download a published checkpoint into the cache")
     pull.add_argument("name", help="a registry name (see `robust-canvas models list`)")
     pull.add_argument("--url", help="download from this URL instead of the registry's")

@@ -3,15 +3,20 @@ import json
 import logging
 import shlex
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..synthesis.data import AUGMENTATIONS, load_image_folder
+from ..synthesis.folders import read_photo_folders
+from ..synthesis.own_models import fine_tune_config, make_own_model, new_model_id
 from ..synthesis.models.loading import load_model, resolve_model_path
 from ..synthesis.paths import cache_dir
 from ..synthesis.models.resnet import ARCHITECTURES
 from ..synthesis.seeds import fit_seeds, seeds_path
-from ..synthesis.training import TrainConfig, evaluate, train
+from ..synthesis.training import TrainConfig, TrainProgress, evaluate, train
 
 
 def add_training_parsers(sub) -> None:
@@ -26,19 +31,80 @@ def _datasets_dir() -> Path:
 
 def cmd_train(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # the per-epoch log
-    known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
     # --resume continues the same run to the same result: the command that reproduces it omits it.
-    cfg.command = "robust-canvas " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
-    train(cfg, resume=args.resume, cache_dir=_datasets_dir())
+    command = "robust-canvas " + " ".join(shlex.quote(a) for a in args.argv if a != "--resume")
+    try:
+        if args.init and not args.out_dir:
+            return _train_own_model(args, command)
+        known = {f.name for f in fields(TrainConfig)}
+        cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
+        cfg.command = command
+        train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the checkpoint of the last full epoch is kept; the same command with --resume "
+              "continues from it", file=sys.stderr)
+        return 130
     return 0
 
 
+# The settings a person may give a fine-tune; the rest comes from the base model (own_models.py).
+FINE_TUNE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "norm", "eps", "attack_steps", "attack_step_size",
+                   "eval_eps", "eval_steps", "amp", "seed", "max_train_images", "holdout", "augment")
+
+
+def _train_own_model(args, command: str) -> int:
+    """`train FOLDER --init BASE`: a whole model of the folder's classes in the data dir, ready to serve."""
+    started = time.monotonic()
+    model_id = new_model_id(args.model_id or Path(args.data_dir).resolve().name, args.store_dir, resuming=args.resume)
+    given = {k: getattr(args, k) for k in FINE_TUNE_FLAGS}
+    cfg = fine_tune_config(Path(args.data_dir), model_id, base=args.init, data_dir=args.store_dir, **given)
+    cfg.command = command
+    folders = read_photo_folders(Path(args.data_dir), cfg.input_size, holdout=cfg.holdout, seed=cfg.seed or 0)
+    if folders.skipped:
+        print(folders.skipped_line(), file=sys.stderr)
+    print(", ".join(f"{c}: {n} photos" for c, n in folders.counts.items())
+          + f"; {len(folders.train)} to learn from, {len(folders.test)} held out")
+    logging.getLogger("server.synthesis.training").setLevel(logging.WARNING)   # the bar says it all
+    with tqdm(total=cfg.epochs, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
+        own = make_own_model(cfg, args.store_dir, folders=folders, resume=args.resume,
+                             progress=lambda p: _show(bar, p), stage=lambda name: bar.set_description(name))
+    acc = own.meta.accuracy
+    apgd = acc.get("attacks", {}).get("apgd_ce", {}).get("acc")
+    print(f"model {own.id}: held-out clean {acc['clean']:.1%}, PGD-{acc['robust']['steps']} {acc['robust']['acc']:.1%}"
+          + (f", APGD-CE {apgd:.1%}" if apgd is not None else "")
+          + f" ({acc['images']} photos, {acc['robust']['norm']} eps {acc['robust']['eps']:g}); "
+          f"made in {time.monotonic() - started:.0f} s")
+    print(f"saved in {own.weights.parent}; `robust-canvas serve` serves it, the tasks take --model {own.id}")
+    return 0
+
+
+def _show(bar: tqdm, p: TrainProgress) -> None:
+    bar.total = p.steps
+    bar.n = p.step
+    bar.set_description(f"epoch {p.epoch}/{p.epochs}")
+    held = "-" if p.heldout_acc is None else f"{p.heldout_acc:.1%}"
+    bar.set_postfix_str(f"loss {p.loss:.3f}, held-out {held}, left {_minutes(p.left_s)}", refresh=False)
+    bar.refresh()
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="adversarially train a classifier on DATA_DIR/{train,test}/<class>/...")
+    p = sub.add_parser("train", help="adversarially train a classifier on a folder of photos, one folder per class",
+                       description="DATA_DIR/<class>/... (any image files, any depth; a share of each class is "
+                       "held out) or DATA_DIR/{train,test}/<class>/.... With --init and no --out-dir: a model of "
+                       "your own, fine-tuned from that base model and saved whole (card, seeds, feature names) "
+                       "in the data dir's models/, where `serve`, the tasks and `models list` find it.")
     p.add_argument("data_dir")
-    p.add_argument("--out-dir", dest="out_dir")
-    p.add_argument("--model-id", dest="model_id")
+    p.add_argument("--out-dir", dest="out_dir", help="write the weights and card here (no --init: default runs/model)")
+    p.add_argument("--data-dir", dest="store_dir", type=Path, metavar="DIR",
+                   help="with --init: the data dir whose models/ gets the model (also ROBUST_CANVAS_DATA_DIR; "
+                        "default $XDG_DATA_HOME/robust-canvas)")
+    p.add_argument("--model-id", dest="model_id", help="with --init: default the folder's name")
     p.add_argument("--arch", choices=list(ARCHITECTURES),
                    help="cifar_resnet: 3x3 stem, for 32-px images (default); imagenet_resnet: 7x7 stride-2 stem "
                         "and max-pool, torchvision's layout, for photographs at 128-224 px")
@@ -62,9 +128,12 @@ def add_train_parser(sub) -> None:
                    help="train in float32 (default: bf16 where it pays)")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-train-images", dest="max_train_images", type=int)
-    p.add_argument("--init", help="start from this model's weights (an id or a file; same network and classes): "
-                   "fine-tune it, or lengthen a finished run with a second learning-rate cycle")
-    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    p.add_argument("--holdout", type=float, help="share of each class held out when DATA_DIR has no train/ and test/ "
+                   "(default 0.2)")
+    p.add_argument("--init", help="start from this model (an id or a file of the same network): other classes get "
+                   "a new head (a fine-tune of its robust features, e.g. --init imagenette-rn18w75-l2); the same "
+                   "classes fine-tune it or, with --out-dir, lengthen a finished run with a second cycle")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch's checkpoint")
     p.set_defaults(func=cmd_train)
 
 

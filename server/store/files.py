@@ -11,16 +11,12 @@ import time
 import uuid
 from pathlib import Path
 
-APP = "robust-canvas"
+from ..synthesis.paths import data_dir
 
 
 def default_data_dir(environ=None) -> Path:
     """$ROBUST_CANVAS_DATA_DIR, else $XDG_DATA_HOME/robust-canvas, else ~/.local/share/robust-canvas."""
-    environ = os.environ if environ is None else environ
-    if environ.get("ROBUST_CANVAS_DATA_DIR"):
-        return Path(environ["ROBUST_CANVAS_DATA_DIR"]).expanduser()
-    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / APP
+    return data_dir(environ)
 
 
 def check_writable(data_dir: Path) -> None:

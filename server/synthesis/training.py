@@ -10,6 +10,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -17,7 +18,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from .data import TensorDataset, augment, load_image_folder
+from .data import TensorDataset, augment
+from .folders import HOLDOUT, PhotoFolders, read_photo_folders
 from .models.loading import load_model
 from .models.meta import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 from .models.robust_model import RobustModel
@@ -55,8 +57,10 @@ class TrainConfig:
     amp: bool | None = None        # bfloat16 autocast; None: where it pays (precision.use_bf16)
     seed: int = 0
     max_train_images: int | None = None   # for quick runs and tests
+    holdout: float = HOLDOUT       # share of each class held out when the folder has no train/ and test/
     init: str | None = None        # start from these weights (a model id or file of the same network):
-                                   # a fine-tune, or a second cycle that lengthens a finished run
+                                   # a fine-tune (other classes: a new head), or a second cycle that
+                                   # lengthens a finished run
     mean: list | None = None       # input normalization; default: CIFAR-10's or ImageNet's, by architecture
     std: list | None = None
     command: str = ""
@@ -68,6 +72,24 @@ class TrainConfig:
         return replace(self, augment=self.augment or ("resized_crop" if photo else "crop"),
                        mean=list(self.mean or mean), std=list(self.std or std),
                        attack_step_size=self.attack_step_size or 2.5 * self.eps / max(1, self.attack_steps))
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Where a run is, after each optimizer step: what a progress bar or a job's event stream shows."""
+    epoch: int                     # 1-based, the epoch this step belongs to
+    epochs: int
+    step: int                      # optimizer steps done in the whole run
+    steps: int                     # optimizer steps of the whole run
+    loss: float                    # mean training loss of the epoch so far
+    heldout_acc: float | None      # clean accuracy on the held-out photos after the last full epoch
+    elapsed_s: float               # training time so far (resumed runs included)
+    left_s: float | None           # estimated time left, from the pace of this session's steps
+
+
+class TrainingStopped(Exception):
+    """The run was stopped on request (its `progress` callback returned True); the checkpoint of its
+    last full epoch is kept, and `resume` continues from it."""
 
 
 # ---------------------------------------------------------------- distributed set-up
@@ -192,26 +214,33 @@ def _attack_path(model: RobustModel, device: torch.device):
         del model.fast_path
 
 
-def _start_from(model: RobustModel, init: str) -> None:
-    """Copy the weights of model `init` into `model`, which must be the same network on the same classes
-    (the input size may differ: the network is convolutional)."""
+def _start_from(model: RobustModel, init: str) -> str | None:
+    """Copy the weights of model `init` into `model`, which must be the same network (the input size
+    may differ: the network is convolutional). On other classes every weight but the head's is
+    copied, and the head starts fresh: a fine-tune of the backbone's features to new classes.
+    Returns the base model's id."""
     source = load_model(init, device="cpu")
     mine, theirs = model.meta, source.meta
-    for field in ("arch", "depth", "width", "classes"):
+    for field in ("arch", "depth", "width"):
         if getattr(mine, field) != getattr(theirs, field):
             raise ValueError(f"--init {init}: its {field} is {getattr(theirs, field)!r}, this run's is {getattr(mine, field)!r}")
-    model.load_state_dict(source.state_dict())
+    state = source.state_dict()
+    if mine.classes != theirs.classes:
+        own = model.state_dict()
+        state = {k: v for k, v in state.items() if own[k].shape == v.shape}   # the head's shape is the classes'
+        model.load_state_dict(state, strict=False)
+    else:
+        model.load_state_dict(state)
+    return theirs.id
 
 
-def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epoch: int) -> dict:
+def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epoch: int, report) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     n = min(len(data), cfg.max_train_images or len(data))
     order = torch.randperm(len(data), generator=gen)[:n]
     mine = order[d.rank::d.world][: steps_per_epoch * cfg.batch_size]
     loss_sum = correct = seen = 0.0
-    bar = tqdm(range(steps_per_epoch), disable=not d.main, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-               mininterval=1 if os.isatty(2) else 60)
-    for it in bar:
+    for it in range(steps_per_epoch):
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, (epoch + it / steps_per_epoch) / cfg.epochs, d.world)
         idx = mine[it * cfg.batch_size:(it + 1) * cfg.batch_size]
@@ -230,7 +259,7 @@ def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epo
         loss_sum += loss.item() * len(y)
         correct += float((logits.argmax(1) == y).sum())
         seen += len(y)
-        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", adv_acc=f"{correct / seen:.3f}")
+        report(loss_sum / seen)
     loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], d)
     return {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_adv_acc": correct / seen}
 
@@ -238,12 +267,40 @@ def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epo
 def _save_checkpoint(path: Path, model, opt, epoch: int, elapsed: float, log: list, cfg: TrainConfig) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                "elapsed": elapsed, "log": json.dumps(log), "config": json.dumps(asdict(cfg))}, tmp)
+                "elapsed": elapsed, "log": json.dumps(log), "config": json.dumps(asdict(cfg)),
+                "classes": json.dumps(model.meta.classes)}, tmp)
     tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
 
 
-def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None) -> dict:
-    """Train, checkpoint every epoch, and write `<out_dir>/<model_id>.safetensors` plus its card."""
+class _Reporter:
+    """Turns each step into a `TrainProgress` for the caller's callback; a True answer stops the run."""
+
+    def __init__(self, cfg: TrainConfig, callback, steps_per_epoch: int, start_epoch: int, elapsed: float, log: list):
+        self.callback, self.cfg, self.per_epoch = callback, cfg, steps_per_epoch
+        self.total, self.step = cfg.epochs * steps_per_epoch, start_epoch * steps_per_epoch
+        self.first, self.started, self.elapsed = self.step, time.monotonic(), elapsed   # pace: this session's
+        self.heldout = log[-1].get("heldout_clean") if log else None
+
+    def __call__(self, loss: float) -> None:
+        self.step += 1
+        if self.callback is None:
+            return
+        pace = (time.monotonic() - self.started) / (self.step - self.first)
+        p = TrainProgress(epoch=(self.step - 1) // self.per_epoch + 1, epochs=self.cfg.epochs, step=self.step,
+                          steps=self.total, loss=loss, heldout_acc=self.heldout,
+                          elapsed_s=self.elapsed + time.monotonic() - self.started,
+                          left_s=pace * (self.total - self.step))
+        if self.callback(p):
+            raise TrainingStopped(f"stopped at step {self.step} of {self.total}")
+
+
+def train(cfg: TrainConfig, resume: bool = False, folders: PhotoFolders | None = None,
+          progress: Callable[[TrainProgress], bool | None] | None = None) -> dict:
+    """Train, checkpoint every epoch, and write `<out_dir>/<model_id>.safetensors` plus its card.
+
+    `folders`: the photos, read already (default: `read_photo_folders(cfg.data_dir)`). `progress` is
+    called after every step; when it returns True the run stops with `TrainingStopped`.
+    """
     d = init_distributed()
     cfg = cfg.resolved()
     if cfg.amp is None:  # decided once for the run's batch size, and recorded in the card
@@ -252,8 +309,8 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = load_image_folder(Path(cfg.data_dir) / "train", cfg.input_size, cache_dir)
-    test_data = load_image_folder(Path(cfg.data_dir) / "test", cfg.input_size, cache_dir)
+    folders = folders or read_photo_folders(Path(cfg.data_dir), cfg.input_size, holdout=cfg.holdout, seed=cfg.seed)
+    train_data, test_data = folders.train, folders.test
     model = build_model(cfg, train_data.classes).to(d.device).to(memory_format=torch.channels_last)
     ddp_model = model if d.world == 1 else torch.nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=True,
@@ -269,13 +326,16 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
     n = min(len(train_data), cfg.max_train_images or len(train_data))
     steps_per_epoch = max(1, n // (cfg.batch_size * d.world))
     eval_eps = cfg.eval_eps if cfg.eval_eps is not None else (cfg.eps or 0.5)
+    report = _Reporter(cfg, progress if d.main else None, steps_per_epoch, start_epoch, elapsed, log)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         model.train()
-        entry = _train_epoch(cfg, model, ddp_model, opt, train_data, epoch, d, steps_per_epoch)
+        entry = _train_epoch(cfg, model, ddp_model, opt, train_data, epoch, d, steps_per_epoch, report)
         quick = evaluate(model, test_data, norm=cfg.norm, eps=eval_eps, steps=5, amp=cfg.amp, limit=500, d=d)
         elapsed += time.time() - t0
-        entry.update(test_clean_500=quick["clean"], test_robust_500_pgd5=quick["robust"]["acc"], elapsed_s=elapsed)
+        entry.update(heldout_clean=quick["clean"], heldout_robust_pgd5=quick["robust"]["acc"],
+                     heldout_images=quick["images"], elapsed_s=elapsed)
+        report.heldout = quick["clean"]
         log.append(entry)
         if d.main:
             logger.info(json.dumps(entry))
@@ -283,22 +343,26 @@ def train(cfg: TrainConfig, resume: bool = False, cache_dir: Path | None = None)
         if d.world > 1:
             dist.barrier()
     result = evaluate(model, test_data, norm=cfg.norm, eps=eval_eps, steps=cfg.eval_steps,
-                      batch_size=cfg.eval_batch_size, amp=cfg.amp, d=d, progress=True)
+                      batch_size=cfg.eval_batch_size, amp=cfg.amp, d=d)
     if d.main:
-        _write_final(model, cfg, result, elapsed, log, out)
+        _write_final(model, cfg, result, elapsed, log, out, folders)
     if d.world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return result
 
 
-def _write_final(model: RobustModel, cfg: TrainConfig, result: dict, elapsed: float, log: list, out: Path) -> None:
+def _write_final(model: RobustModel, cfg: TrainConfig, result: dict, elapsed: float, log: list, out: Path,
+                 folders: PhotoFolders) -> None:
     meta = model.meta
     meta.accuracy = result
     meta.dataset = Path(cfg.data_dir).name
     meta.training = {"command": cfg.command, "train_time_s": round(elapsed), "epochs": cfg.epochs,
                      "config": asdict(cfg), "log": log, "torch": torch.__version__,
-                     "threads": torch.get_num_threads(), "device": str(model.device)}
+                     "threads": torch.get_num_threads(), "device": str(model.device),
+                     "data": {"files": folders.files, "used": len(folders.train) + len(folders.test),
+                              "skipped": len(folders.skipped), "sha256": folders.sha256, "layout": folders.layout,
+                              "train": len(folders.train), "heldout": len(folders.test), "per_class": folders.counts}}
     meta.source = "trained by robust-canvas"
     state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()
              if not k.endswith("num_batches_tracked")}
@@ -307,14 +371,16 @@ def _write_final(model: RobustModel, cfg: TrainConfig, result: dict, elapsed: fl
     logger.info(json.dumps({"model": str(out / f"{meta.id}.safetensors"), **result}))
 
 
-
 def load_training_checkpoint(path: Path) -> RobustModel:
     """The model of a run in progress (`<out_dir>/checkpoint.pt`), in eval mode."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     data = json.loads(state["config"])
     known = {f for f in TrainConfig.__dataclass_fields__}
     cfg = TrainConfig(**{k: v for k, v in data.items() if k in known}).resolved()
-    classes = sorted(d.name for d in (Path(cfg.data_dir) / "train").iterdir() if d.is_dir())
+    if "classes" in state:
+        classes = json.loads(state["classes"])
+    else:   # checkpoints written before the classes were kept in them
+        classes = sorted(d.name for d in (Path(cfg.data_dir) / "train").iterdir() if d.is_dir())
     model = build_model(cfg, classes)
     model.load_state_dict(state["model"])
     return model.eval()

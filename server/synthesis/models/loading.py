@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from ..features.names import find_feature_names
+from ..paths import data_dir as default_data_dir
 from ..seeds import SeedDistribution, seeds_path
 from .meta import ModelMeta
 from .robust_model import RobustModel, build_backbone, load_weights
@@ -26,12 +27,33 @@ def default_model_id() -> str:
     return os.environ.get("ROBUST_CANVAS_DEFAULT_MODEL", DEFAULT_MODEL_ID)
 
 
-def served_model_ids() -> list[str]:
+def served_model_ids(data_dir: Path | None = None) -> list[str]:
     """What `robust-canvas serve` keeps loaded when not told: the default model first, then every
-    other shipped robust model (the canvas's model picker); non-robust baselines are for benchmarks."""
+    other shipped robust model (the canvas's model picker; non-robust baselines are for benchmarks),
+    then a person's own models in the data dir."""
     default = default_model_id()
     robust = [i for i in local_model_ids() if i != default and ModelMeta.load(models_dir() / f"{i}.json").norm]
-    return [default, *robust]
+    return [default, *robust, *own_model_ids(data_dir)]
+
+
+def own_models_dir(data_dir: Path | None = None) -> Path:
+    """A person's own models (`robust-canvas train FOLDER --init BASE`): `<data dir>/models/<id>/`,
+    each folder a whole model (weights, card, seeds, feature names), never in the project's tree."""
+    return Path(data_dir or default_data_dir()) / "models"
+
+
+def own_model_ids(data_dir: Path | None = None) -> list[str]:
+    """Ids of the finished own models: a folder holds one once its card and weights are in place
+    (a training in progress lives elsewhere, so a half model is never listed)."""
+    root = own_models_dir(data_dir)
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if not d.name.startswith(".")
+                  and (d / f"{d.name}.json").is_file() and (d / f"{d.name}.safetensors").is_file())
+
+
+def is_own_model(model_id: str, data_dir: Path | None = None) -> bool:
+    return model_id in own_model_ids(data_dir)
 
 
 def local_model_ids() -> list[str]:
@@ -40,12 +62,14 @@ def local_model_ids() -> list[str]:
     return sorted(p.stem for p in d.glob("*.json") if p.with_suffix(".safetensors").exists()) if d.is_dir() else []
 
 
-def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
-    """A local id, a pulled registry name, or a file path -> the weights file."""
+def resolve_model_path(name_or_path: str | os.PathLike | None, data_dir: Path | None = None) -> Path:
+    """A shipped id, an own model's id (in `data_dir`), a pulled registry name, or a file path -> the weights file."""
     name = default_model_id() if name_or_path is None else str(name_or_path)
     local = models_dir() / f"{name}.safetensors"
     if local.exists():
         return local
+    if name in own_model_ids(data_dir):
+        return own_models_dir(data_dir) / name / f"{name}.safetensors"
     path = Path(name).expanduser()
     if path.exists():
         return path
@@ -54,16 +78,18 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
     if pulled is not None:
         return pulled
     raise FileNotFoundError(f"unknown model {name!r}: not a shipped model ({', '.join(local_model_ids()) or 'none'}), "
-                            "not a file, and not a pulled checkpoint (see `robust-canvas models list`)")
+                            f"not one of your own ({', '.join(own_model_ids(data_dir)) or 'none'}), not a file, "
+                            "and not a pulled checkpoint (see `robust-canvas models list`)")
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, device: str | torch.device | None = None,
-               **overrides) -> RobustModel:
+               data_dir: Path | None = None, **overrides) -> RobustModel:
     """A RobustModel in eval mode: takes (N,3,H,W) images in [0,1], normalizes internally.
 
+    `data_dir` is where own models are looked for (default: the data dir, `paths.data_dir`);
     `overrides` set model-card fields a file cannot tell (e.g. dataset, classes, norm, eps).
     """
-    path = resolve_model_path(name_or_path)
+    path = resolve_model_path(name_or_path, data_dir)
     if path.suffix == ".safetensors":
         model = _load_own(path, overrides)
     elif path.suffix in CHECKPOINT_SUFFIXES:
@@ -97,11 +123,11 @@ class Card:
         return cls(model.meta, model.has_seeds)
 
 
-def read_card(name_or_path: str | os.PathLike | None = None) -> Card:
+def read_card(name_or_path: str | os.PathLike | None = None, data_dir: Path | None = None) -> Card:
     """The card of what `load_model(name_or_path)` loads, without building the model or reading our
     weights files. A foreign checkpoint has no card beside it: its card is inferred from its weights,
     so those are read (and dropped) here."""
-    path = resolve_model_path(name_or_path)
+    path = resolve_model_path(name_or_path, data_dir)
     if path.suffix == ".safetensors":
         meta = _own_meta(path, {})
     else:
