@@ -14,6 +14,7 @@ never listed, whatever kills the process.
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,8 +38,9 @@ logger = logging.getLogger(__name__)
 
 # The fine-tune's schedule: a few hundred photos per class finish in minutes on 2 cores
 # (docs/BENCHMARKS.md, "Your own model"). The rest (norm, eps, size, normalization) is the base's.
+# The per-epoch check is clean accuracy only (the progress bar's); the card gets PGD-20 and APGD-CE.
 FINE_TUNE = {"epochs": 12, "batch_size": 32, "lr": 0.05, "warmup_frac": 0.2, "weight_decay": 5e-4,
-             "attack_steps": 1}
+             "attack_steps": 1, "epoch_eval_steps": 0}
 STAGES = ("reading photos", "training", "measuring robustness", "fitting seeds", "naming features",
           "painting swatches")
 
@@ -77,8 +79,7 @@ def fine_tune_config(photos: Path, model_id: str, base: str = DEFAULT_MODEL_ID, 
         raise ValueError(f"--init {base}: a {card.arch} cannot be fine-tuned here (a ResNet of ours or of "
                          "torchvision's layout can)")
     inherited = {"arch": card.arch, "depth": card.depth, "width": card.width, "input_size": card.input_size,
-                 "mean": list(card.mean), "std": list(card.std), "norm": card.norm or "l2", "eps": card.eps,
-                 "eval_eps": card.eps or None}
+                 "mean": list(card.mean), "std": list(card.std), "norm": card.norm or "l2", "eps": card.eps}
     settings = {**inherited, **FINE_TUNE, **{k: v for k, v in given.items() if v is not None}}
     return TrainConfig(data_dir=str(photos), out_dir=str(staging_dir(model_id, data_dir)), model_id=model_id,
                        init=base, **settings)
@@ -92,7 +93,7 @@ def make_own_model(cfg: TrainConfig, data_dir: Path | None = None, *, folders: P
     `keep_photos` moves the photo folder into the model's folder (`photos/`), where the crops of its
     feature names point and whence it goes with the model: for uploads, which have no other home.
     """
-    stage = stage or (lambda name: None)
+    stage = _Timed(stage)
     staging = Path(cfg.out_dir)
     if not resume and staging.exists():
         shutil.rmtree(staging)   # an abandoned run of the same id: started again, as asked
@@ -108,8 +109,33 @@ def make_own_model(cfg: TrainConfig, data_dir: Path | None = None, *, folders: P
     _name_features(model, folders, weights, stage)
     if keep_photos:
         shutil.move(cfg.data_dir, staging / "photos")
+    stage.record(weights.with_suffix(".json"))
     final = _publish(staging, cfg.model_id, data_dir)
     return OwnModel(cfg.model_id, final / weights.name, ModelMeta.load(final / f"{cfg.model_id}.json"), folders)
+
+
+class _Timed:
+    """The caller's `stage` callback, timing each stage for the card (`training.stages_s`)."""
+
+    def __init__(self, callback: Callable[[str], None] | None):
+        self.callback, self.times, self.current, self.since = callback, {}, None, time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        self._close()
+        self.current, self.since = name, time.monotonic()
+        if self.callback:
+            self.callback(name)
+
+    def _close(self) -> None:
+        if self.current:
+            self.times[self.current] = round(self.times.get(self.current, 0) + time.monotonic() - self.since, 1)
+
+    def record(self, card: Path) -> None:
+        self._close()
+        self.current = None
+        meta = ModelMeta.load(card)
+        meta.training["stages_s"] = self.times
+        meta.save(card)
 
 
 def _complete_card(model, weights: Path, cfg: TrainConfig, folders: PhotoFolders, stage) -> None:
