@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from server.api.images import decode_mask
-from server.api.settings import Settings
+from server.settings import Settings
 from server.cli import main
 from server.synthesis.tasks import solve_batch
 from tests.api_support import api_client, data_url, field_of, picture, square_mask, wait_for, wait_running

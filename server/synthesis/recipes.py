@@ -109,6 +109,15 @@ def png_bytes(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0)
     return buf.getvalue()
 
 
+def encode_png(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0) -> str:
+    """(3,H,W) in [0,1] -> a PNG data URL, carrying the recipe when given."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, recipe, index)).decode()
+
+
+def encode_pngs(images: torch.Tensor, recipe: Recipe | None = None) -> list[str]:
+    return [encode_png(image, recipe, i) for i, image in enumerate(images)]
+
+
 def read_png_recipe(data: bytes) -> tuple[Recipe, int]:
     """The recipe and the image's index in its batch, from PNG bytes; RecipeError if there is none.
 
