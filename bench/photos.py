@@ -11,7 +11,6 @@ neighbour difference across the factor x factor block borders over inside them (
 "consistency" = max |area-downsampled result - input|; "texture" = Laplacian energy inside the hole
 over the original's there; "detail kept" = Laplacian energy of the result over the photo's.
 """
-import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.common import DATA_ROOT, box_masks, brush_masks, load, square_masks, test_images
+from bench.common import DATA_ROOT, bench_parser, box_masks, brush_masks, load, square_masks, test_images
 from bench.quality import accuracy, hole_psnr, psnr
 from server.synthesis import tasks
 from server.synthesis.consistency import consistent_upsample, grid_ratio
@@ -353,11 +352,8 @@ def fills_main(model, judge, n: int, names: list[str]) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="imagenette-rn18w75-l2")
-    ap.add_argument("--judge", default="imagenette-standard")
+    ap = bench_parser(__doc__, model="imagenette-rn18w75-l2", judge="imagenette-standard", threads=1)
     ap.add_argument("--n", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", choices=["fills", "guard", "radius"], help="only the fills compared and the automatic "
                     "class's confidence (fills), only the latter (guard), or only inpainting's radius (radius)")
     ap.add_argument("--fills", default=",".join(FILL_NAMES), help="the fills compared, comma-separated")
