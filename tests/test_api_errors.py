@@ -55,6 +55,7 @@ def post(client, task, body):
     ("paint", {"image": picture(), "mask": square_mask(), "feature": 1, "feature_weight": 1e308}, "feature_weight"),
     ("inpaint", {"image": picture(), "mask": square_mask(), "penalty_weight": 1e308}, "penalty_weight"),
     ("inpaint", {"image": picture(), "mask": square_mask(), "min_confidence": 1.5}, "min_confidence"),
+    ("inpaint", {"image": picture(), "mask": square_mask(), "guess": "maybe"}, "guess"),
     ("generate", {"class": "cat", "n": 65}, "n"),
     # found by fuzzing: JSON booleans were read as 1
     ("generate", {"class": True}, "class"),

@@ -78,6 +78,9 @@ SETTINGS = {f.name: f for f in (
     Field("min_confidence", "float", "with no class given: the least probability the model gives its own guess, "
           "on the fill, for the hole to be pushed toward it; below it the hole keeps the fill (0: always push)",
           minimum=0, maximum=1, legacy=0.0),
+    Field("guess", "choice", "with no class given: push the hole toward the model's own guess on the fill (on, where "
+          "the guess reaches min_confidence) or keep the fill (off: only a class a person names is pushed toward)",
+          choices=("on", "off"), legacy="on"),
     Field("known", "choice", "how the pixels outside the hole are kept: exact (never moved; the penalty then "
           "weighs colour jumps across the border) or penalty (held by the penalty, the paper's)",
           choices=("exact", "penalty")),

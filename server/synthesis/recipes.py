@@ -81,8 +81,15 @@ class Recipe:
 
 
 def card_hash(meta) -> str:
-    """First 16 hex digits of the SHA-256 of the card, as canonical JSON."""
-    return hashlib.sha256(json.dumps(meta.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of the card, as canonical JSON, less its `earlier_cards` (so
+    that a card listing none hashes as it did before cards could list them)."""
+    card = {k: v for k, v in meta.to_dict().items() if k != "earlier_cards"}
+    return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reruns_on(recipe: Recipe, meta) -> bool:
+    """Whether the recipe was made by this card's model: with this card, or one it lists as earlier."""
+    return recipe.model == meta.id and (recipe.card == card_hash(meta) or recipe.card in meta.earlier_cards)
 
 
 # ---- PNG ----------------------------------------------------------------------------------------
