@@ -284,11 +284,15 @@ def guard_main(model, judge, ds, n: int) -> None:
             for t in THRESHOLDS}
     table("share of images pushed toward their guess", " / ".join(groups), rows)
 
-    card = model.meta.task_defaults["inpaint"].get("min_confidence", 0.0)
+    card = model.meta.task_defaults["inpaint"]
     x224, y224, masks, own = box_cases(ds, n)
     rows = {}
-    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6},
-            **{f"min_confidence {t:g}{' (card)' if t == card else ''}": {"min_confidence": t} for t in sorted({0.0, card})}}
+    # guess on in every row but the card's own: the card may keep the fill whatever the guess (guess off)
+    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6,
+                                                     "guess": "on"},
+            **{f"min_confidence {t:g}": {"guess": "on", "min_confidence": t}
+               for t in sorted({0.0, card.get("min_confidence", 0.0)})},
+            f"the card (guess {card.get('guess', 'on')})": {}}
     for name, given in runs.items():
         outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], **given) for x, m in zip(x224, masks)]
         images = torch.cat([o.images for o in outs])
@@ -308,7 +312,7 @@ def radius_main(model, judge, n: int) -> None:
     x224, y224, masks, own = box_cases(test_224(model), n)
     fills = [tasks.run(model, "inpaint", image=im, mask=m, steps=0).images for im, m in own]
     rows = {}
-    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e, "min_confidence": 0.8}
+    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e, "guess": "on", "min_confidence": 0.8}
                                                                      for e in (1.0, 2.0, 4.0)}}.items():
         images = torch.cat([tasks.run(model, "inpaint", image=x[None], mask=m[0], **given).images
                             for x, m in zip(x224, masks)])
