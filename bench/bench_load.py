@@ -41,7 +41,7 @@ from PIL import Image
 from bench.common import before_issue_10
 from bench.load_client import client_loop
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from server.synthesis.models.loading import load_model
 from server.synthesis.models.meta import CIFAR10_CLASSES, CIFAR_MEAN, CIFAR_STD, ModelMeta
 from server.synthesis.models.robust_model import RobustModel

@@ -2,6 +2,7 @@
 test images (../shared/data/<its dataset>, or $ROBUST_CANVAS_BENCH_DATA/<its dataset>), masks,
 image grids, and the optimizer as it ran before issue 10.
 Run the scripts from the project root: `python -m bench.<name> ...`."""
+import argparse
 import os
 import time
 from contextlib import contextmanager
@@ -19,6 +20,29 @@ from server.synthesis.seeds import SeedDistribution
 
 DATA_ROOT = Path(os.environ.get("ROBUST_CANVAS_BENCH_DATA")
                  or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+
+
+REQUIRED = object()   # bench_parser: an argument with no default
+
+
+def bench_parser(doc: str, *, model=None, judge=None, threads: int | None = None,
+                 device: str | None = None) -> argparse.ArgumentParser:
+    """The arguments the model benches share, so that a main adds only its own: its docstring as the
+    help, --model (`model`: the default, None for the shipped default model, or REQUIRED), --judge
+    where the bench scores with an independently trained classifier (its default, or REQUIRED),
+    --threads (torch CPU threads) and --device where the bench takes one (its default)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", **_default(model), help="a shipped model id, weights file or training checkpoint")
+    if judge is not None:
+        ap.add_argument("--judge", **_default(judge), help="an independently trained non-robust classifier")
+    ap.add_argument("--threads", type=int, default=threads, help="torch CPU threads")
+    if device is not None:
+        ap.add_argument("--device", default=device)
+    return ap
+
+
+def _default(value) -> dict:
+    return {"required": True} if value is REQUIRED else {"default": value}
 
 
 def load(path: str | None, seeds: str | None = None, threads: int | None = None, device: str = "cpu"):

@@ -23,7 +23,7 @@ import torch
 
 from bench.bench_load import serve, tiny_model
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from server.synthesis.models.loading import load_model
 from server.synthesis.seeds import SeedDistribution
 

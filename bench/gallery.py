@@ -5,7 +5,6 @@ seeds, not hand-picked), with each task's default settings.
 
 Captions under results are the synthesizing model's own prediction for the result.
 """
-import argparse
 import time
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.common import blob_sketch, crude_sketch, disc_masks, edge_sketch, load, save_grid, square_masks, test_images
+from bench.common import (bench_parser, blob_sketch, crude_sketch, disc_masks, edge_sketch, load, save_grid,
+                          square_masks, test_images)
 from server.synthesis import tasks
 from server.synthesis.features import top_feature
 from server.synthesis.fill import mean_fill
@@ -138,13 +138,11 @@ JOBS = {"generate": gallery_generate, "translate": gallery_translate, "inpaint":
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model")
+    ap = bench_parser(__doc__)
     ap.add_argument("--seeds", help="seed distribution file (default: the model's)")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--out", type=Path, help="default docs/gallery (CIFAR-10) or docs/gallery/<dataset>")
     ap.add_argument("--only", nargs="*", choices=[*JOBS, "palette"], help="tasks to render (default: all)")
-    ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     model = load(args.model, args.seeds, threads=args.threads)
     dataset = model.meta.dataset

@@ -21,7 +21,7 @@ from bench.photos import photos, test_224
 from server.synthesis import tasks
 from server.synthesis.texture import FILLS
 
-BEFORE = {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6}   # the photo card's inpainting before 2026-12-04
+BEFORE = {"fill": "patch", "guess": "on", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6}   # the photo card's inpainting before 2026-12-04
 CROP = 112   # gallery cells: a square around the hole, shown at this size
 
 
@@ -72,7 +72,7 @@ def inpaint_gallery(model, ph, out, label) -> None:
         m = _box(ph[name], *box)
         start = fill(ph[name], m[None, None] > 0)
         r = tasks.run(model, "inpaint", image=ph[name], mask=m)
-        strong = tasks.run(model, "inpaint", image=ph[name], mask=m, eps=4.0, step_size=0.6, min_confidence=0.8)
+        strong = tasks.run(model, "inpaint", image=ph[name], mask=m, eps=4.0, step_size=0.6, guess="on", min_confidence=0.8)
         rows.append([_shown(ph[name][0], m), start[0], r.images[0], strong.images[0], ph[name][0]])
         captions.append(["hole", "fill (the start)", _verdict(r, label), f"inpainted, eps 4 ({_verdict(strong, label)})",
                          "original"])
@@ -81,7 +81,7 @@ def inpaint_gallery(model, ph, out, label) -> None:
 
 
 def _verdict(r, label) -> str:
-    return "unsure: fill only" if r.notes and r.notes[0] else label(r)
+    return "fill only" if r.notes and r.notes[0] else label(r)   # unsure of its guess, or guess off
 
 
 def _crop(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,11 @@ forward convolution (models/folded.py, from INPUT_GRAD_MIN_BATCH), the CUDA grap
 bf16 (forced on and off, whatever the rule picks), and cuDNN's autotuner (`cudnn.benchmark`, off by
 default) on a GPU. Targeted class score, L2 eps 2, step 0.25, as bench/speed.py.
 """
-import argparse
 from contextlib import contextmanager
 
 import torch
 
-from bench.common import environ, load, synced, test_images, timed_alternating
+from bench.common import bench_parser, environ, load, synced, test_images, timed_alternating
 from server.synthesis import Ball, class_score, optimize
 from server.synthesis.models import folded
 from server.synthesis.models.robust_model import RobustModel
@@ -44,13 +43,10 @@ VARIANTS = {
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model")
-    ap.add_argument("--device", default="cpu")
+    ap = bench_parser(__doc__, device="cpu")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     model = load(args.model, threads=args.threads, device=args.device)
     gpu = model.device.type == "cuda"

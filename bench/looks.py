@@ -16,14 +16,13 @@ seconds per sketch at batch 1. generate-time: seconds per sample at batch 1 and 
 alternating, best of 5 rounds (the first row is the baseline). `--config NAME` picks rows; `--set k=v`
 adds one of your own.
 """
-import argparse
 import json
 import os
 import time
 
 import torch
 
-from bench.common import blob_sketch, crude_sketch, edge_sketch, load, test_images
+from bench.common import REQUIRED, bench_parser, blob_sketch, crude_sketch, edge_sketch, load, test_images
 from bench.quality import BEFORE, REAL_FOR_FID, accuracy, card_defaults
 from bench.realism import features, frechet_distance, precision_recall, within_class_distance
 from server.synthesis import tasks
@@ -129,15 +128,12 @@ def bench_sketch(model, judge, n: int, rows: dict, kinds: list[str]) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = bench_parser(__doc__, model=REQUIRED, judge=REQUIRED)
     ap.add_argument("task", choices=["generate", "sketch", "generate-time"])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--judge", required=True)
     ap.add_argument("--n", type=int, default=10, help="samples per class (generate) or sketches (sketch)")
     ap.add_argument("--config", nargs="*", default=list(LEVERS), help=f"rows: {', '.join(LEVERS)}, card")
     ap.add_argument("--set", nargs="*", action="append", default=[], help="one more row: k=v ...")
     ap.add_argument("--kinds", nargs="*", default=["edges", "blobs"], choices=sorted(SKETCH_KINDS))
-    ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     # float32 whatever the start-up micro-benchmark says on a busy machine: rows must be comparable
     os.environ.setdefault("ROBUST_CANVAS_AMP", "off")

@@ -8,12 +8,11 @@ the largest last-layer weight (the issue's first measurement).
 Photos: random test images (fixed seed) whose label is not the class; the stroke: a centred square
 of half the side; the card's paint settings. Needs the model's names (models/<id>.features.json).
 """
-import argparse
 import time
 
 import torch
 
-from bench.common import load, test_images
+from bench.common import bench_parser, load, test_images
 from server.synthesis import tasks
 from server.synthesis.features import top_feature
 
@@ -53,11 +52,8 @@ def rise(model, judge, x, classes, features, batch: int = 40) -> torch.Tensor:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="imagenette-rn18w75-l2")
-    ap.add_argument("--judge", default="imagenette-standard")
+    ap = bench_parser(__doc__, model="imagenette-rn18w75-l2", judge="imagenette-standard")
     ap.add_argument("--per-class", dest="per_class", type=int, default=8)
-    ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     model, judge = load(args.model, threads=args.threads), load(args.judge)
     if model.feature_names is None:

@@ -11,7 +11,6 @@ neighbour difference across the factor x factor block borders over inside them (
 "consistency" = max |area-downsampled result - input|; "texture" = Laplacian energy inside the hole
 over the original's there; "detail kept" = Laplacian energy of the result over the photo's.
 """
-import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.common import DATA_ROOT, box_masks, brush_masks, load, square_masks, test_images
+from bench.common import DATA_ROOT, bench_parser, box_masks, brush_masks, load, square_masks, test_images
 from bench.quality import accuracy, hole_psnr, psnr
 from server.synthesis import tasks
 from server.synthesis.consistency import consistent_upsample, grid_ratio
@@ -285,11 +284,15 @@ def guard_main(model, judge, ds, n: int) -> None:
             for t in THRESHOLDS}
     table("share of images pushed toward their guess", " / ".join(groups), rows)
 
-    card = model.meta.task_defaults["inpaint"].get("min_confidence", 0.0)
+    card = model.meta.task_defaults["inpaint"]
     x224, y224, masks, own = box_cases(ds, n)
     rows = {}
-    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6},
-            **{f"min_confidence {t:g}{' (card)' if t == card else ''}": {"min_confidence": t} for t in sorted({0.0, card})}}
+    # guess on in every row but the card's own: the card may keep the fill whatever the guess (guess off)
+    runs = {"before: patch fill, min_confidence 0": {"fill": "patch", "min_confidence": 0.0, "eps": 4.0, "step_size": 0.6,
+                                                     "guess": "on"},
+            **{f"min_confidence {t:g}": {"guess": "on", "min_confidence": t}
+               for t in sorted({0.0, card.get("min_confidence", 0.0)})},
+            f"the card (guess {card.get('guess', 'on')})": {}}
     for name, given in runs.items():
         outs = [tasks.run(model, "inpaint", image=x[None], mask=m[0], **given) for x, m in zip(x224, masks)]
         images = torch.cat([o.images for o in outs])
@@ -309,7 +312,7 @@ def radius_main(model, judge, n: int) -> None:
     x224, y224, masks, own = box_cases(test_224(model), n)
     fills = [tasks.run(model, "inpaint", image=im, mask=m, steps=0).images for im, m in own]
     rows = {}
-    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e, "min_confidence": 0.8}
+    for name, given in {"the fill alone (0 steps)": {"steps": 0}, **{f"eps {e:g}": {"eps": e, "step_size": 0.15 * e, "guess": "on", "min_confidence": 0.8}
                                                                      for e in (1.0, 2.0, 4.0)}}.items():
         images = torch.cat([tasks.run(model, "inpaint", image=x[None], mask=m[0], **given).images
                             for x, m in zip(x224, masks)])
@@ -353,11 +356,8 @@ def fills_main(model, judge, n: int, names: list[str]) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="imagenette-rn18w75-l2")
-    ap.add_argument("--judge", default="imagenette-standard")
+    ap = bench_parser(__doc__, model="imagenette-rn18w75-l2", judge="imagenette-standard", threads=1)
     ap.add_argument("--n", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", choices=["fills", "guard", "radius"], help="only the fills compared and the automatic "
                     "class's confidence (fills), only the latter (guard), or only inpainting's radius (radius)")
     ap.add_argument("--fills", default=",".join(FILL_NAMES), help="the fills compared, comma-separated")

@@ -15,7 +15,6 @@ the run, and the mean over images of the step each settled (early stopping) — 
 With --compare, the tasks also run with a non-robust model as the synthesizer (card settings); if
 that model is also the judge its samples are judged by the robust model instead.
 """
-import argparse
 import math
 import os
 import time
@@ -24,7 +23,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from bench.common import blob_sketch, crude_sketch, disc_masks, edge_sketch, load, square_masks, test_images
+from bench.common import (REQUIRED, bench_parser, blob_sketch, crude_sketch, disc_masks, edge_sketch, load,
+                          square_masks, test_images)
 from bench.realism import features, frechet_distance, precision_recall, within_class_distance
 from server.synthesis import objectives, tasks
 from server.synthesis.fill import mean_fill
@@ -221,17 +221,13 @@ def _cell(values) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="the robust model (default: the shipped default)")
+    ap = bench_parser(__doc__, judge=REQUIRED, device="cpu")
     ap.add_argument("--seeds", help="seed distribution file (default: the model's)")
-    ap.add_argument("--judge", required=True, help="an independently trained non-robust classifier")
     ap.add_argument("--compare", help="a non-robust model to run the same tasks with (card settings)")
     ap.add_argument("--n", type=int, default=20, help="images per task (generation: per class)")
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES))
     ap.add_argument("--methods", nargs="*", default=["paper", "card"], choices=["paper", "before", "card"])
     ap.add_argument("--before-model", help="weights for the 'before' method (default: --model's)")
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     robust = load(args.model, args.seeds, threads=args.threads, device=args.device)
     judge = load(args.judge, device=args.device)

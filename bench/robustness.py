@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from server.synthesis.data import load_image_folder
-from server.synthesis.training import adversarial
+from server.synthesis.training import Attack, adversarial
 
 from .common import DATA_ROOT, load
 
@@ -57,7 +57,8 @@ def measure(model, data, indices, eps: float, batch: int, names: list[str] = ATT
         x = data.images[idx].to(model.device).float() / 255
         y = data.labels[idx].to(model.device)
         hits["clean"].append(correct(model, x, y))
-        hits["pgd20"].append(correct(model, adversarial(model, x, y, "l2", eps, 20, seed=start), y))
+        pgd20 = adversarial(model, x, y, Attack(norm="l2", eps=eps, steps=20), seed=start)
+        hits["pgd20"].append(correct(model, pgd20, y))
         for name, attack in runs.items():
             hits[name].append(correct(model, attack(x, y), y))
     acc = {name: torch.cat(h) for name, h in hits.items()}

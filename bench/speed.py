@@ -16,7 +16,6 @@ The `robustness` package (MadryLab) is not a dependency: install it outside the 
 longer imports cleanly and calls .cuda() unconditionally; the shims below stub its unused
 imports (dill, pandas, cox) and make .cuda() a no-op on a CPU-only machine, for this script only.
 """
-import argparse
 import importlib.machinery
 import sys
 import types
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import before_issue_10, environ, load, synced, test_images, timed, timed_alternating
+from bench.common import before_issue_10, bench_parser, environ, load, synced, test_images, timed, timed_alternating
 from server.synthesis import Ball, class_score, optimize
 from server.synthesis.graphs import use_cuda_graph
 from server.synthesis.precision import use_bf16
@@ -109,15 +108,12 @@ def flops_per_image_step(model, x, y) -> float:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model")
+    ap = bench_parser(__doc__, device="cpu")
     ap.add_argument("--robustness", help="folder holding the `robustness` package")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
-    ap.add_argument("--threads", type=int)
     ap.add_argument("--no-profile", action="store_true", help="skip the torch.profiler table")
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best counts)")
-    ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     model = load(args.model, threads=args.threads, device=args.device)
     gpu = model.device.type == "cuda"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from server.synthesis.seeds import SeedDistribution
 from tests.conftest import make_tiny_model
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from server.synthesis.models.robust_model import RobustModel
 from server.synthesis.seeds import SeedDistribution
 from tests.conftest import make_tiny_model

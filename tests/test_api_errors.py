@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from server.api.images import decode_mask
-from server.api.settings import Settings
+from server.settings import Settings
 from server.cli import main
 from server.synthesis.tasks import solve_batch
 from tests.api_support import api_client, data_url, field_of, picture, square_mask, wait_for, wait_running
@@ -55,6 +55,7 @@ def post(client, task, body):
     ("paint", {"image": picture(), "mask": square_mask(), "feature": 1, "feature_weight": 1e308}, "feature_weight"),
     ("inpaint", {"image": picture(), "mask": square_mask(), "penalty_weight": 1e308}, "penalty_weight"),
     ("inpaint", {"image": picture(), "mask": square_mask(), "min_confidence": 1.5}, "min_confidence"),
+    ("inpaint", {"image": picture(), "mask": square_mask(), "guess": "maybe"}, "guess"),
     ("generate", {"class": "cat", "n": 65}, "n"),
     # found by fuzzing: JSON booleans were read as 1
     ("generate", {"class": True}, "class"),

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from server.jobs.ray.worker import solve_by_key
 from server.synthesis import tasks
 from server.synthesis.models.loading import Card

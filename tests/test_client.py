@@ -9,7 +9,7 @@ import uvicorn
 from PIL import Image
 
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from server.cli import main
 from server.client import ApiError, Client, JobError
 from server.synthesis.models.meta import CIFAR10_CLASSES

@@ -87,7 +87,7 @@ def test_paint_by_name_is_paint_by_the_same_index(photo_model):
 
 
 def test_the_photo_palette_answers_at_once_from_the_shipped_files(photo_model, monkeypatch):
-    import server.api.feature_entries as entries
+    import server.synthesis.features.entries as entries
 
     def no_computing(*args, **kwargs):
         raise AssertionError("the shipped palette must not be computed")

@@ -1,4 +1,6 @@
-"""No two modules of server/ import each other, directly or in a loop (issue 17).
+"""No two modules of server/ import each other, directly or in a loop (issue 17), and its packages
+stack (issue 26): no two of server/'s top-level packages import each other, and the library
+(synthesis) imports none of the layers above it.
 
 Every import counts, including those inside functions: a lazy import hides a cycle, it does not
 remove it. `from pkg import name` imports pkg.name where that is a module, else pkg.
@@ -107,6 +109,28 @@ def _a_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
     return sorted(component)
 
 
+def package_of(module: str) -> str:
+    """The top-level package (or module) of server/ that a module belongs to: server.jobs.ray.store -> server.jobs."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_imports(graph: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
+    """(package, package it imports) -> the module imports that make that arrow."""
+    arrows = {}
+    for module, imported in graph.items():
+        for other in imported:
+            a, b = package_of(module), package_of(other)
+            if a != b:
+                arrows.setdefault((a, b), []).append(f"{module} -> {other}")
+    return arrows
+
+
+def mutual_packages(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """The pairs of top-level packages that import each other."""
+    arrows = package_imports(graph)
+    return sorted((a, b) for a, b in arrows if a < b and (b, a) in arrows)
+
+
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycles(graph) == [["a", "b", "c", "a"]]
@@ -116,6 +140,8 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     assert "server.jobs.ray.manager" in graph["server.jobs.factory"]          # imported inside a function
     assert "server.api.routes.jobs" in graph["server.api.app"]                # from .routes import jobs
     assert "server.api.deps" in graph["server.api.routes.jobs"]               # from ..deps import StateDep
+    two_way = {"server.a.x": {"server.b.y"}, "server.b.z": {"server.a.w"}, "server.c": {"server.a.x"}}
+    assert mutual_packages(two_way) == [("server.a", "server.b")]             # through different modules
 
 
 def test_no_module_imports_itself_through_others():
@@ -130,6 +156,25 @@ def test_the_api_and_the_jobs_are_in_no_cycle():
     graph = import_graph()
     ours = [c for c in tangles(graph) if any(m.startswith(areas) for m in c)]
     assert not ours, _report(graph, ours)
+
+
+def test_no_two_packages_import_each_other():
+    """Counting imports inside functions: settings, logs and start-up sit below the layers that use them."""
+    graph = import_graph()
+    arrows = package_imports(graph)
+    pairs = mutual_packages(graph)
+    assert not pairs, "packages that import each other:\n" + "\n".join(
+        f"{a} <-> {b}: {arrows[a, b] + arrows[b, a]}" for a, b in pairs)
+
+
+ABOVE_THE_LIBRARY = ("server.jobs", "server.store", "server.api", "server.cli", "server.serving")
+
+
+def test_the_library_imports_no_layer_above_it():
+    arrows = package_imports(import_graph())
+    upward = {arrow: modules for arrow, modules in arrows.items()
+              if arrow[0] == "server.synthesis" and arrow[1] in ABOVE_THE_LIBRARY}
+    assert not upward, upward
 
 
 def _report(graph: dict[str, set[str]], components: list[list[str]]) -> str:

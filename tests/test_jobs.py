@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from server.api.settings import Settings
+from server.settings import Settings
 from server.jobs.factory import make_manager
 from server.synthesis import tasks
 from server.synthesis.tasks import solve_batch

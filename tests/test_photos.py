@@ -162,6 +162,32 @@ def test_an_unsure_automatic_class_leaves_the_fill_and_says_so(tiny_model):
     assert torch.equal(tasks.rerun(tiny_model, out.recipe).images, out.images)
 
 
+def test_guess_off_keeps_the_fill_without_a_named_class_and_says_so_honestly(tiny_model):
+    """Issue 26: "fill only, push only toward a class a person names" is a setting, not a threshold
+    no guess reaches; the note says what was decided, not that the model was unsure."""
+    x, m = _photo(), _mask()
+    _, p = _guessed(tiny_model, x, m, fill="patch")
+    out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", guess="off", min_confidence=0.0)
+    assert torch.equal(out.images, patch_fill(x, m[None, None] > 0))   # p >= 0, yet the hole keeps the fill
+    assert "guess is off" in out.notes[0] and "unsure" not in out.notes[0]
+    assert out.recipe.settings["guess"] == "off"
+    assert torch.equal(tasks.rerun(tiny_model, out.recipe).images, out.images)
+    named = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", guess="off", class_=2)
+    assert (named.images - out.images).abs().max() > 0.01 and named.notes in (None, [""])
+    on = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", guess="on", min_confidence=0.0)
+    assert (on.images - out.images).abs().max() > 0.01   # the same run with guess on pushes it
+
+
+def test_a_recipe_without_guess_reruns_as_before_it(tiny_model, monkeypatch):
+    """Recipes made before the setting pushed toward a sure guess: they rerun with guess on (legacy)."""
+    x, m = _photo(), _mask()
+    out = tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch", min_confidence=0.0)
+    del out.recipe.settings["guess"]
+    monkeypatch.setitem(tasks.TASKS["inpaint"].reference, "guess", "off")   # today's default differs
+    assert torch.equal(tasks.rerun(tiny_model, out.recipe).images, out.images)
+    assert not torch.equal(tasks.run(tiny_model, "inpaint", image=x, mask=m, steps=3, fill="patch").images, out.images)
+
+
 def test_a_sure_or_given_class_still_paints_the_hole(tiny_model):
     x, m = _photo(), _mask()
     known = (m == 0).expand_as(x)

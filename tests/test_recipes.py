@@ -50,6 +50,21 @@ def test_another_model_refuses_the_recipe():
         tasks.rerun(other, out.recipe)
 
 
+def test_a_recipe_of_an_earlier_card_the_card_lists_reruns_to_the_same_pixels():
+    """A card changed only in its task defaults lists the earlier card's hash: recipes record every
+    setting, so theirs rerun alike (issue 26: the photo card's guess setting); others are refused."""
+    model = tiny_with_seeds()
+    model.meta.task_defaults = {"inpaint": {"min_confidence": 1.0}}
+    out = tasks.run(model, "inpaint", image=torch.rand(1, 3, 32, 32), mask=torch.ones(32, 32), **FEW)
+    earlier = recipes.card_hash(model.meta)
+    model.meta.task_defaults = {"inpaint": {"guess": "off", "min_confidence": 0.8}}
+    with pytest.raises(FieldError, match="card"):
+        tasks.rerun(model, out.recipe)
+    model.meta.earlier_cards = [earlier]
+    assert torch.equal(tasks.rerun(model, out.recipe).images, out.images)
+    assert recipes.card_hash(model.meta) != earlier
+
+
 def test_a_png_without_recipe_is_a_clear_error():
     buf = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buf, "PNG")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from server.api.settings import Settings
+from server.settings import Settings
 from server.cli.main import main
 from server.api.images import decode_image
 from server.jobs.record import Job

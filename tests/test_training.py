@@ -221,3 +221,18 @@ def test_evaluation_leaves_the_model_untouched_and_ignores_batch_composition(dat
     assert model.training  # restored
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key], msg=key)
+
+
+def test_the_attack_is_one_object_named_by_keyword_and_stays_in_its_ball():
+    """Issue 26: norm, eps, steps and amp were positional, so two could be swapped silently."""
+    from dataclasses import replace
+
+    from tests.conftest import make_tiny_model
+    with pytest.raises(TypeError):
+        training.Attack("l2", 0.5, 2)
+    model, x, y = make_tiny_model(), torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    attack = training.Attack(norm="l2", eps=0.5, steps=2, amp=False)
+    moved = training.adversarial(model, x, y, attack)
+    distance = (moved - x).flatten(1).norm(dim=1)
+    assert (distance > 0).all() and (distance <= 0.5 + 1e-4).all()
+    assert training.adversarial(model, x, y, replace(attack, eps=0.0)) is x

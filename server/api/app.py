@@ -1,6 +1,5 @@
 """`create_app`: the FastAPI app: API under /api, OpenAPI docs at /docs, the canvas at /."""
 import asyncio
-import functools
 import time
 from contextlib import asynccontextmanager
 
@@ -14,47 +13,18 @@ from starlette.concurrency import run_in_threadpool
 from ..jobs.factory import make_manager
 from ..jobs.manager import Solver
 from ..jobs.rules import QueueFull
-from ..store.files import default_data_dir
-from ..store.sqlite import ResultStore, StoreError
+from ..logs import log
+from ..serving import load_served, open_store, with_data_dir
+from ..settings import Settings
+from ..store.sqlite import StoreError
 from ..synthesis.errors import FieldError
-from ..synthesis.models.loading import Card, load_model, read_card, served_model_ids
+from ..synthesis.models.loading import Card
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
-from .logs import log
 from .responses import errors
 from .routes import health as health_routes, jobs as job_routes, models as model_routes, results as result_routes
 from .routes import tasks as task_routes
-from .settings import Settings
-
-
-def load_served(settings: Settings) -> dict[str, RobustModel | Card]:
-    """What the front end holds of each model to serve, by card id (the first is the default): the
-    model itself, or with Ray only its card (the workers load the weights)."""
-    load = read_card if settings.ray else functools.partial(load_model, device=settings.device)
-    loaded = {}
-    for name in settings.model_ids or served_model_ids(settings.data_dir):   # own models: in the data dir
-        model = load(name, data_dir=settings.data_dir)
-        if model.meta.id in loaded:
-            raise ValueError(f"two models share the id {model.meta.id!r}")
-        loaded[model.meta.id] = model
-    return loaded
-
-
-def with_data_dir(settings: Settings) -> Settings:
-    """The settings with `data_dir` resolved (the default per-user dir when none is given)."""
-    if settings.store and settings.data_dir is None:
-        return settings.model_copy(update={"data_dir": default_data_dir()})
-    return settings
-
-
-def open_store(settings: Settings) -> ResultStore | None:
-    """The result store on `settings.data_dir`, or None with `store` off; StoreError (an OSError)
-    naming the dir or the database file when it cannot be used."""
-    if not settings.store:
-        return None
-    return ResultStore(settings.data_dir, retain_count=settings.retain_count, retain_days=settings.retain_days,
-                       retain_bytes=settings.retain_bytes)
 
 
 def _ready_to_serve(model: RobustModel) -> RobustModel:

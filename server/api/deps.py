@@ -8,10 +8,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..jobs.manager import JobManager
+from ..settings import Settings
 from ..synthesis.models.loading import Card
 from ..synthesis.models.robust_model import RobustModel
 from .palettes import Palettes
-from .settings import Settings
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Images in requests and answers: data URLs or bare base64 of PNG/JPEG <-> float tensors.
+"""Images in requests: data URLs or bare base64 of PNG/JPEG -> float tensors (answers are encoded
+by synthesis/recipes.py's `encode_png`, beside the recipe it writes).
 
 The size is read from the header and checked before any pixel is decoded, so a small file
 that inflates to a huge image (a decompression bomb) costs nothing.
@@ -13,7 +14,6 @@ import torch
 from PIL import Image
 
 from ..synthesis.errors import FieldError
-from ..synthesis.recipes import Recipe, png_bytes
 
 FORMATS = ("PNG", "JPEG")
 
@@ -67,21 +67,3 @@ def base64_bytes(data: str, field: str) -> bytes:
         return base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         raise FieldError(field, "broken base64 data") from None
-
-
-def encode_png(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0) -> str:
-    """(3,H,W) in [0,1] -> a PNG data URL, carrying the recipe when given (see recipes.py)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image, recipe, index)).decode()
-
-
-def encode_pngs(images: torch.Tensor, recipe: Recipe | None = None) -> list[str]:
-    return [encode_png(image, recipe, i) for i, image in enumerate(images)]
-
-
-def thumbnail(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Shrink (3,H,W) so its long side is at most `size` (palette swatches stay light)."""
-    long = max(image.shape[-2:])
-    if long <= size:
-        return image
-    hw = [max(1, round(s * size / long)) for s in image.shape[-2:]]
-    return torch.nn.functional.interpolate(image[None], size=hw, mode="area")[0]

@@ -1,4 +1,5 @@
-"""The palette service: each served model's paint palette (feature_entries.py), made once per model.
+"""The palette service: each served model's paint palette (synthesis/features/entries.py), made once
+per model, and how far a computation is (`Progress`, for the 503 answers' Retry-After).
 
 A model with shipped names and swatches answers from its files in well under a second. Any other
 model's swatches take minutes on a CPU for a photo model, so the server computes each model's in
@@ -13,12 +14,35 @@ card, size, stop)` where the front end holds only cards (with Ray: a Ray task lo
 """
 import asyncio
 import threading
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from ..synthesis.features.entries import palette_entries
 from ..synthesis.palette import PaletteCancelled
-from .feature_entries import Progress, palette_entries
+
+
+@dataclass
+class Progress:
+    """How far a palette computation is: for 503 answers and their Retry-After."""
+    total: int
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def update(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def retry_after(self) -> int:
+        """Seconds until it is likely done (at least 1, at most 30)."""
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done) if self.done else max(5.0, elapsed)
+        return int(min(max(left, 1), 30))
+
+    def message(self, model_id: str) -> str:
+        return (f"the feature palette of {model_id!r} is being computed ({self.done} of {self.total} swatches); "
+                f"try again in {self.retry_after()} s")
 
 
 class Palettes:

@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model
 
+from ..settings import Settings
 from ..synthesis import tasks
 from ..synthesis.errors import FieldError
 from ..synthesis.models.loading import Card
 from ..synthesis.recipes import Recipe
 from .images import decode_image, decode_mask
-from .settings import Settings
 
 # Strict: pydantic's lax mode would read true as 1 and "3" as 3, where the schema says a number.
 _TYPES = {"image": StrictStr, "mask": StrictStr, "class": StrictStr | StrictInt, "feature": StrictStr | StrictInt,

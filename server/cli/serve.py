@@ -6,8 +6,9 @@ def cmd_serve(args) -> int:
     # Imported here: training and the tasks need no web stack (a GPU box may have torch alone).
     import uvicorn
 
-    from ..api.app import create_app, load_served, open_store, with_data_dir
-    from ..api.settings import Settings
+    from ..api.app import create_app
+    from ..serving import load_served, open_store, with_data_dir
+    from ..settings import Settings
     settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
                                  token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
                                  ray=args.ray, ray_workers=args.ray_workers, data_dir=args.data_dir,

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..api.logs import log
-from ..api.settings import Settings
+from ..logs import log
+from ..settings import Settings
 from ..store.files import Owner
 from ..synthesis import tasks
 from ..synthesis.recipes import Recipe, pack_inputs, unpack_inputs

@@ -1,5 +1,5 @@
 """`make_manager`: the embedded job manager, or with `settings.ray` the Ray one (Ray is imported only then)."""
-from ..api.settings import Settings
+from ..settings import Settings
 from ..synthesis.tasks import solve_batch
 from .embedded import EmbeddedJobManager
 from .manager import JobManager, Solver

@@ -53,6 +53,11 @@ class Job:
         return cls(task=task, model=model_id, total=recipe.settings["steps"], key=(task, model_id, batch_key),
                    recipe=recipe.to_json())
 
+    @classmethod
+    def recorded(cls, fields: dict) -> "Job":
+        """A job as the result store recorded it (`ResultStore.job`); it runs no more, so no batch key."""
+        return cls(key=(), **fields)
+
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL

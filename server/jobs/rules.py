@@ -15,8 +15,8 @@ import time
 from collections import deque
 from typing import Callable
 
-from ..api.logs import log
-from ..api.settings import Settings
+from ..logs import log
+from ..settings import Settings
 from .record import Job
 
 ATTEMPTS = 2           # a job whose run was cut short (its worker or server died) runs once more, then fails

@@ -1,8 +1,8 @@
 """What a job publishes: its result (PNG data URLs and the model's verdict) and its previews."""
 import math
 
-from ..api.images import encode_pngs
 from ..synthesis import tasks
+from ..synthesis.recipes import encode_pngs
 from ..synthesis.tasks import TaskRun
 
 

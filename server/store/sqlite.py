@@ -21,10 +21,9 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Protocol
 
-from ..api.logs import log
-
-from ..jobs.record import Job
+from ..logs import log
 from . import files
 
 DB_NAME = "robust-canvas.db"
@@ -41,6 +40,19 @@ CREATE TABLE IF NOT EXISTS results (
     height INTEGER NOT NULL, bytes INTEGER NOT NULL, score REAL, path TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS results_newest ON results(created DESC, id DESC);
 """
+
+
+class JobFields(Protocol):
+    """What the store reads of a job (jobs/record.py's `Job` has these): the store knows no job class."""
+    id: str
+    task: str
+    model: str
+    status: str
+    step: int
+    total: int
+    recipe: dict            # as JSON
+    attempts: int
+    error: str | None
 
 
 class StoreError(OSError):
@@ -68,7 +80,7 @@ class ResultStore:
 
     # ---- jobs ---------------------------------------------------------------------------------
 
-    def accept(self, job: Job, inputs: bytes, owner: str | None) -> None:
+    def accept(self, job: JobFields, inputs: bytes, owner: str | None) -> None:
         """Record a job before its 202 (StoreError when it cannot be recorded)."""
         self._write("INSERT OR IGNORE INTO jobs (id, task, model, status, total, recipe, inputs, attempts, owner, "
                     "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -79,17 +91,17 @@ class ResultStore:
         """A job recorded and then refused (the queue was full)."""
         self._write("DELETE FROM jobs WHERE id = ? AND status = 'queued'", (job_id,))
 
-    def started(self, jobs: list[Job], owner: str | None = None) -> None:
+    def started(self, jobs: list[JobFields], owner: str | None = None) -> None:
         """Jobs taken by a worker: their attempt is counted before it runs."""
         self._write_many("UPDATE jobs SET status = 'running', attempts = ?, owner = COALESCE(?, owner) WHERE id = ? "
                          "AND status IN ('queued', 'running')", [(job.attempts, owner, job.id) for job in jobs],
                          wait=False)
 
-    def requeued(self, job: Job) -> None:
+    def requeued(self, job: JobFields) -> None:
         self._write("UPDATE jobs SET status = 'queued', step = 0 WHERE id = ? AND status = 'running'", (job.id,),
                     wait=False)
 
-    def ended(self, job: Job) -> None:
+    def ended(self, job: JobFields) -> None:
         """A job failed or was cancelled (a done one is recorded by `save_result`)."""
         self._write("UPDATE jobs SET status = ?, step = ?, error = ?, finished = ? WHERE id = ? AND status IN "
                     "('queued', 'running')", (job.status, job.step, job.error, time.time(), job.id), wait=False)
@@ -108,8 +120,9 @@ class ResultStore:
         """Every open job of `owner` (the Ray job store, restarted)."""
         return self.claim(owner, lambda other: other != owner)
 
-    def job(self, job_id: str) -> Job | None:
-        """The job as recorded, its result's images read back from their PNGs."""
+    def job(self, job_id: str) -> dict | None:
+        """The job as recorded, its result's images read back from their PNGs: the fields of a `Job`
+        (id, task, model, total, recipe, status, step, result, error, attempts)."""
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             pngs = self._db.execute("SELECT path FROM results WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
@@ -119,13 +132,13 @@ class ResultStore:
         if result is not None:
             data = [files.read_png(self.data_dir, p["path"]) for p in pngs]
             result["images"] = ["data:image/png;base64," + base64.b64encode(d).decode() for d in data if d]
-        return Job(task=row["task"], model=row["model"], total=row["total"], key=(), recipe=json.loads(row["recipe"]),
-                   id=row["id"], status=row["status"], step=row["step"], result=result, error=row["error"],
-                   attempts=row["attempts"])
+        return {"task": row["task"], "model": row["model"], "total": row["total"], "recipe": json.loads(row["recipe"]),
+                "id": row["id"], "status": row["status"], "step": row["step"], "result": result, "error": row["error"],
+                "attempts": row["attempts"]}
 
     # ---- results ------------------------------------------------------------------------------
 
-    def save_result(self, job: Job, result: dict, steps_done: int) -> None:
+    def save_result(self, job: JobFields, result: dict, steps_done: int) -> None:
         """Write a done job's PNGs, then index them and mark the job done, in one transaction.
         StoreError says why when it fails (a full disk: ENOSPC), and nothing is indexed."""
         now, recipe = time.time(), job.recipe

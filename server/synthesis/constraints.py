@@ -10,8 +10,8 @@ the bound parts project in a fixed order: the ball, the pixel range, then the kn
 
 The ball's norm also sets the step's geometry (steps.py: how a step is normalized, how a random
 start is drawn). A new kind (consistency with a low-resolution input: a projection onto the images
-whose downsampling equals it) is one more class with `project`, `tangent` and `stack`, not another
-argument of `optimize`.
+whose downsampling equals it) is one more class with `project`, `tangent`, `bind`, `key` and `stack`
+(and its `order`), not another argument of `optimize`.
 """
 import torch
 

@@ -15,12 +15,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .constraints import Ball
+from .fields import at_input_size, checked_settings
 from .models.loading import models_dir
 from .objectives import feature
 from .paths import cache_dir
 from .problem import Problem, solve
-from .tasks import at_input_size
-from .tasks.inputs import checked_settings
 
 CHUNK = 64  # swatches per optimizer run: bounds memory, costs nothing in speed on a CPU
 VERSION = 2  # part of the cache key: bump when swatches are computed differently (2: FakeReLU gradients)

@@ -81,8 +81,15 @@ class Recipe:
 
 
 def card_hash(meta) -> str:
-    """First 16 hex digits of the SHA-256 of the card, as canonical JSON."""
-    return hashlib.sha256(json.dumps(meta.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of the card, as canonical JSON, less its `earlier_cards` (so
+    that a card listing none hashes as it did before cards could list them)."""
+    card = {k: v for k, v in meta.to_dict().items() if k != "earlier_cards"}
+    return hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reruns_on(recipe: Recipe, meta) -> bool:
+    """Whether the recipe was made by this card's model: with this card, or one it lists as earlier."""
+    return recipe.model == meta.id and (recipe.card == card_hash(meta) or recipe.card in meta.earlier_cards)
 
 
 # ---- PNG ----------------------------------------------------------------------------------------
@@ -107,6 +114,15 @@ def png_bytes(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0)
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, "PNG", pnginfo=info)
     return buf.getvalue()
+
+
+def encode_png(image: torch.Tensor, recipe: Recipe | None = None, index: int = 0) -> str:
+    """(3,H,W) in [0,1] -> a PNG data URL, carrying the recipe when given."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, recipe, index)).decode()
+
+
+def encode_pngs(images: torch.Tensor, recipe: Recipe | None = None) -> list[str]:
+    return [encode_png(image, recipe, i) for i, image in enumerate(images)]
 
 
 def read_png_recipe(data: bytes) -> tuple[Recipe, int]:

@@ -53,8 +53,14 @@ class Step:
         return x + size * d / _per_example_norm(d).clamp_min(1e-12)
 
     def random_perturb(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x moved to a random point `start_radius` away (L2), each example its own direction."""
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        return x + self.step_size * noise / _per_example_norm(noise)
+        return x + self.start_radius * noise / _per_example_norm(noise)
+
+    @property
+    def start_radius(self) -> float:
+        """How far a random start lies: one step where there is no ball."""
+        return self.step_size
 
 
 class L2Step(Step):
@@ -68,9 +74,10 @@ class L2Step(Step):
         scale = (eps / _per_example_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
         return center + delta * scale
 
-    def random_perturb(self, x, generator):
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        return x + self.eps * noise / _per_example_norm(noise)
+    @property
+    def start_radius(self) -> float:
+        """On the ball's sphere."""
+        return self.eps
 
 
 class LinfStep(Step):

@@ -136,15 +136,26 @@ def _autocast(device: torch.device, enabled: bool):
 
 # ---------------------------------------------------------------- evaluation
 
-def adversarial(model: RobustModel, x, y, norm: str, eps: float, steps: int, amp: bool | None = None, seed: int = 0,
-                step_size: float | None = None):
-    """PGD adversarial examples (random start, step `step_size`, default 2.5*eps/steps); x itself when eps is 0."""
-    if eps == 0 or steps == 0:
+@dataclass(frozen=True, kw_only=True)
+class Attack:
+    """The PGD adversary of training and evaluation: the threat model (`norm`, `eps`), `steps`,
+    `step_size` (None: 2.5 * eps / steps) and bfloat16 autocast (`amp`; None: where it pays).
+    One object, built by keyword, so that no call can swap its numbers."""
+    norm: str
+    eps: float
+    steps: int
+    step_size: float | None = None
+    amp: bool | None = None
+
+
+def adversarial(model: RobustModel, x, y, attack: Attack, seed: int = 0):
+    """PGD adversarial examples from a random start in the attack's ball; x itself when eps or steps is 0."""
+    if attack.eps == 0 or attack.steps == 0:
         return x
-    step_size = step_size or 2.5 * eps / steps
-    ball = Ball(norm, eps, center=x)
-    return optimize(model, random_start(x, ball, step_size, seed), cross_entropy(y), steps=steps, step_size=step_size,
-                    constraint=ball, score_final=False, amp=amp).images
+    step_size = attack.step_size or 2.5 * attack.eps / attack.steps
+    ball = Ball(attack.norm, attack.eps, center=x)
+    return optimize(model, random_start(x, ball, step_size, seed), cross_entropy(y), steps=attack.steps,
+                    step_size=step_size, constraint=ball, score_final=False, amp=attack.amp).images
 
 
 @torch.no_grad()
@@ -163,20 +174,22 @@ def evaluate(model: RobustModel, data: TensorDataset, *, norm: str = "l2", eps: 
     indices = order[d.rank::d.world]
     # Eval mode throughout: in train mode BatchNorm would use (and update its running statistics
     # from) each batch, and test batches from a sorted folder hold a single class.
+    attack = Attack(norm=norm, eps=eps, steps=steps, amp=amp)
     with fixed_weights(model):
-        clean, robust = _count_clean_and_robust(model, data, indices, norm, eps, steps, batch_size, amp, d, progress)
+        clean, robust = _count_clean_and_robust(model, data, indices, attack, batch_size, d, progress)
     clean, robust = _all_sum([clean, robust], d)
     return {"images": n, "clean": clean / n, "robust": {"norm": norm, "eps": eps, "steps": steps, "acc": robust / n}}
 
 
-def _count_clean_and_robust(model, data, indices, norm, eps, steps, batch_size, amp, d, progress) -> tuple[int, int]:
+def _count_clean_and_robust(model, data, indices, attack: Attack, batch_size: int, d: Dist,
+                            progress: bool) -> tuple[int, int]:
     clean = robust = 0
     for start in tqdm(range(0, len(indices), batch_size), disable=not (progress and d.main), desc="eval"):
         idx = indices[start:start + batch_size]
         x = (data.images[idx].to(d.device).float() / 255).contiguous(memory_format=torch.channels_last)
         y = data.labels[idx].to(d.device)
         clean += _count_correct(model, x, y)
-        robust += _count_correct(model, adversarial(model, x, y, norm, eps, steps, amp, seed=start), y)
+        robust += _count_correct(model, adversarial(model, x, y, attack, seed=start), y)
     return clean, robust
 
 
@@ -241,6 +254,7 @@ def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epo
     order = torch.randperm(len(data), generator=gen)[:n]
     mine = order[d.rank::d.world][: steps_per_epoch * cfg.batch_size]
     loss_sum = correct = seen = 0.0
+    attack = Attack(norm=cfg.norm, eps=cfg.eps, steps=cfg.attack_steps, step_size=cfg.attack_step_size, amp=cfg.amp)
     for it in range(steps_per_epoch):
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, (epoch + it / steps_per_epoch) / cfg.epochs, d.world)
@@ -249,8 +263,7 @@ def _train_epoch(cfg, model, ddp_model, opt, data, epoch, d: Dist, steps_per_epo
         x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[idx].to(d.device)
         with _attack_path(model, d.device):
-            x_adv = adversarial(model, x, y, cfg.norm, cfg.eps, cfg.attack_steps, cfg.amp, seed=epoch * 100003 + it,
-                                step_size=cfg.attack_step_size)
+            x_adv = adversarial(model, x, y, attack, seed=epoch * 100003 + it)
         with _autocast(d.device, cfg.amp):
             logits = ddp_model(x_adv)
             loss = F.cross_entropy(logits.float(), y)

@@ -27,10 +27,15 @@ KEEPALIVE_S = 15.0
 
 def _job(state, job_id: str) -> Job:
     """From the manager, else (ended and expired there, or from before a restart) from the result store."""
-    job = state.manager.get(job_id) or (state.store.job(job_id) if state.store else None)
+    job = state.manager.get(job_id) or (_stored(state.store, job_id) if state.store else None)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r} (unknown, or finished and expired)")
     return job
+
+
+def _stored(store, job_id: str) -> Job | None:
+    fields = store.job(job_id)
+    return Job.recorded(fields) if fields else None
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=errors(404, 503))
@@ -60,7 +65,7 @@ async def job_events(job: Job, manager: JobManager, store=None):
     with manager.watching(job):   # previews are made only for watched jobs
         while True:
             if store is not None:
-                job = await run_in_threadpool(store.job, job.id) or job
+                job = await run_in_threadpool(_stored, store, job.id) or job
             else:
                 job = await manager.latest(job)
             status, step, preview = job.status, job.step, job.preview

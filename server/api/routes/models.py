@@ -3,11 +3,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from ...synthesis.features.entries import select
 from ...synthesis.palette import PaletteCancelled
 from ...synthesis.recipes import card_hash
 from ...synthesis.tasks import TASKS, task_defaults
 from ..deps import StateDep, find_model
-from ..feature_entries import select
 from ..responses import errors
 from ..schemas import Feature, ModelCard
 

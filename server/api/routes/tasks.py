@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ...settings import Settings
 from ...synthesis import tasks
 from ...synthesis.tasks import TaskRun
 from ...synthesis.errors import FieldError
@@ -18,7 +19,6 @@ from ..images import base64_bytes
 from ..requests import build_run, rebuild_run, request_models
 from ..responses import errors
 from ..schemas import JobCreated, JobView, RerunRequest, TaskInfo
-from ..settings import Settings
 
 STARTED = {200: {"model": JobView, "description": "with ?wait=true: the finished job"},
            **errors(400, 413, 422, 429, 503)}

@@ -30,12 +30,12 @@ from contextlib import contextmanager
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ...api.logs import log
-from ...api.settings import Settings
+from ...logs import log
+from ...settings import Settings
+from ...synthesis.features.entries import palette_entries
 from ...synthesis.models.loading import Card, load_model
 from ...synthesis.models.robust_model import RobustModel
 from ...synthesis.palette import PaletteCancelled
-from ...api.feature_entries import palette_entries
 from ...synthesis.recipes import Recipe
 from ...synthesis.tasks import batch_key, solve_batch
 from ..manager import Solver

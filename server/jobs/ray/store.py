@@ -19,8 +19,8 @@ import time
 
 import ray
 
-from ...api.logs import log
-from ...api.settings import Settings
+from ...logs import log
+from ...settings import Settings
 from ...store.sqlite import ResultStore, StoreError
 from ...synthesis import tasks
 from ...synthesis.recipes import Recipe, pack_inputs, unpack_inputs

@@ -5,7 +5,7 @@ import time
 import ray
 import torch
 
-from ...api.settings import Settings
+from ...settings import Settings
 from ...synthesis import tasks
 from ...synthesis.models.loading import Card, load_model
 from ..manager import Solver

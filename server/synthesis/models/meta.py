@@ -32,6 +32,9 @@ class ModelMeta:
     task_defaults: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)       # command, time, config
     source: str = ""
+    # card_hash of this model's earlier cards whose recipes rerun to the same pixels with this one: they
+    # differed only in task_defaults, which every recipe records (tasks.rerun accepts their recipes)
+    earlier_cards: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:

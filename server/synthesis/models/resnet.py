@@ -66,7 +66,27 @@ DEPTHS = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]),
           50: ("bottleneck", [3, 4, 6, 3]), 101: ("bottleneck", [3, 4, 23, 3]), 152: ("bottleneck", [3, 8, 36, 3])}
 
 
-class CifarResNet(nn.Module):
+class ResNetHead:
+    """What both layouts share between their stages and their logits. A layout has `conv1` and `bn1`
+    (its stem), `after_stem` (its stages) and `classifier()` (its last linear layer, under the name its
+    files use), so this adds no module and every state-dict name stays the layout's own."""
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.pre_activation_map(x))
+
+    def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's output before its final ReLU (for FakeReLU, see robust_model.py)."""
+        return self.after_stem(self.stem(x))
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first batch norm's output, before its ReLU."""
+        return self.bn1(self.conv1(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier()(F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1))
+
+
+class CifarResNet(ResNetHead, nn.Module):
     """(N,3,H,W) normalized input -> logits; `feature_map` is the last stage before pooling."""
 
     def __init__(self, depth: int = 18, num_classes: int = 10, width: float = 1.0):
@@ -91,17 +111,6 @@ class CifarResNet(nn.Module):
             self.in_planes = planes * block.expansion
         return nn.Sequential(*layers)
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.pre_activation_map(x))
-
-    def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The last block's output before its final ReLU (for FakeReLU, see robust_model.py)."""
-        return self.after_stem(self.stem(x))
-
-    def stem(self, x: torch.Tensor) -> torch.Tensor:
-        """The first batch norm's output, before its ReLU."""
-        return self.bn1(self.conv1(x))
-
     def after_stem(self, s: torch.Tensor) -> torch.Tensor:
         """pre_activation_map from the stem's output."""
         out = self.layer4[:-1](self.layer3(self.layer2(self.layer1(F.relu(s)))))
@@ -110,11 +119,8 @@ class CifarResNet(nn.Module):
     def classifier(self) -> nn.Linear:
         return self.linear
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1))
 
-
-class ImageNetResNet(nn.Module):
+class ImageNetResNet(ResNetHead, nn.Module):
     """(N,3,H,W) normalized input -> logits, in torchvision's layout and names, any width.
 
     `width` scales every stage (stem 64*width channels); `bottleneck_width` widens only the inner
@@ -156,19 +162,8 @@ class ImageNetResNet(nn.Module):
             self.inplanes = planes * block.expansion
         return nn.Sequential(*layers)
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.pre_activation_map(x))
-
-    def pre_activation_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The last block's output before its final ReLU (torchvision's block forward, unrolled)."""
-        return self.after_stem(self.stem(x))
-
-    def stem(self, x: torch.Tensor) -> torch.Tensor:
-        """The first batch norm's output, before its ReLU."""
-        return self.bn1(self.conv1(x))
-
     def after_stem(self, s: torch.Tensor) -> torch.Tensor:
-        """pre_activation_map from the stem's output."""
+        """pre_activation_map from the stem's output (torchvision's last block forward, unrolled)."""
         x = self.maxpool(self.relu(s))
         x = self.layer4[:-1](self.layer3(self.layer2(self.layer1(x))))
         block = self.layer4[-1]
@@ -182,9 +177,6 @@ class ImageNetResNet(nn.Module):
 
     def classifier(self) -> nn.Linear:
         return self.fc
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(F.adaptive_avg_pool2d(self.feature_map(x), 1).flatten(1))
 
 
 ARCHITECTURES = {"cifar_resnet": CifarResNet, "imagenet_resnet": ImageNetResNet}

@@ -21,8 +21,9 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
     pixels). With "exact" the fill is made at display size and the model's change to it carried back
     (`photo.inpaint_start`), so the hole keeps the fill's fine texture and the pixels outside it are
     the photo's, bit for bit. The class is given, or the model's prediction on that fill; where the
-    model gives its guess less than `min_confidence` (a photo of none of its classes, most often) the
-    hole keeps the fill: only the sure images are free to move (`guess`), and the run's notes say so.
+    model gives its guess less than `min_confidence` (a photo of none of its classes, most often), or
+    with `guess` "off" (only a class a person names is pushed toward), the hole keeps the fill: only
+    the sure images are free to move (`guess`), and the run's notes say why.
     """
     s = settings
     x, m = at_model_size(model, image), at_model_size(model, mask)
@@ -36,7 +37,7 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
         hole = m
         x0 = FILLS[s["fill"]](x, hole)
     if class_ is None:
-        classes, sure, notes = guess(model, x0, s["min_confidence"])
+        classes, sure, notes = guess(model, x0, s["min_confidence"] if s["guess"] == "on" else None)
     else:
         classes, sure, notes = labels(class_, len(x)), torch.ones(len(x), dtype=torch.bool), None
     free = hole if exact else None
@@ -51,13 +52,20 @@ def build(model, image, mask, class_, *, seed: int, settings: dict) -> TaskRun:
     return run
 
 
+GUESS_OFF = "class: none (guess is off: the hole keeps the fill; name a class to push it toward)"
+
+
 @torch.no_grad()
-def guess(model, x0, least: float) -> tuple:
-    """The model's own class for each start, whether it is sure of it (probability >= `least`), and
-    per image a note saying what was done where it is not ("" where it is). Pushing toward an unsure
-    guess paints its colours into photos of other subjects (docs/TASKS.md)."""
+def guess(model, x0, least: float | None) -> tuple:
+    """The model's own class for each start, whether the hole is pushed toward it (its probability is
+    at least `least`; never where `least` is None: the setting guess is off), and per image a note
+    saying what was done where it is not ("" where it is). Pushing toward an unsure guess paints its
+    colours into photos of other subjects (docs/TASKS.md). The guess is made either way: the run's
+    objective, and so its score, is the guessed class's."""
     p = model(x0.to(model.device)).float().softmax(1).cpu()
     top, classes = p.max(1)
+    if least is None:
+        return classes, torch.zeros_like(top, dtype=torch.bool), [GUESS_OFF] * len(top)
     sure = top >= least
     name = lambda c: model.meta.classes[c]
     notes = ["" if ok else f"class: none (the model is unsure: {name(c)} at {t:.2f} < {least:g}; fill only)"
@@ -74,7 +82,7 @@ def check(model, image, mask, class_, *, seed: int, settings: dict) -> None:
 SPEC = register(TaskSpec(
     "inpaint", "fill the masked region of an image", build,
     (IMAGE, Field("mask", "mask", "the region to fill: white (1) = missing", required=True), AUTO_CLASS),
-    (*STEPS_IN_BALL, "penalty_weight", "fill", "known", "min_confidence"),
+    (*STEPS_IN_BALL, "penalty_weight", "fill", "known", "guess", "min_confidence"),
     {"steps": 20, "step_size": 0.2, "eps": 1.0, "penalty_weight": 10.0, "rule": "momentum", "patience": 3,
-     "fill": "harmonic", "known": "exact", "min_confidence": 0.0},
+     "fill": "harmonic", "known": "exact", "guess": "on", "min_confidence": 0.0},
     "one image, the source's aspect ratio", check=check))

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FieldError
-from .registry import DISPLAY_MAX, MAX_BATCH, SETTINGS, Field, TaskSpec, task_defaults
+from ..fields import Field, check_value, checked_settings
+from .registry import DISPLAY_MAX, MAX_BATCH, TaskSpec, task_defaults
 
 
 def coerce_inputs(model, spec: TaskSpec, args: dict) -> dict:
@@ -54,32 +55,6 @@ def task_settings(model, spec: TaskSpec, given: dict, scale: float = 1.0) -> dic
         if name not in spec.settings:
             raise FieldError(name, f"{spec.id} has no setting {name!r}; its settings are {', '.join(spec.settings)}")
     return checked_settings({**task_defaults(model, spec.id, scale), **{k: v for k, v in given.items() if v is not None}})
-
-
-def checked_settings(s: dict) -> dict:
-    """Settings by name checked against their fields in SETTINGS; `steps` made an int."""
-    for name, value in s.items():
-        check_value(SETTINGS[name], value)
-    s["steps"] = int(s["steps"])
-    return s
-
-
-def check_value(f: Field, value) -> None:
-    """A number or choice field's value against its limits; FieldError names the field."""
-    if f.kind == "choice":
-        if value not in f.choices:
-            raise FieldError(f.name, f"{f.name} must be one of {', '.join(f.choices)}, got {value!r}")
-        return
-    integral = f.kind == "int"
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
-    ok = ok and abs(value) != float("inf") and (not integral or int(value) == value)
-    ok = ok and (f.minimum is None or (value > f.minimum if f.positive else value >= f.minimum))
-    ok = ok and (f.maximum is None or value <= f.maximum)
-    if not ok:
-        what = "an integer" if integral else "a finite number"
-        low = "" if f.minimum is None else f" {'above' if f.positive else 'from'} {f.minimum:g}"
-        high = "" if f.maximum is None else f" {'up ' if f.minimum is None else ''}to {f.maximum:g}"
-        raise FieldError(f.name, f"{f.name} must be {what}{low}{high}, got {value!r}")
 
 
 # ---- classes and features -----------------------------------------------------------------------

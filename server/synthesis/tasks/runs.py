@@ -17,7 +17,7 @@ from ..features.names import resolve_features
 from ..objectives import Objective, stem_prior, transformed
 from ..optimizer import Callback, Result
 from ..problem import Problem, solve as solve_problem, solve_batch as solve_problems
-from ..recipes import Recipe, card_hash
+from ..recipes import Recipe, card_hash, reruns_on
 from ..steps import Update
 from .inputs import coerce_inputs, task_settings
 from .registry import LOOKS_OFF, spec
@@ -180,7 +180,7 @@ def recheck(model, recipe: Recipe) -> Recipe:
 
 def _recipe_args(model, recipe: Recipe) -> dict:
     """The recipe's seed, inputs and settings as `build`'s keywords, once its model and card are this one's."""
-    if recipe.model != model.meta.id or recipe.card != card_hash(model.meta):
+    if not reruns_on(recipe, model.meta):
         raise FieldError("model", f"the image was made by model {recipe.model!r} (card {recipe.card}), "
                          f"not by {model.meta.id!r} (card {card_hash(model.meta)})")
     s = spec(recipe.task)

@@ -1,7 +1,7 @@
 """Structured logs: one line per request or job event, as key=value pairs."""
 import logging
 
-logger = logging.getLogger("robust_canvas.api")
+logger = logging.getLogger("robust_canvas")  # one logger for the server: api, jobs and store
 
 
 def _value(v) -> str:

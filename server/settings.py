@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 ENV_PREFIX = "ROBUST_CANVAS_"
-FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend"
 
 
 class Settings(BaseModel):

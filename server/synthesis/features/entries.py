@@ -1,45 +1,23 @@
-"""The paint palette's entries (`GET /api/models/{id}/features`): per feature its index, synthetic
-swatch, name, linked classes and photo crops; the `class` and `q` filters; progress while computing.
+"""The paint palette's entries (what `GET /api/models/{id}/features` answers): per feature its index,
+synthetic swatch, name, linked classes and photo crops; the `class` and `q` filters.
 
 A model whose names were made with swatches (`robust-canvas features name`, shipped for the shipped
 models) answers from its files in well under a second. Any other model's synthetic swatches take
-one optimizer run per 64 features, done in the background (routes/models.py answers 503 with
-Retry-After meanwhile); its classes then come from the last layer's weights alone.
+one optimizer run per 64 features (the server makes them in the background: api/palettes.py); its
+classes then come from the last layer's weights alone.
 """
 import base64
 import io
-import time
-from dataclasses import dataclass, field
 
+import torch
 from PIL import Image
 
-from ..synthesis.features.names import matches, normalize
-from ..synthesis.palette import feature_palette
-from .images import encode_png, thumbnail
+from ..palette import feature_palette
+from ..recipes import encode_png
+from .names import matches, normalize
 
 LINKS = 3      # linked classes listed per feature
 JPEG_QUALITY = 85
-
-
-@dataclass
-class Progress:
-    """How far a palette computation is: for 503 answers and their Retry-After."""
-    total: int
-    done: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    def update(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
-
-    def retry_after(self) -> int:
-        """Seconds until it is likely done (at least 1, at most 30)."""
-        elapsed = time.monotonic() - self.started
-        left = elapsed / self.done * (self.total - self.done) if self.done else max(5.0, elapsed)
-        return int(min(max(left, 1), 30))
-
-    def message(self, model_id: str) -> str:
-        return (f"the feature palette of {model_id!r} is being computed ({self.done} of {self.total} swatches); "
-                f"try again in {self.retry_after()} s")
 
 
 def palette_entries(model, size: int, stop=None, progress=None) -> list[dict]:
@@ -121,3 +99,12 @@ def _data_url(image: Image.Image, fmt: str) -> str:
     buf = io.BytesIO()
     image.save(buf, fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def thumbnail(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Shrink (3,H,W) so its long side is at most `size` (palette swatches stay light)."""
+    long = max(image.shape[-2:])
+    if long <= size:
+        return image
+    hw = [max(1, round(s * size / long)) for s in image.shape[-2:]]
+    return torch.nn.functional.interpolate(image[None], size=hw, mode="area")[0]
