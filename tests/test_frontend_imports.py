@@ -15,15 +15,13 @@ def modules() -> dict[str, Path]:
     return {path.relative_to(JS).as_posix(): path for path in sorted(JS.rglob("*.js"))}
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    found = set()
-    for target in IMPORT.findall(path.read_text()):
-        found.add((path.parent / target).resolve().relative_to(JS.resolve()).as_posix())
-    return found
+def imports_of(path: Path) -> set[str]:
+    """The modules `path` imports, as paths under js/."""
+    return {(path.parent / target).resolve().relative_to(JS.resolve()).as_posix() for target in IMPORT.findall(path.read_text())}
 
 
 def import_graph() -> dict[str, set[str]]:
-    return {name: imports_of(name, path) for name, path in modules().items()}
+    return {name: imports_of(path) for name, path in modules().items()}
 
 
 def test_the_reader_sees_every_kind_of_import():
