@@ -128,7 +128,7 @@ def shown_images(section):
 def board_picture(page, mode):
     """The picture on a mode's board, as the mode would send it (a photo board: the photo at its own
     size; a sketch board: the model's input size)."""
-    return rgb(page.evaluate("async (mode) => (await import(`/js/modes/${mode}.js`)).board.photoDataURL()", mode))
+    return rgb(page.evaluate("async (mode) => (await import('/js/modes/index.js')).modeById(mode).board.imageDataURL()", mode))
 
 
 def assert_board_holds(page, mode, expected, others=()):
@@ -452,7 +452,7 @@ def test_inpaint_a_photo_at_its_own_size(page):
     assert mask.size == (200, 150)
     alpha = np.asarray(mask.split()[1])
     drawn = page.evaluate("""async () => {
-        const { board } = await import('/js/modes/inpaint.js');
+        const { board } = (await import('/js/modes/index.js')).modeById('inpaint');
         return Array.from(board.mctx.getImageData(0, 0, board.width, board.height).data.filter((_, i) => i % 4 === 3));
     }""")
     drawn = np.asarray(drawn, dtype=np.uint8).reshape(24, 32)
@@ -827,7 +827,7 @@ def model_input_size(page, model_id):
 def board_info(page, mode):
     """The mode's board, seen from inside: drawing resolution, brush and history."""
     return page.evaluate("""async (mode) => {
-        const { board } = await import(`/js/modes/${mode}.js`);
+        const { board } = (await import('/js/modes/index.js')).modeById(mode);
         return { width: board.image.width, height: board.image.height, mask: board.mask.width,
                  size: board.tool.size, limits: board.brushLimits(), undo: board.history.undoStack.length };
     }""", mode)
@@ -891,7 +891,7 @@ def test_a_brush_covers_the_same_share_at_32_and_128_px(page):
 
     def coverage():
         draw(page, canvas, [(0.1, 0.5), (0.9, 0.5)])
-        url = page.evaluate("async () => (await import('/js/modes/sketch.js')).board.imageDataURL()")
+        url = page.evaluate("async () => (await import('/js/modes/index.js')).modeById('sketch').board.imageDataURL()")
         ink = np.asarray(decode(url).convert("L"), dtype=np.float64) < 128
         page.locator("#mode-sketch").get_by_role("button", name="Clear").click()
         return ink.mean()
@@ -958,7 +958,7 @@ def test_undo_history_stays_within_its_byte_budget(page):
     open_mode(page, "sketch")
     pick_model(page, PHOTO)
     result = page.evaluate("""async () => {
-        const { board } = await import('/js/modes/sketch.js');
+        const { board } = (await import('/js/modes/index.js')).modeById('sketch');
         const { HISTORY_BYTES, historyBytes } = await import('/js/history.js');
         const steps = (n) => { for (let i = 0; i < n; i += 1) board.snapshot(); return board.history.undoStack.length; };
         const perStep = 2 * 4 * board.inputSize ** 2;  // picture and mask, RGBA
@@ -1001,7 +1001,7 @@ def test_strokes_past_the_budget_drop_the_oldest_undo_steps(page):
     section = open_mode(page, "sketch")
     pick_model(page, PHOTO)
     page.evaluate("""async () => {
-        const { board } = await import('/js/modes/sketch.js');
+        const { board } = (await import('/js/modes/index.js')).modeById('sketch');
         const { budget, historyBytes } = await import('/js/history.js');
         budget.bytes = historyBytes() + 3 * 2 * 4 * board.inputSize ** 2;  // three more steps
     }""")
@@ -1013,7 +1013,7 @@ def test_strokes_past_the_budget_drop_the_oldest_undo_steps(page):
     for _ in range(3):
         undo.click()
     expect(undo).to_be_disabled()
-    url = page.evaluate("async () => (await import('/js/modes/sketch.js')).board.imageDataURL()")
+    url = page.evaluate("async () => (await import('/js/modes/index.js')).modeById('sketch').board.imageDataURL()")
     rows = np.asarray(decode(url).convert("L"))
     assert rows[int(0.1 * 128)].min() < 100 and rows[int(0.28 * 128)].min() < 100, "the two oldest strokes stay"
     assert rows[int(0.46 * 128)].min() > 200, "the third is undone"
@@ -1057,3 +1057,74 @@ def test_fill_inside_an_outline_leaves_no_halo(page):
     # without the edge blending a ring of blue-brown blends (blue up to ~220) stays; 10% of the way is fine
     assert result["same"] <= 29 + 0.1 * (248 - 29), f"a brown fill inside a brown ring left blue: {result}"
     assert result["other"] <= 175 + 0.1 * (248 - 175), f"a grey fill inside a brown ring left blue: {result}"
+
+
+# ---- a photo board's picture, a locked board, and the header on a phone ----------------------------
+
+@pytest.mark.parametrize("mode, refusal", [("inpaint", "Load an image first"), ("paint", "Load or make an image first")])
+def test_undoing_a_load_leaves_nothing_to_send(page, mode, refusal):
+    """Undo takes a loaded photo off the board: the mode then asks for a picture again, instead of
+    sending the blank background under it."""
+    section = open_mode(page, mode)
+    bodies = capture_bodies(page, mode)
+    upload_png(section, color=(40, 160, 90))
+    section.locator(".stage-hint").wait_for(state="hidden")
+    section.get_by_role("button", name="Undo").click()
+    expect(section.locator(".stage-hint")).to_be_visible()
+    draw(page, section.locator("canvas"), [(0.3, 0.3), (0.6, 0.6)])
+    section.locator("[data-action=go]").click()
+    expect(section.locator(".error")).to_contain_text(refusal)
+    assert bodies == [], "nothing was sent"
+    assert page.errors == []
+
+
+def mask_alpha_at(page, mode, fx, fy):
+    """How opaque the mode's brushed region is at a point given in fractions of the board."""
+    return page.evaluate("""async ([mode, fx, fy]) => {
+        const { board } = (await import('/js/modes/index.js')).modeById(mode);
+        return board.mctx.getImageData(Math.floor(fx * board.width), Math.floor(fy * board.height), 1, 1).data[3];
+    }""", [mode, fx, fy])
+
+
+def test_paint_takes_no_strokes_while_a_feature_is_applied(page):
+    """The result of "Apply" replaces the picture and its region: a stroke brushed meanwhile would be
+    lost, so the board takes none until the job ends."""
+    section = open_mode(page, "paint")
+    upload_png(section, color=(90, 140, 200))
+    section.locator(".feature").nth(2).click()
+    canvas = section.locator("canvas")
+    draw(page, canvas, [(0.1, 0.1), (0.4, 0.3)])
+    set_advanced(section, steps=1000)
+    section.locator("[data-action=go]").click()
+    expect(section.locator("[data-action=stop]")).to_be_enabled()
+    canvas.scroll_into_view_if_needed()   # the mouse acts only inside the window
+    draw(page, canvas, [(0.6, 0.6), (0.9, 0.6)])
+    assert mask_alpha_at(page, "paint", 0.75, 0.6) == 0, "a stroke landed while the job ran"
+    expect(canvas).to_have_attribute("aria-disabled", "true")
+    section.locator("[data-action=stop]").click()
+    expect(section.locator(".status")).to_contain_text("Stopped")
+    canvas.scroll_into_view_if_needed()
+    draw(page, canvas, [(0.6, 0.6), (0.9, 0.6)])
+    assert mask_alpha_at(page, "paint", 0.75, 0.6) > 0, "strokes land again once the job has ended"
+    assert page.errors == []
+
+
+def test_the_header_fits_a_phone(site):
+    """At a phone's width (390 px) the whole header shows, with the shipped default model's long id
+    in the model picker: nothing runs off the right edge."""
+    context = site["browser"].new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+
+    def long_id(route):  # the tiny default model, named like the shipped one
+        response = route.fetch()
+        cards = response.json()
+        next(c for c in cards if c["default"])["id"] = "imagenette-rn18w75-l2"
+        route.fulfill(response=response, body=json.dumps(cards))
+    page.route("**/api/models", long_id)
+    page.goto(f"{site['url']}/#sketch")
+    expect(page.locator("#model")).to_have_value("imagenette-rn18w75-l2")
+    page.locator(".settings summary").click()
+    for selector in ("button.rerun", "#model", ".settings summary", ".settings-body", ".brand h1"):
+        box = page.locator(selector).evaluate("e => e.getBoundingClientRect().toJSON()")   # in CSS px of the page
+        assert box["left"] >= 0 and box["right"] <= 390, f"{selector} runs off the screen: {box}"
+    context.close()

@@ -41,6 +41,7 @@ def test_the_gallery_is_the_server_s_history_in_every_browser(browser_, tmp_path
         context, page = new_page(browser_, url)
         generate(page, 2)
         expect(page.locator("#gallery .thumb")).to_have_count(2)
+        assert page.evaluate("() => localStorage.getItem('robust-canvas-gallery')") is None, "the server keeps them"
         context.close()
         other, page = new_page(browser_, url)      # another browser: nothing in its localStorage
         page.goto(url)

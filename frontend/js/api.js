@@ -1,4 +1,6 @@
 // Every server call lives here. Errors become ApiError with a readable message.
+import { readDataURL } from './images.js';
+
 const TOKEN_KEY = 'robust-canvas-token';
 
 export class ApiError extends Error {
@@ -85,13 +87,11 @@ export const deleteResult = (id) => request('DELETE', `/results/${encodeURICompo
 export async function resultImage(item) {
   const res = await fetch(item.png, { headers: headers(false) });
   if (!res.ok) throw new ApiError(describeError(res.status, null).message, res.status);
-  const blob = await res.blob();
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(new ApiError('Cannot read the image.', 0));
-    reader.readAsDataURL(blob);
-  });
+  try {
+    return await readDataURL(await res.blob());
+  } catch {
+    throw new ApiError('Cannot read the image.', 0);
+  }
 }
 // png: a data URL of a robust-canvas PNG; its recipe runs again (422 naming `png` when it has none).
 export const rerun = (png) => request('POST', '/rerun', { png });

@@ -1,26 +1,19 @@
-// Start-up: header (mode tabs, model selector, rerun, settings), modes, gallery, keyboard
-// shortcuts, and robust-canvas PNGs dropped on the page.
+// Start-up: header (mode tabs, model selector, rerun, settings), modes (modes/index.js), gallery,
+// keyboard shortcuts, and robust-canvas PNGs dropped on the page.
 import * as api from './api.js';
 import { on } from './bus.js';
 import { state, setModels, setModel, setTasks } from './store.js';
 import { h } from './ui/dom.js';
 import { galleryStrip } from './ui/gallery.js';
 import { rerunButton, rerunDrops } from './ui/rerun.js';
-import * as sketch from './modes/sketch.js';
-import * as paint from './modes/paint.js';
-import * as inpaint from './modes/inpaint.js';
-import * as superresolve from './modes/superresolve.js';
-import * as translate from './modes/translate.js';
-import * as generate from './modes/generate.js';
+import { allModes, modeById } from './modes/index.js';
 
-const MODES = [sketch, paint, inpaint, superresolve, translate, generate];
-const byId = Object.fromEntries(MODES.map((m) => [m.id, m]));
-let current = null;
+let current = null;  // the mode shown
 
 function buildTabs() {
   const nav = document.getElementById('tabs');
   const main = document.getElementById('modes');
-  for (const m of MODES) {
+  for (const m of allModes()) {
     nav.append(h('a.tab', { href: `#${m.id}`, role: 'tab', id: `tab-${m.id}`, 'aria-controls': `mode-${m.id}` }, m.label));
     const section = h('section.mode', { id: `mode-${m.id}`, role: 'tabpanel', 'aria-labelledby': `tab-${m.id}`, hidden: true });
     main.append(section);
@@ -28,9 +21,10 @@ function buildTabs() {
   }
 }
 
+// The mode called id (the first one for an unknown id).
 function show(id) {
-  current = byId[id] || sketch;
-  for (const m of MODES) {
+  current = modeById(id) || allModes()[0];
+  for (const m of allModes()) {
     document.getElementById(`mode-${m.id}`).hidden = m !== current;
     document.getElementById(`tab-${m.id}`).setAttribute('aria-selected', String(m === current));
   }
@@ -102,7 +96,7 @@ rerunDrops(banner);
 on('open', ({ mode, image }) => {
   location.hash = `#${mode}`;
   show(mode);
-  byId[mode].openImage(image);
+  current.openImage(image);
 });
 on('rerun', ({ task }) => {  // the mode's run panel follows the job (ui/run.js); show it
   banner(null);

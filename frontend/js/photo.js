@@ -1,11 +1,13 @@
-// Photos at their own resolution: the size a photo goes to the server at, the photo itself as a
-// data URL, and a mask drawn on a small board scaled up to the photo's size.
+// Photos at their own resolution: the size a photo goes to the server at, and the photo itself as
+// a data URL (resampled by resample.js).
 //
 // The server's limits (docs/API.md): results come back at the image's own size, their long side at
 // most RESULT_MAX times the model's input size (a larger photo is shrunk there by the server
 // anyway, so the browser shrinks it first and sends fewer bytes); an image may have at most
 // MAX_IMAGE_PIXELS pixels (the default of max_image_pixels; more is a 422). Neither is in
 // /api/health or /api/models yet, so they are the documented values.
+import { naturalSize, shrink } from './resample.js';
+
 export const RESULT_MAX = 8;
 export const MAX_IMAGE_PIXELS = 2048 * 2048;
 
@@ -17,8 +19,6 @@ export function fitSize(w, h, maxSide) {
   return { width: Math.max(1, Math.floor(w * k)), height: Math.max(1, Math.floor(h * k)), scaled: true };
 }
 
-export const naturalSize = (img) => ({ width: img.naturalWidth || img.width, height: img.naturalHeight || img.height });
-
 // The photo as a data URL at fitSize: the very bytes it came as (src, a PNG data URL) when it
 // fits, else redrawn (area-averaged when shrunk) and encoded as a PNG, losslessly. A JPEG is
 // redrawn too: the browser turns it by its EXIF orientation and the server does not, so its own
@@ -28,38 +28,6 @@ export function photoDataURL(img, src, maxSide) {
   const fit = fitSize(w, h, maxSide);
   if (!fit.scaled && typeof src === 'string' && src.startsWith('data:image/png;')) return src;
   return shrink(img, fit.width, fit.height).toDataURL('image/png');
-}
-
-// A canvas of w x h holding img, area-averaged (halved repeatedly, then a last smooth step).
-export function shrink(img, w, h) {
-  let cur = img, { width: cw, height: ch } = naturalSize(img);
-  while (cw / 2 >= w && ch / 2 >= h) {
-    [cw, ch] = [Math.round(cw / 2), Math.round(ch / 2)];
-    cur = drawn(cur, cw, ch, true);
-  }
-  return cw === w && ch === h && cur !== img ? cur : drawn(cur, w, h, true);
-}
-
-function drawn(src, w, h, smooth) {
-  const c = document.createElement('canvas');
-  c.width = w;
-  c.height = h;
-  const ctx = c.getContext('2d');
-  ctx.imageSmoothingEnabled = smooth;
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(src, 0, 0, w, h);
-  return c;
-}
-
-// A mask layer (a canvas, brushed where alpha > 0) scaled up to w x h nearest-neighbour: white
-// and opaque where brushed, transparent elsewhere, so its region has hard pixel edges at any size.
-export function maskAt(layer, w, h) {
-  const c = drawn(layer, w, h, false);
-  const ctx = c.getContext('2d');
-  ctx.globalCompositeOperation = 'source-in';
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, w, h);
-  return c.toDataURL('image/png');
 }
 
 // "This photo is 4000 × 3000 px: it is shrunk to 256 × 192 in the browser (why)." ('' when it fits).

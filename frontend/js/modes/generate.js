@@ -4,11 +4,14 @@ import { layout, step } from '../ui/layout.js';
 import { runPanel } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, classPicker } from '../ui/widgets.js';
+import { registerMode } from './registry.js';
 
-export const id = 'generate';
-export const label = 'Generate';
+const id = 'generate';
 
-export function mount(section) {
+// It takes no picture (no openImage): its results are opened in the other modes.
+export const generate = registerMode({ id, label: 'Generate', mount });
+
+function mount(section) {
   const cls = classPicker({ label: 'Class', initial: ['dog', 'english_springer'] });
   const n = h('input', { type: 'number', name: 'n', min: '1', max: '16', value: '8' });
   const seed = h('input', { type: 'number', name: 'seed', min: '0', value: '0' });
@@ -29,5 +32,3 @@ export function mount(section) {
     wide: 'right',
   });
 }
-
-export function openImage() {}

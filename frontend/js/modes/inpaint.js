@@ -1,5 +1,5 @@
 // Inpainting: load an image, brush over the damaged part, and let the model restore it.
-import { Board } from '../board.js';
+import { PhotoBoard } from '../board/photo-board.js';
 import { on } from '../bus.js';
 import { inputSize } from '../store.js';
 import { h } from '../ui/dom.js';
@@ -7,22 +7,30 @@ import { layout, photoHint, stage, step } from '../ui/layout.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, classPicker, imageSource } from '../ui/widgets.js';
+import { registerMode } from './registry.js';
 
-export const id = 'inpaint';
-export const label = 'Inpaint';
-export let board;
+const id = 'inpaint';
 
-export function mount(section) {
+export const inpaint = registerMode({
+  id,
+  label: 'Inpaint',
+  board: null,
+  mount,
+  openImage: (src) => inpaint.board.load(src),
+});
+
+function mount(section) {
   const st = stage('Upload an image, drop one here, or pick one from the gallery.');
-  board = new Board(st.el, { inputSize: inputSize(), label: 'Image to restore', photos: true });
-  board.onChange(() => st.hideHint(!!board.hasPicture));
+  const board = new PhotoBoard(st.el, { inputSize: inputSize(), label: 'Image to restore' });
+  inpaint.board = board;
+  board.onChange(() => st.hideHint(board.hasPicture));
   const fit = photoHint(board);
   const toolbar = brushToolbar(board, { tools: ['region', 'unregion'], colors: false, onClear: () => board.clearMask() });
   let run;
   const source = imageSource((src) => board.load(src), { dropTarget: st.el, onError: (m) => run.showError(m) });
   const cls = classPicker({ label: 'Restore it as', auto: 'What the model sees (automatic)' });
   const result = resultView({
-    task: id, title: 'Restored', except: 'inpaint', empty: 'Brush over the part to restore (shown in pink), then press “Restore”.',
+    task: id, title: 'Restored', except: id, empty: 'Brush over the part to restore (shown in pink), then press “Restore”.',
     extraActions: (src) => [h('button', { type: 'button', onclick: () => board.load(src) }, '✎ Keep editing this')],
   });
   run = runPanel({
@@ -30,7 +38,7 @@ export function mount(section) {
     build: () => {
       if (!board.hasPicture) throw new UserError('Load an image first: upload one or pick one from the gallery.');
       if (board.maskIsEmpty()) throw new UserError('Brush over the region to restore first.');
-      const body = { image: board.photoDataURL(), mask: board.photoMaskDataURL() };
+      const body = { image: board.imageDataURL(), mask: board.maskDataURL() };
       if (cls.value()) body.class = cls.value();
       return body;
     },
@@ -44,5 +52,3 @@ export function mount(section) {
   });
   on('model', () => board.setInputSize(inputSize()));
 }
-
-export function openImage(src) { return board.load(src); }

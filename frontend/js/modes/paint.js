@@ -1,7 +1,8 @@
 // Paint with features: brush a region, choose a feature from the palette, apply; repeat.
 import * as api from '../api.js';
-import { Board, loadImage } from '../board.js';
+import { PhotoBoard } from '../board/photo-board.js';
 import { on } from '../bus.js';
+import { loadImage } from '../images.js';
 import { state, inputSize, classes } from '../store.js';
 import { h } from '../ui/dom.js';
 import { layout, photoHint, stage, step } from '../ui/layout.js';
@@ -9,22 +10,30 @@ import { featurePalette } from '../ui/palette.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, imageSource } from '../ui/widgets.js';
+import { registerMode } from './registry.js';
 
-export const id = 'paint';
-export const label = 'Paint';
-export let board;
-export let activate = () => {};  // called when the mode is shown
+const id = 'paint';
 
-export function mount(section) {
+export const paint = registerMode({
+  id,
+  label: 'Paint',
+  board: null,
+  activate: null,  // set by mount: the palette loads when the mode is first shown with a model
+  mount,
+  openImage: (src) => paint.board.load(src),
+});
+
+function mount(section) {
   const st = stage('Start from an image: upload one, drop one here, pick one from the gallery, or make a random one.');
-  board = new Board(st.el, { inputSize: inputSize(), label: 'Image to paint on', photos: true });
-  board.onChange(() => st.hideHint(!!board.hasPicture));
+  const board = new PhotoBoard(st.el, { inputSize: inputSize(), label: 'Image to paint on' });
+  paint.board = board;
+  board.onChange(() => st.hideHint(board.hasPicture));
   const fit = photoHint(board);
   const toolbar = brushToolbar(board, { tools: ['region', 'unregion'], colors: false, onClear: () => board.clearMask() });
   const palette = featurePalette(section);
-  const { run, painted, silent, result } = applyPanel(palette);
+  const { run, painted, silent, result } = applyPanel(board, palette);
   const source = imageSource((src) => board.load(src), { dropTarget: st.el, onError: (m) => run.showError(m) });
-  const random = h('button', { type: 'button', onclick: () => randomStart(random, run) }, 'Random image');
+  const random = h('button', { type: 'button', onclick: () => randomStart(board, random, run) }, 'Random image');
   source.el.append(random);
   layout(section, {
     title: 'Paint with features',
@@ -34,28 +43,29 @@ export function mount(section) {
     right: [step(2, 'Choose a feature'), palette.chosen, palette.el, step(3, 'Apply it'), run.el, painted, silent, result.el],
   });
   on('model', () => { board.setInputSize(inputSize()); palette.load(); });
-  activate = palette.load;
+  paint.activate = palette.load;
 }
 
 // The run panel: sends the picture, the region and the chosen feature; the result lands on the
-// canvas, and a result that barely differs says so.
-function applyPanel(palette) {
+// canvas (which takes no strokes meanwhile), and a result that barely differs says so.
+function applyPanel(board, palette) {
   // A feature the brushed region does not respond to changes nothing: say so instead of nothing.
   const silent = h('p.hint', { hidden: true, role: 'status' },
     'That feature barely shows in the brushed region: undo and try another one, or a bigger region.');
-  const result = resultView({ task: id, title: 'Latest result', empty: 'Each applied stroke shows here and lands on the canvas.', except: 'paint' });
+  const result = resultView({ task: id, title: 'Latest result', empty: 'Each applied stroke shows here and lands on the canvas.', except: id });
   const painted = h('p.painted', { hidden: true, role: 'status' });  // "painted: church · grey vertical stripes"
   let sent = null, chosen = null;
   const run = runPanel({
     task: id, goLabel: 'Apply feature', advanced: advancedSettings(id), result,
+    onRunning: (running) => board.setDisabled(running),
     build: () => {
       if (!board.hasPicture) throw new UserError('Load or make an image first.');
       if (board.maskIsEmpty()) throw new UserError('Brush the region to paint first.');
       if (palette.feature() === null) throw new UserError('Choose a feature from the palette first.');
       silent.hidden = true;
-      sent = board.photoDataURL();
+      sent = board.imageDataURL();
       chosen = palette.feature();
-      return { image: sent, mask: board.photoMaskDataURL(), feature: chosen };
+      return { image: sent, mask: board.maskDataURL(), feature: chosen };
     },
     onDone: async (r) => {
       if (!r.images?.[0]) return;
@@ -69,7 +79,7 @@ function applyPanel(palette) {
 }
 
 // A quick generated start image of a random class.
-async function randomStart(button, run) {
+async function randomStart(board, button, run) {
   const names = classes();
   button.disabled = true;
   try {
@@ -103,5 +113,3 @@ function pixels(img) {
   ctx.drawImage(img, 0, 0);
   return ctx.getImageData(0, 0, c.width, c.height).data;
 }
-
-export function openImage(src) { return board.load(src); }

@@ -1,5 +1,5 @@
 // Sketch to image: draw, pick a class, watch the classifier turn the sketch into that class.
-import { Board } from '../board.js';
+import { Board } from '../board/board.js';
 import { on } from '../bus.js';
 import { inputSize } from '../store.js';
 import { h } from '../ui/dom.js';
@@ -7,18 +7,26 @@ import { layout, stage, step } from '../ui/layout.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, brushToolbar, classPicker } from '../ui/widgets.js';
+import { registerMode } from './registry.js';
 
-export const id = 'sketch';
-export const label = 'Sketch';
-export let board;
+const id = 'sketch';
 
-export function mount(section) {
+export const sketch = registerMode({
+  id,
+  label: 'Sketch',
+  board: null,
+  mount,
+  openImage: (src) => sketch.board.load(src),
+});
+
+function mount(section) {
   const st = stage();
-  board = new Board(st.el, { inputSize: inputSize(), label: 'Sketch canvas', brush: 2.5 });
+  const board = new Board(st.el, { inputSize: inputSize(), label: 'Sketch canvas', brush: 2.5 });
+  sketch.board = board;
   const toolbar = brushToolbar(board, { tools: ['pen', 'eraser', 'fill'] });
   const cls = classPicker({ label: 'Turn it into a', initial: ['horse', 'church'] });
   const result = resultView({
-    task: id, title: 'Result', except: 'sketch', empty: 'Draw a sketch, choose a class, then press “Make it real”.',
+    task: id, title: 'Result', except: id, empty: 'Draw a sketch, choose a class, then press “Make it real”.',
     extraActions: (src) => [h('button', { type: 'button', onclick: () => board.load(src) }, '✎ Draw on this result')],
   });
   const run = runPanel({
@@ -38,5 +46,3 @@ export function mount(section) {
   });
   on('model', () => board.setInputSize(inputSize()));
 }
-
-export function openImage(src) { return board.load(src); }

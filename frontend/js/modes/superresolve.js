@@ -1,15 +1,18 @@
 // Super-resolution: upsample an image and let the classifier sharpen the new pixels.
-import { RESULT_MAX, fitSize, naturalSize } from '../photo.js';
+import { RESULT_MAX, fitSize } from '../photo.js';
+import { naturalSize } from '../resample.js';
 import { inputSize } from '../store.js';
 import { h, field } from '../ui/dom.js';
 import { layout, sourceView, step } from '../ui/layout.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, classPicker, imageSource } from '../ui/widgets.js';
+import { registerMode } from './registry.js';
 
-export const id = 'superresolve';
-export const label = 'Upscale';
-let view;
+const id = 'superresolve';
+let view;  // the source photo (sourceView), made by mount
+
+export const superresolve = registerMode({ id, label: 'Upscale', mount, openImage: (src) => view.set(src) });
 
 // The result is factor times the photo, at most RESULT_MAX times the model's input size a side
 // (docs/API.md): a photo goes at its own size when that fits, else shrunk until it does.
@@ -21,7 +24,7 @@ const sentSide = (img) => {
   return Math.sqrt(fit.width * fit.height);
 };
 
-export function mount(section) {
+function mount(section) {
   let run, advanced;
   view = sourceView('Upload a small image or a photo, drop one here, or pick one from the gallery.',
     { maxSide, onLoad: () => advanced.refresh(),
@@ -54,5 +57,3 @@ export function mount(section) {
     right: [step(2, 'Upscale'), field('Factor', factor), cls.el, run.el, result.el],
   });
 }
-
-export function openImage(src) { view.set(src); }

@@ -4,12 +4,14 @@ import { layout, sourceView, step } from '../ui/layout.js';
 import { runPanel, UserError } from '../ui/run.js';
 import { resultView } from '../ui/result.js';
 import { advancedSettings, classPicker, imageSource } from '../ui/widgets.js';
+import { registerMode } from './registry.js';
 
-export const id = 'translate';
-export const label = 'Translate';
-let view;
+const id = 'translate';
+let view;  // the source photo (sourceView), made by mount
 
-export function mount(section) {
+export const translate = registerMode({ id, label: 'Translate', mount, openImage: (src) => view.set(src) });
+
+function mount(section) {
   view = sourceView('Upload an image, drop one here, or pick one from the gallery.');
   let run;
   const source = imageSource((src) => view.set(src), { dropTarget: view.el, onError: (m) => run.showError(m) });
@@ -30,5 +32,3 @@ export function mount(section) {
     right: [step(2, 'Pick the target class'), cls.el, run.el, result.el],
   });
 }
-
-export function openImage(src) { view.set(src); }

@@ -3,6 +3,7 @@
 // had been started there. A PNG can be dropped anywhere on the page or chosen with a button.
 import * as api from '../api.js';
 import { emit } from '../bus.js';
+import { readDataURL } from '../images.js';
 import { h } from './dom.js';
 
 const RECIPE_KEY = 'robust-canvas';  // the text chunk with the recipe (server/synthesis/recipes.py)
@@ -26,18 +27,11 @@ async function hasRecipe(file) {
   return false;
 }
 
-const dataURL = (file) => new Promise((resolve, reject) => {
-  const r = new FileReader();
-  r.onload = () => resolve(r.result);
-  r.onerror = () => reject(r.error);
-  r.readAsDataURL(file);
-});
-
 // Starts the rerun of a robust-canvas PNG and hands the job to its mode. Resolves false when the
 // file has no recipe; throws ApiError when the server refuses it (422: e.g. an unknown model).
 async function rerunFile(file) {
   if (!(await hasRecipe(file))) return false;
-  const started = await api.rerun(await dataURL(file));
+  const started = await api.rerun(await readDataURL(file));
   const { task } = await api.job(started.id);
   emit('rerun', { task, started, name: file.name });
   return true;

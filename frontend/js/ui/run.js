@@ -3,22 +3,24 @@
 // followed by the mode of its task in the same way.
 import * as api from '../api.js';
 import { on } from '../bus.js';
-import { state, addToGallery } from '../store.js';
+import { addResults } from '../gallery.js';
+import { state } from '../store.js';
 import { h } from './dom.js';
 import { className } from './result.js';
 
 export class UserError extends Error {}
 
 // build() -> request body (may throw UserError); previews and results go to `result` (a
-// resultView), then onDone(result). Returns {el, showError}.
+// resultView), then onDone(result); onRunning(running) hears when a job starts and ends here.
+// Returns {el, showError}.
 export function runPanel(options) {
   const runner = new Runner(options);
   return { el: runner.el, showError: (msg) => runner.showError(msg) };
 }
 
 class Runner {
-  constructor({ task, goLabel, build, advanced, result, onDone }) {
-    Object.assign(this, { task, build, advanced, view: result, onDone, job: null, lastStep: null, reproducing: false });
+  constructor({ task, goLabel, build, advanced, result, onDone, onRunning }) {
+    Object.assign(this, { task, build, advanced, view: result, onDone, onRunning, job: null, lastStep: null, reproducing: false });
     this.go = h('button.primary.go', { type: 'button', dataset: { action: 'go' }, onclick: () => this.start() }, goLabel);
     this.stopBtn = h('button.stop', { type: 'button', dataset: { action: 'stop' }, disabled: true, onclick: () => this.stop() }, 'Stop');
     this.bar = h('progress', { max: '1', value: '0', 'aria-label': 'Progress' });
@@ -33,6 +35,7 @@ class Runner {
     this.go.disabled = running;
     this.stopBtn.disabled = !running;
     this.el.classList.toggle('running', running);
+    this.onRunning?.(running);
   }
 
   showError(msg) {
@@ -138,7 +141,7 @@ class Runner {
     this.bar.value = this.bar.max;
     this.view?.show(result, job.recipe, { before: this.reproducing ? null : this.sent });
     if (!this.reproducing) this.onDone?.(result);  // e.g. paint's canvas keeps the user's own work
-    addToGallery((result.images || []).map((image, i) => ({ image, task: this.task, label: `${this.task}: ${className(result, i)}` })));
+    addResults((result.images || []).map((image, i) => ({ image, task: this.task, label: `${this.task}: ${className(result, i)}` })));
     this.end('Done.');
   }
 

@@ -2,6 +2,7 @@
 import { on } from '../bus.js';
 import { state, classes } from '../store.js';
 import { pretty } from '../display.js';
+import { readDataURL } from '../images.js';
 import { h, field, nextId } from './dom.js';
 import { pickFromGallery } from './gallery.js';
 import { reproduceOr } from './rerun.js';
@@ -178,9 +179,7 @@ export function imageSource(onImage, { dropTarget = null, onError = () => {} } =
   const file = h('input', { type: 'file', accept: 'image/*', hidden: true });
   const read = (f) => {
     if (!f || !f.type.startsWith('image/')) return onError('Please choose an image file (PNG, JPEG, …).');
-    const r = new FileReader();
-    r.onload = () => onImage(r.result, f.name);
-    r.readAsDataURL(f);
+    return readDataURL(f).then((url) => onImage(url, f.name), () => onError(`Could not read ${f.name}.`));
   };
   file.addEventListener('change', () => { read(file.files[0]); file.value = ''; });
   const el = h('div.source', {},
