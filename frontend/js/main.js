@@ -12,8 +12,9 @@ import * as inpaint from './modes/inpaint.js';
 import * as superresolve from './modes/superresolve.js';
 import * as translate from './modes/translate.js';
 import * as generate from './modes/generate.js';
+import * as own from './own/page.js';
 
-const MODES = [sketch, paint, inpaint, superresolve, translate, generate];
+const MODES = [sketch, paint, inpaint, superresolve, translate, generate, own];
 const byId = Object.fromEntries(MODES.map((m) => [m.id, m]));
 let current = null;
 
