@@ -27,7 +27,7 @@ from ..store.trainings import TrainingStore
 from ..store.uploads import UploadSets
 from ..synthesis.errors import FieldError
 from ..synthesis.folders import MIN_PER_CLASS, FolderError
-from ..synthesis.models.loading import own_model_ids, read_card
+from ..synthesis.models.loading import own_model_ids
 from ..synthesis.own_models import FINE_TUNE, fine_tune_config, make_own_model, new_model_id, staging_dir
 from ..synthesis.training import TrainingStopped, TrainProgress
 from .rules import ATTEMPTS, QueueFull
@@ -139,8 +139,8 @@ class TrainingRunner:
         model_id = self._check_name(name)
         counts = self._check_upload(upload)
         try:
-            read_card(base, self.data_dir)
-        except (FileNotFoundError, ValueError) as e:
+            fine_tune_config(self.uploads.folder(upload), model_id, base=base, data_dir=self.data_dir)
+        except (FileNotFoundError, ValueError) as e:   # an unknown model, or one that cannot be fine-tuned here
             raise FieldError("base", f"base: {e}") from None
         t = Training(id=uuid.uuid4().hex, upload=upload, model=model_id, base=base, epochs=epochs, owner=owner)
         with self._cond:

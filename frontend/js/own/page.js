@@ -31,6 +31,7 @@ export function mount(section) {
     error: h('div.error', { role: 'alert', hidden: true }),
     done: h('div.own-done', { hidden: true }),
     mine: h('div.own-models'),
+    base: h('p.hint'),
   };
   setupDrop(ui.drop);
   const add = h('button', { type: 'button', onclick: () => addClass('', []) }, '+ Add a class');
@@ -41,14 +42,18 @@ export function mount(section) {
     left: [step(1, 'Your photos, one class each'), ui.drop, ui.list, h('div.row', {}, add),
       h('p.hint', {}, `At least ${MIN_PHOTOS} photos per class; a few hundred make a good model. Photos are shrunk `
         + 'to 512 px in your browser before they are sent, and stay on the server with the model.')],
-    right: [step(2, 'Train it'), field('Model name', ui.name),
+    right: [step(2, 'Train it'), field('Model name', ui.name), ui.base,
       h('details.advanced', {}, h('summary', {}, 'Advanced'), field('Epochs', ui.epochs, 'default 12: minutes on a laptop CPU')),
-      h('div.run', {}, h('div.run-buttons', {}, ui.train, ui.cancel), h('div.progress-row', {}, ui.bar, ui.status), ui.error),
+      h('div.run.own-run', {}, h('div.run-buttons', {}, ui.train, ui.cancel), h('div.progress-row', {}, ui.bar, ui.status), ui.error),
       ui.done, step(3, 'Your models'), ui.mine],
   });
   addClass('', []);
   addClass('', []);
-  on('model', listMine);
+  on('model', () => {
+    listMine();
+    const base = state.models.find((m) => m.default);
+    ui.base.textContent = base ? `Fine-tuned from ${base.id}, the server's default model: its robust features, a new last layer for your classes.` : '';
+  });
   resume();
 }
 
@@ -65,9 +70,11 @@ function addClass(name, files) {
   c.name = () => nameInput.value.trim();
   c.nameInput = nameInput;
   c.count = count;
+  c.thumbs = h('div.own-thumbs');
   c.el = h('div.own-class', {}, nameInput, count,
     h('button', { type: 'button', dataset: { action: 'add-photos' }, onclick: () => picker.click() }, 'Add photos…'),
-    h('button.link', { type: 'button', title: 'Remove this class', onclick: () => removeClass(c) }, 'Remove'), picker);
+    h('button.link', { type: 'button', title: 'Remove this class', onclick: () => removeClass(c) }, 'Remove'), picker,
+    c.thumbs);
   nameInput.addEventListener('input', suggestName);
   classes.push(c);
   ui.list.append(c.el);
@@ -83,11 +90,21 @@ function fillClass(c, name, files) {
 
 function removeClass(c) {
   classes.splice(classes.indexOf(c), 1);
+  showThumbs(c, []);
   c.el.remove();
   suggestName();
 }
 
+const THUMBS = 8;
+
+// The class's first photos, small (object URLs, released when replaced).
+function showThumbs(c, files) {
+  c.thumbs.querySelectorAll('img').forEach((img) => URL.revokeObjectURL(img.src));
+  c.thumbs.replaceChildren(...files.slice(0, THUMBS).map((f) => h('img', { src: URL.createObjectURL(f), alt: '', loading: 'lazy' })));
+}
+
 function refresh(c) {
+  showThumbs(c, c.files);
   const n = c.files.length;
   c.count.textContent = n ? `${n} photo${n === 1 ? '' : 's'}` : 'no photos yet';
   c.count.classList.toggle('few', n > 0 && n < MIN_PHOTOS);
