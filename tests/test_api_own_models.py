@@ -5,11 +5,14 @@ per class, one or two epochs."""
 import base64
 import time
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from server.api.app import create_app
+from server.api.routes import trainings as trainings_routes
 from server.api.settings import Settings
 from tests.api_support import field_of, picture, read_events, wait_for
 from tests.own_support import photo_bytes, photos, save_base, upload
@@ -152,3 +155,14 @@ def test_trainings_run_one_at_a_time_queue_then_429_cancel_and_jobs_go_on(base_p
         assert {m["id"] for m in client.get("/api/models").json()} == {"base"}
         assert not (data / "models" / "long").exists() and not (data / "models" / ".training" / "long").exists()
         assert client.get("/api/trainings/nope").status_code == 404
+
+
+def test_without_a_store_or_on_ray_trainings_say_why_they_cannot_run(base_path, tmp_path):
+    with own_client(base_path, tmp_path / "data", store=False) as client:
+        r = client.post("/api/uploads")
+        assert r.status_code == 404 and "--no-store" in r.json()["detail"]
+        assert client.post("/api/trainings", json={"upload": "x", "name": "y"}).status_code == 404
+    on_ray = SimpleNamespace(settings=Settings(ray="auto"), trainings=None)
+    with pytest.raises(HTTPException) as refused:
+        trainings_routes._runner(on_ray)
+    assert refused.value.status_code == 501 and "embedded server" in refused.value.detail
