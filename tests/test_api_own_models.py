@@ -96,6 +96,7 @@ def test_a_training_needs_two_classes_a_new_name_and_a_served_base(base_path, tm
         assert field_of(client.post("/api/trainings", json={"upload": "nope", "name": "mine"})) == "upload"
         two = upload(client)
         assert field_of(client.post("/api/trainings", json={"upload": two, "name": "../.."})) == "name"
+        assert field_of(client.post("/api/trainings", json={"upload": two, "name": "Base"})) == "name"   # served
         assert field_of(client.post("/api/trainings", json={"upload": two, "name": "base-x", "base": "nope"})) == "base"
         assert field_of(client.post("/api/trainings", json={"upload": two, "name": "x", "epochs": 101})) == "epochs"
 

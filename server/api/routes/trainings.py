@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...store.uploads import Photo, UploadLimit
 from ...synthesis.errors import FieldError
+from ...synthesis.folders import clean_class_name
 from ...synthesis.models.loading import read_card
 from ..deps import AppState, StateDep
 from ..images import base64_bytes
@@ -105,6 +106,8 @@ async def start_training(body: TrainingRequest, state: StateDep, request: Reques
     if body.epochs is not None and body.epochs > state.settings.max_training_epochs:
         raise FieldError("epochs", f"epochs must be at most {state.settings.max_training_epochs} "
                                    "(max_training_epochs)")
+    if clean_class_name(body.name) in state.models:   # served from a file: not in the data dir, still taken
+        raise FieldError("name", f"name: {clean_class_name(body.name)!r} is a served model's id: pick another name")
     base = body.base or state.default_model_id
     if base not in state.models:
         raise FieldError("base", f"base: unknown model {base!r}: this server has {', '.join(state.models)}")
