@@ -144,7 +144,7 @@ class TrainingRunner:
             raise FieldError("base", f"base: {e}") from None
         t = Training(id=uuid.uuid4().hex, upload=upload, model=model_id, base=base, epochs=epochs, owner=owner)
         with self._cond:
-            if len(self._queue) >= self.settings.max_trainings_queued:
+            if len(self._queue) + (self._current is not None) > self.settings.max_trainings_queued:
                 raise QueueFull(self._retry_after())
             self._trainings[t.id] = t
             self._queue.append(t)
