@@ -98,3 +98,28 @@ def test_upload_two_classes_train_pick_translate_and_delete_in_the_browser(site)
     expect(page.locator("#model option[value=colours]")).not_to_be_attached()
     assert not (data_dir / "models" / "colours").exists()
     assert page.errors == []
+
+
+def test_a_chosen_folder_of_class_folders_becomes_the_classes_and_hidden_or_non_image_files_stay_out(site, tmp_path):
+    page, url, _ = site
+    root = tmp_path / "my-photos"
+    for colour, n in (("reds", 3), ("blues", 7)):
+        (root / colour).mkdir(parents=True)
+        for i in range(n):
+            (root / colour / f"{i}.png").write_bytes(photo_bytes(colour, i))
+    (root / "reds" / "notes.txt").write_text("not a photo")
+    (root / "reds" / ".hidden.png").write_bytes(photo_bytes("reds", 9))
+    page.goto(f"{url}/#own")
+    page.wait_for_selector("#model option", state="attached")
+    section = page.locator("#mode-own")
+    section.locator(".own-drop input[type=file]").set_input_files(root)
+    rows = section.locator(".own-class")
+    expect(rows).to_have_count(2)
+    shown = {rows.nth(i).locator("input[type=text]").input_value(): rows.nth(i).locator(".own-count").text_content()
+             for i in range(2)}
+    assert shown == {"reds": "3 photos", "blues": "7 photos"}, shown
+    expect(section.locator(".own-count.few")).to_have_count(1)           # reds: under 5, marked
+    expect(section.locator("input[name=name]")).to_have_attribute("placeholder", "blues-vs-reds")
+    section.locator("[data-action=train]").click()
+    expect(section.locator(".error")).to_contain_text("“reds” has 3 photos")
+    assert page.errors == []

@@ -6,7 +6,7 @@ import { on } from '../bus.js';
 import { state, setModels, setModel } from '../store.js';
 import { h, field } from '../ui/dom.js';
 import { layout, step } from '../ui/layout.js';
-import { batches, classesFromDrop, imageFiles } from './photos.js';
+import { batches, classesFromDrop, classesFromFolder, imageFiles } from './photos.js';
 
 export const id = 'own';
 export const label = 'Your model';
@@ -19,7 +19,7 @@ let ui;
 export function mount(section) {
   ui = {
     list: h('div.own-classes'),
-    drop: h('div.own-drop', { tabindex: '0' },
+    drop: h('div.own-drop', {},
       h('strong', {}, 'Drop two or more folders here'),
       h('span', {}, 'one folder of photos per class, or one folder of class folders; any size, any format')),
     name: h('input', { type: 'text', name: 'name', placeholder: 'e.g. my-cats-and-dogs', maxlength: '48', autocomplete: 'off' }),
@@ -34,6 +34,10 @@ export function mount(section) {
     base: h('p.hint'),
   };
   setupDrop(ui.drop);
+  const folder = h('input', { type: 'file', webkitdirectory: true, multiple: true, hidden: true });
+  folder.addEventListener('change', () => { addClasses(classesFromFolder(folder.files)); folder.value = ''; });
+  ui.drop.append(h('button', { type: 'button', dataset: { action: 'choose-folder' }, onclick: () => folder.click() },
+    'Choose a folder of class folders…'), folder);
   const add = h('button', { type: 'button', onclick: () => addClass('', []) }, '+ Add a class');
   layout(section, {
     title: 'A model of your own',
@@ -60,8 +64,9 @@ export function mount(section) {
 // ---- classes -----------------------------------------------------------------------------------
 
 function addClass(name, files) {
+  const same = name && classes.find((c) => c.name().toLowerCase() === name.toLowerCase());
   const empty = classes.find((c) => !c.name() && !c.files.length);
-  if (empty && (name || files.length)) return fillClass(empty, name, files);
+  if (same || (empty && (name || files.length))) return fillClass(same || empty, name, files);
   const c = { files: [] };
   const nameInput = h('input', { type: 'text', placeholder: 'class name, e.g. cat', 'aria-label': 'Class name', maxlength: '48' });
   const count = h('span.own-count');
@@ -122,11 +127,14 @@ function setupDrop(zone) {
   zone.addEventListener('drop', async (e) => {
     e.preventDefault();
     zone.classList.remove('dragging');
-    const found = await classesFromDrop(e.dataTransfer);
-    if (!Object.keys(found).length) return showError('Drop folders of photos, one per class (or pick photos with “Add photos…”).');
-    showError('');
-    for (const [name, files] of Object.entries(found)) addClass(name, files);
+    addClasses(await classesFromDrop(e.dataTransfer));
   });
+}
+
+function addClasses(found) {
+  if (!Object.keys(found).length) return showError('No photos there: drop folders of photos, one per class (or pick photos with “Add photos…”).');
+  showError('');
+  for (const [name, files] of Object.entries(found)) addClass(name, files);
 }
 
 // ---- training ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ export async function classesFromDrop(dataTransfer) {
   }
   const classes = {};
   for (const folder of folders) classes[folder.name] = (await filesUnder(folder)).filter(looksLikeImage);
-  return classes;
+  return sorted(classes);
 }
 
 // Every entry of a directory: readEntries answers a batch at a time until it answers none.
@@ -40,6 +40,22 @@ async function filesUnder(entry) {
   const nested = await Promise.all((await readAll(entry)).map(filesUnder));
   return nested.flat();
 }
+
+// A folder chosen with <input webkitdirectory>: its class folders' photos, {name: [File]}; a folder
+// with photos directly in it is one class.
+export function classesFromFolder(files) {
+  const classes = {};
+  for (const file of imageFiles(files)) {
+    const parts = (file.webkitRelativePath || file.name).split('/');
+    if (parts.some((p) => p.startsWith('.'))) continue;
+    const name = parts.length >= 3 ? parts[1] : parts[0];
+    (classes[name] ||= []).push(file);
+  }
+  return sorted(classes);
+}
+
+// By class name, as the server orders them.
+const sorted = (classes) => Object.fromEntries(Object.entries(classes).sort(([a], [b]) => a.localeCompare(b)));
 
 export const imageFiles = (files) => [...files].filter(looksLikeImage);
 
