@@ -43,6 +43,13 @@ class Settings(BaseModel):
     retain_count: int = Field(0, ge=0)        # keep at most this many results (oldest deleted first); 0: no limit
     retain_days: float = Field(0, ge=0)       # delete results older than this; 0: no limit
     retain_bytes: int = Field(0, ge=0)        # keep at most this many bytes of PNGs; 0: no limit
+    # a person's own models (docs/API.md, "Your own model"): photos uploaded to <data dir>/uploads, trained one at a time
+    max_upload_files: int = Field(2000, gt=0)                # photos in one upload set (413 beyond)
+    max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0)   # bytes of photos in one upload set (413 beyond)
+    max_upload_pixels: int = Field(50_000_000, gt=0)         # pixels of one uploaded photo (422 beyond), from its header
+    max_trainings_queued: int = Field(2, ge=0)               # trainings waiting behind the running one (429 beyond)
+    max_training_epochs: int = Field(100, gt=0)              # epochs one training may ask for (422 beyond)
+    training_threads: int | None = Field(None, gt=0)         # torch threads of a training; None: half the cores
     # Ray (docs/DEPLOY.md): None = the embedded worker threads, no Ray needed
     ray: str | None = None                    # "auto": start a local Ray; else the address of a cluster to join
     ray_workers: int | None = Field(None, gt=0)      # None: one per GPU, else one per ray_cpus_per_worker cores

@@ -28,10 +28,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, log_path: Path, port: int) -> subprocess.Popen:
+def start_server(data_dir: Path, log_path: Path, port: int, model: str = MODEL) -> subprocess.Popen:
     env = {**os.environ, "ROBUST_CANVAS_MAX_BATCH": "2", "ROBUST_CANVAS_WARM_PALETTES": "false",
            "ROBUST_CANVAS_AMP": "off"}
-    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--model", MODEL, "--device", "cpu",
+    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--model", model, "--device", "cpu",
                "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, env=env, stdout=log_path.open("a"), stderr=subprocess.STDOUT,
                                cwd=Path(__file__).resolve().parents[1])

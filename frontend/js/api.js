@@ -146,3 +146,49 @@ function eventsUrl(started) {
   if (token.get()) url.searchParams.set('token', token.get());
   return url.href;
 }
+
+// ---- a model of your own (docs/API.md, "Your own model") ---------------------------------------
+export const deleteModel = (id) => request('DELETE', `/models/${encodeURIComponent(id)}`);
+export const createUpload = () => request('POST', '/uploads');
+// photos: [{name, data: data URL}] of one class, under the server's body limit.
+export const addPhotos = (uploadId, className, photos) =>
+  request('POST', `/uploads/${encodeURIComponent(uploadId)}/photos`, { class: className, photos });
+export const deleteUpload = (id) => request('DELETE', `/uploads/${encodeURIComponent(id)}`);
+// body: {upload, name, base?, epochs?} -> the training (202); 429 with retryAfter when the queue is full.
+export const startTraining = (body) => request('POST', '/trainings', body);
+export const training = (id) => request('GET', `/trainings/${encodeURIComponent(id)}`);
+export const cancelTraining = (id) => request('POST', `/trainings/${encodeURIComponent(id)}/cancel`);
+
+// Follow a training: {progress(t), done(t), failed(message), cancelled(t)}, t being the training
+// ({status, stage, epoch, epochs, heldout_acc, left_s, ...}). Server-Sent Events, else polling.
+// Returns a function that stops watching.
+export function watchTraining(started, handlers) {
+  let closed = false, es = null, timer = null;
+  const finish = (t) => {
+    if (closed) return;
+    stop();
+    if (t.status === 'done') handlers.done?.(t);
+    else if (t.status === 'failed') handlers.failed?.(t.error || 'The training failed.');
+    else handlers.cancelled?.(t);
+  };
+  const stop = () => { closed = true; es?.close(); clearTimeout(timer); };
+  const poll = async () => {
+    if (closed) return;
+    try {
+      const t = await training(started.id);
+      if (['done', 'failed', 'cancelled'].includes(t.status)) return finish(t);
+      handlers.progress?.(t);
+    } catch (err) {
+      if (err.status === 404) return handlers.failed?.('The training disappeared from the server.');
+    }
+    timer = setTimeout(poll, 1000);
+  };
+  const url = new URL(started.events_url, location.href);
+  if (token.get()) url.searchParams.set('token', token.get());
+  es = new EventSource(url.href);
+  const parse = (e) => { try { return JSON.parse(e.data || '{}'); } catch { return {}; } };
+  es.addEventListener('progress', (e) => handlers.progress?.(parse(e)));
+  for (const end of ['done', 'failed', 'cancelled']) es.addEventListener(end, (e) => finish(parse(e)));
+  es.onerror = () => { es.close(); es = null; if (!closed) poll(); };
+  return stop;
+}

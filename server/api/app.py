@@ -13,10 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from ..jobs.factory import make_manager
 from ..jobs.manager import Solver
 from ..jobs.rules import QueueFull
+from ..jobs.trainings import TrainingRunner
 from ..logs import log
 from ..serving import load_served, open_store, with_data_dir
 from ..settings import Settings
 from ..store.sqlite import StoreError
+from ..store.trainings import TrainingStore
+from ..store.uploads import UploadSets
 from ..synthesis.errors import FieldError
 from ..synthesis.models.loading import Card
 from ..synthesis.models.robust_model import RobustModel
@@ -24,12 +27,28 @@ from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
 from .responses import errors
 from .routes import health as health_routes, jobs as job_routes, models as model_routes, results as result_routes
-from .routes import tasks as task_routes
+from .routes import tasks as task_routes, trainings as training_routes
+
+
+def open_trainings(settings: Settings, on_model) -> TrainingRunner | None:
+    """Own models' uploads and trainings (docs/API.md, "Your own model"): on the embedded server with
+    a data dir; None otherwise. `on_model(model_id)` serves each model made."""
+    if settings.ray or not settings.store:
+        return None
+    uploads = UploadSets(settings.data_dir, max_files=settings.max_upload_files, max_bytes=settings.max_upload_bytes,
+                         max_pixels=settings.max_upload_pixels)
+    return TrainingRunner(settings, TrainingStore(settings.data_dir), uploads, on_model)
 
 
 def _ready_to_serve(model: RobustModel) -> RobustModel:
     use_bf16(model.device, MIN_BATCH)  # measure whether bf16 pays now, not during the first large batch
     return model.for_serving()
+
+
+def _serve_made(app: FastAPI, settings: Settings, model_id: str) -> None:
+    """A model a training has made, served from now on, beside the others (no restart)."""
+    model = _ready_to_serve(load_model(model_id, device=settings.device, data_dir=settings.data_dir))
+    app.state.core.add_model(model_id, model)
 
 
 def _front_end(settings: Settings, served: dict) -> dict[str, RobustModel | Card]:
@@ -61,7 +80,10 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
         await run_in_threadpool(manager.start, devices)
         # With Ray a palette is computed where models are loaded, in a Ray worker process (ray/manager.py).
         entries = manager.palette if settings.ray else None
-        app.state.core = AppState(settings, held, manager, palette_entries=entries, store=store)
+        trainings = await run_in_threadpool(open_trainings, settings, functools.partial(_serve_made, app, settings))
+        app.state.core = AppState(settings, held, manager, palette_entries=entries, store=store, trainings=trainings)
+        if trainings:
+            await run_in_threadpool(trainings.start)
         warming = asyncio.create_task(app.state.core.palettes.warm(held)) if settings.warm_palettes else None
         log("server_ready", models=",".join(held), devices=",".join(devices) or "ray workers")
         try:
@@ -71,6 +93,9 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
             if warming:  # wait for its thread: torch work left running at exit aborts the process
                 await asyncio.gather(warming, return_exceptions=True)
             await app.state.core.palettes.stop()  # palettes a request started
+            if trainings:
+                await run_in_threadpool(trainings.stop)
+                trainings.store.close()
             manager.stop()
             if store:
                 store.close()
@@ -85,7 +110,8 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
     api.include_router(health_routes.router)
     # The token check (and its security scheme in the OpenAPI schema) only where a token is set.
     guarded = {"dependencies": [Depends(require_token)], "responses": errors(401, 403)} if settings.token else {}
-    for router in (model_routes.router, task_routes.tasks_router(settings), job_routes.router, result_routes.router):
+    for router in (model_routes.router, task_routes.tasks_router(settings), job_routes.router, result_routes.router,
+                   training_routes.router):
         api.include_router(router, **guarded)
     app.include_router(api)
     if settings.frontend_dir.is_dir():

@@ -22,7 +22,9 @@ class AppState:
     store: object | None = None         # store.sqlite.ResultStore: the history; None with --no-store
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
     palette_entries: Callable | None = None   # computes palettes where the models are (None: here; palettes.py)
+    trainings: object | None = None     # jobs.trainings.TrainingRunner (own models, their uploads); None with Ray or --no-store
     palettes: Palettes = field(init=False)
+    _models_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
         self.palettes = Palettes(self.settings.thumbnail_size, self.stopping, self.palette_entries)
@@ -30,6 +32,18 @@ class AppState:
     @property
     def default_model_id(self) -> str:
         return next(iter(self.models))
+
+    # A new dict each time, never one changed in place: a request reading the models meanwhile
+    # (GET /api/models iterates them) sees the old one or the new one, whole.
+    def add_model(self, model_id: str, model: RobustModel | Card) -> None:
+        with self._models_lock:
+            self.models = {**self.models, model_id: model}
+        self.palettes.forget(model_id)   # a deleted model's of the same id
+
+    def drop_model(self, model_id: str) -> None:
+        with self._models_lock:
+            self.models = {i: m for i, m in self.models.items() if i != model_id}
+        self.palettes.forget(model_id)
 
 
 def get_state(request: Request) -> AppState:

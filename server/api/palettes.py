@@ -65,6 +65,11 @@ class Palettes:
             task = self._tasks[model_id] = asyncio.ensure_future(self._compute(model_id, model))
         return await asyncio.wait_for(asyncio.shield(task), wait)
 
+    def forget(self, model_id: str) -> None:
+        """Drop a model's entries (it was deleted, or replaced by another of the same id)."""
+        self._done.pop(model_id, None)
+        self._tasks.pop(model_id, None)
+
     async def warm(self, models: dict) -> None:
         """Every model's palette, one after another, so that no request waits minutes for the first."""
         try:

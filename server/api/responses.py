@@ -4,11 +4,14 @@ from .schemas import Error, ValidationErrors
 _ERRORS = {
     400: (Error, "the body could not be read (not JSON, or cut short)"),
     401: (Error, "this server needs a token and none was sent"),
-    403: (Error, "the token was refused"),
-    404: (Error, "no such job, model or result (or no result store: --no-store)"),
-    413: (Error, "the request body is larger than the server's limit"),
+    403: (Error, "the token was refused; or the model is not one a person made (DELETE /api/models/{id})"),
+    404: (Error, "no such job, model, result, upload or training (or no result store: --no-store)"),
+    409: (Error, "the upload set is being trained on: it cannot be deleted now"),
+    413: (Error, "the request body is larger than the server's limit, or an upload set would pass its "
+                 "max_upload_files or max_upload_bytes"),
     422: (ValidationErrors, "a field is invalid; `detail[0].loc` names it"),
-    429: (Error, "the job queue is full; retry after the Retry-After header's seconds"),
+    429: (Error, "the job queue (or the training queue) is full; retry after the Retry-After header's seconds"),
+    501: (Error, "training needs the embedded server for now (this one runs on Ray)"),
     503: (Error, "the server is still loading its models, or shutting down, or its result store failed"),
 }
 

@@ -57,6 +57,8 @@ class ModelCard(BaseModel):
                                                        "step_size and eps for a result at input_size; they scale "
                                                        "with the result's side)")
     card_hash: str
+    own: bool = Field(False, description="a model a person made (POST /api/trainings, `robust-canvas train --init`): "
+                                        "DELETE /api/models/{id} removes it")
 
 
 class TaskField(BaseModel):
@@ -147,3 +149,64 @@ class ResultItem(BaseModel):
 class ResultPage(BaseModel):
     items: list[ResultItem]
     next: str | None = Field(description="the cursor of the next page (pass it as `cursor`); null on the last")
+
+
+class UploadCreated(BaseModel):
+    id: str
+    url: str = Field(description="where to send its photos (POST) and read its counts (GET)")
+
+
+class PhotoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("photo", max_length=255, description="the photo's file name, for messages only")
+    data: str = Field(description="the photo (any format Pillow reads), as a data URL or bare base64")
+
+
+class PhotoBatch(BaseModel):
+    """Photos of one class, as many as fit in one request body (max_body_bytes)."""
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class_: str = Field(alias="class", min_length=1, max_length=255,
+                        description="the class's name; cleaned into letters, digits, '_' and '-'")
+    photos: list[PhotoIn] = Field(min_length=1)
+
+
+class UploadView(BaseModel):
+    id: str
+    classes: dict[str, int] = Field(description="photos per (cleaned) class name")
+    files: int
+    bytes: int
+    max_files: int
+    max_bytes: int
+
+
+class TrainingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    upload: str = Field(description="the upload set's id (POST /api/uploads)")
+    name: str = Field(min_length=1, max_length=255, description="the new model's id (cleaned like a class name)")
+    base: str | None = Field(None, description="the served model to fine-tune (default: the server's default model)")
+    epochs: int | None = Field(None, ge=1, description="default 12; at most max_training_epochs")
+
+
+class TrainingView(BaseModel):
+    id: str
+    model: str = Field(description="the id the model has once made")
+    base: str
+    upload: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    position: int = Field(description="queued: 1 = next; else 0")
+    stage: str | None = Field(description="reading photos, training, measuring robustness, fitting seeds, "
+                                          "naming features, painting swatches")
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float | None
+    heldout_acc: float | None = Field(description="clean accuracy on the held-out photos after the last epoch")
+    elapsed_s: float | None
+    left_s: float | None = Field(description="estimated seconds of training left")
+    error: str | None
+    attempts: int
+    events_url: str

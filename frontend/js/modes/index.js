@@ -7,5 +7,6 @@ import './inpaint.js';
 import './superresolve.js';
 import './translate.js';
 import './generate.js';
+import '../own/page.js';
 
 export { allModes, modeById, openTargets } from './registry.js';

@@ -1,9 +1,13 @@
-"""GET /api/models (model cards) and GET /api/models/{id}/features (the paint palette, with names)."""
+"""GET /api/models (model cards), GET /api/models/{id}/features (the paint palette, with names), and
+DELETE /api/models/{id} (a model a person made)."""
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from ...synthesis.features.entries import select
+from ...synthesis.models.loading import local_model_ids, own_model_ids
+from ...synthesis.own_models import delete_own_model
 from ...synthesis.palette import PaletteCancelled
 from ...synthesis.recipes import card_hash
 from ...synthesis.tasks import TASKS, task_defaults
@@ -14,19 +18,44 @@ from ..schemas import Feature, ModelCard
 router = APIRouter(tags=["models"])
 
 
-def model_card(model_id: str, model, default: bool) -> ModelCard:
+def model_card(model_id: str, model, default: bool, own: bool = False) -> ModelCard:
     m = model.meta
     accuracy = m.accuracy or {}
     return ModelCard(id=model_id, dataset=m.dataset, classes=list(m.classes), input_size=m.input_size, norm=m.norm,
                      eps=m.eps, accuracy=accuracy.get("clean"), robust_accuracy=accuracy.get("robust"),
                      num_features=m.num_features, default=default,
                      task_defaults={task: task_defaults(model, task) for task in TASKS},
-                     card_hash=card_hash(m))
+                     card_hash=card_hash(m), own=own)
 
 
 @router.get("/models", response_model=list[ModelCard], responses=errors(503))
 def models(state: StateDep) -> list[ModelCard]:
-    return [model_card(i, m, i == state.default_model_id) for i, m in state.models.items()]
+    own = set(own_model_ids(state.settings.data_dir))
+    served = state.models   # one snapshot: a training may add a model meanwhile
+    return [model_card(i, m, i == state.default_model_id, i in own) for i, m in served.items()]
+
+
+@router.delete("/models/{model_id}", status_code=204, response_class=Response, responses=errors(403, 404, 501, 503))
+async def delete_model(model_id: str, state: StateDep) -> Response:
+    """Delete a model a person made, with its photos: it leaves the list at once (jobs on it finish).
+    Shipped models and models served from a file are not a person's: 403."""
+    own = await run_in_threadpool(own_model_ids, state.settings.data_dir)
+    if model_id not in own:
+        if model_id in state.models or model_id in local_model_ids():
+            raise HTTPException(403, f"{model_id!r} is not a model of your own (a shipped model, or one this "
+                                     "server was started with): it cannot be deleted here")
+        raise HTTPException(404, f"no model {model_id!r} (yours: {', '.join(own) or 'none'})")
+    if state.settings.ray:
+        raise HTTPException(501, "deleting a model needs the embedded server for now: this one runs on Ray "
+                                 f"(use `robust-canvas models delete {model_id}`)")
+    if model_id == state.default_model_id:
+        raise HTTPException(403, f"{model_id!r} is this server's default model: it cannot be deleted while served")
+    state.drop_model(model_id)
+    try:
+        await run_in_threadpool(delete_own_model, model_id, state.settings.data_dir)
+    except LookupError as e:   # deleted meanwhile by another request or process
+        raise HTTPException(404, str(e)) from None
+    return Response(status_code=204)
 
 
 @router.get("/models/{model_id}/features", response_model=list[Feature], responses=errors(404, 422, 503))
