@@ -1,5 +1,6 @@
 """`create_app`: the FastAPI app: API under /api, OpenAPI docs at /docs, the canvas at /."""
 import asyncio
+import functools
 import time
 from contextlib import asynccontextmanager
 
@@ -21,7 +22,7 @@ from ..store.sqlite import StoreError
 from ..store.trainings import TrainingStore
 from ..store.uploads import UploadSets
 from ..synthesis.errors import FieldError
-from ..synthesis.models.loading import Card
+from ..synthesis.models.loading import Card, load_model
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, require_token
