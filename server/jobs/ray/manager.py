@@ -54,8 +54,8 @@ HEALTH_TIMEOUT_S = 2.0   # /api/health waits this long for the job store (it may
 class RayJobManager:
     """Implements `manager.JobManager` on the cluster's job store (joined, or created with the workers).
 
-    `models`: id -> the card that a worker loads the model from (`loading.Card.source`), or a model
-    in memory (tests), which the workers receive as it is. `solver` runs in the workers (default
+    `models`: id -> the card that each worker loads the model from (`loading.Card.source`), or a
+    model in memory (tests), which the workers receive as it is. `solver` runs in the workers (default
     `solve_batch`): it must pickle, and what it records stays there.
     """
 
@@ -92,11 +92,11 @@ class RayJobManager:
             resources=ray.cluster_resources())
 
     def _models_for_the_store(self) -> tuple[dict, list]:
-        """(the cards, without their feature names: small, they stay in Ray's record of the store's
-        creation task, which its restarts run again; [a reference to the models given in memory, or
-        None]). Ray drops a large argument once the actor has started, so those are put by this front
-        end, which holds the reference: the store's restarts need it (a worker reads the names with the
-        weights)."""
+        """What the store is created with: (the cards, less their feature names, which a worker reads
+        with the weights: small, they stay in Ray's record of the store's creation, which each restart
+        runs again; [a reference to the models given in memory, or None]: Ray drops an actor's large
+        arguments once it has started, so this front end puts them and holds the reference for the
+        store's restarts)."""
         cards = {i: replace(m, feature_names=None) for i, m in self.models.items() if isinstance(m, Card)}
         models = {i: m if m.device.type == "cpu" else copy.deepcopy(m).cpu()   # a worker moves its copy
                   for i, m in self.models.items() if not isinstance(m, Card)}
@@ -182,6 +182,8 @@ class RayJobManager:
                 "model workers": {"up": False, "detail": "unknown while the job store does not answer"}}}
         workers = store["workers"]
         detail = f"{len(workers['up'])} of {workers['wanted']} up"
+        if workers["starting"]:
+            detail += f", {workers['starting']} starting"
         if workers["error"]:
             detail += f"; the last to start died: {workers['error']}"
         if workers["retry_in"] is not None:

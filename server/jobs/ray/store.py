@@ -171,13 +171,16 @@ class JobStore:
 
     async def health(self) -> dict:
         """Its jobs and processes: queue, running, this actor's pid, the workers started in its life, and
-        the workers (wanted, the names and pids of those up, why the last one that died starting did,
-        and the seconds until the next start after such deaths)."""
+        the workers: wanted, the names and pids of those up, how many are starting (loading, or waiting
+        for a node with room), why the last one that died starting did, and the seconds until the next
+        start after such deaths."""
         self._alive()
-        retry_in = max(0.0, self.retry_at - time.monotonic()) if self.retry_at else None
+        workers = {"wanted": self.wanted, "up": {name: self.ready_pids[name] for name in self.ready},
+                   "starting": len(self.workers) - len(self.ready),
+                   "error": self.start_error if self.failures else None,
+                   "retry_in": max(0.0, self.retry_at - time.monotonic()) if self.retry_at else None}
         return {"queue": self.table.queued(), "running": len(self.table.running()), "pid": os.getpid(),
-                "starts": self.count, "workers": {"wanted": self.wanted, "up": {name: self.ready_pids[name] for name in self.ready},
-                            "error": self.start_error if self.failures else None, "retry_in": retry_in}}
+                "starts": self.count, "workers": workers}
 
     async def history(self, method: str, *args, **kwargs):
         """The result store's `method` (one of HISTORY) on this node's database: the history for a
@@ -265,7 +268,8 @@ class JobStore:
         while not self.stopping:
             await asyncio.sleep(1.0)
             now = time.monotonic()
-            for name in {job.worker for job in self.table.running() if job.last_step < now - self.settings.ray_stall_s}:
+            silent = now - self.settings.ray_stall_s
+            for name in {job.worker for job in self.table.running() if job.last_step < silent}:
                 if name in self.workers:
                     log("worker_stalled", worker=name, seconds=self.settings.ray_stall_s)
                     ray.kill(self.workers[name])
@@ -277,8 +281,9 @@ class JobStore:
         limit = self.settings.job_timeout_s
         since = now - limit
         why = f"; the last worker to start died: {self.start_error}" if self.start_error else ""
-        for job in [j for j in self.table.jobs.values() if j.status == "queued" and max(j.created, self.idle_since) < since]:
-            self.table.fail_queued(job, f"no model worker could run the job for {limit:g} s{why}")
+        for job in [j for j in self.table.jobs.values() if j.status == "queued"]:
+            if max(job.created, self.idle_since) < since:
+                self.table.fail_queued(job, f"no model worker could run the job for {limit:g} s{why}")
 
     def _worker_died(self, name: str, reason: str) -> None:
         self.workers.pop(name, None)
