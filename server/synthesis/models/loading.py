@@ -117,11 +117,11 @@ def read_card(name_or_path: str | os.PathLike | None = None) -> Card:
 
 def _classifier_weight(path: Path, meta: ModelMeta) -> torch.Tensor:
     """The last layer's weight tensor, read alone from our weights file (what feature names are checked against)."""
-    with torch.device("meta"):
-        model = RobustModel.from_meta(meta)
-    key = next(k for k, p in model.named_parameters() if p is model.backbone.classifier().weight)
+    with torch.device("meta"):   # the architecture's names, no weights
+        backbone = build_backbone(meta)
+    name = next(k for k, p in backbone.named_parameters() if p is backbone.classifier().weight)
     with safe_open(str(path), "pt") as weights:
-        return weights.get_tensor(key)
+        return weights.get_tensor(f"backbone.{name}")   # as RobustModel's state dict names it
 
 
 def _own_meta(path: Path, overrides: dict) -> ModelMeta:
