@@ -2,8 +2,9 @@
 model files it serves, checks requests against them and queues recipes; only the Ray workers load
 the weights. Clients see the same server: the same cards, the same 422s, the same pixels, palettes.
 
-A local Ray with two CPU workers and two tiny models saved as files, as `robust-canvas serve --ray
-auto --model PATH` serves them; the embedded server loads the same files for comparison.
+A local Ray with two CPU workers and two tiny models saved as files (one with feature names beside
+its weights), as `robust-canvas serve --ray auto --model PATH` serves them; the embedded server loads
+the same files for comparison.
 """
 import base64
 import io
@@ -18,11 +19,13 @@ from server.api.app import create_app
 from server.settings import Settings
 from server.jobs.ray.worker import solve_by_key
 from server.synthesis import tasks
+from server.synthesis.features.names import FeatureNames, names_path
 from server.synthesis.models.loading import Card
 from server.synthesis.models.robust_model import RobustModel
 from tests.api_support import picture, square_mask, tiny_with_seeds
 from tests.conftest import make_tiny_model
 from tests.model_support import save_model
+from tests.named_support import name_tiny
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[test]' (or '.[ray]')")
 
@@ -35,6 +38,7 @@ def files(tmp_path_factory):
     tiny = tiny_with_seeds()
     plain = make_tiny_model(1)
     plain.meta.id = "plain"
+    name_tiny(plain, folder / "plain")   # <stem>.features.json (and .webp) beside its weights
     return (str(save_model(tiny, folder / "tiny", seeds=tiny.seeds)), str(save_model(plain, folder / "plain")))
 
 
@@ -136,6 +140,18 @@ def test_the_palette_comes_from_a_ray_process(client, files, built):
     assert palette.status_code == 200, palette.text
     with serve(model_ids=files) as embedded:
         assert palette.json() == embedded.get("/api/models/tiny/features").json()
+
+
+def test_paint_by_feature_name_through_the_front_end(client, files, built):
+    """The names are read from their file beside the weights: the front end resolves a name without them."""
+    name = FeatureNames.load(names_path(files[1])).features[3].name
+    body = {"image": picture(seed=2), "mask": square_mask(), "feature": name, "steps": 4, "seed": 3, "model": "plain"}
+    with no_model_built(built):
+        got = client.post("/api/tasks/paint?wait=true", json=body).json()
+    assert got["status"] == "done" and got["recipe"]["inputs"]["feature"] == 3, got
+    with serve(model_ids=files) as embedded:
+        expected = embedded.post("/api/tasks/paint?wait=true", json=body).json()
+    assert got["result"] == expected["result"]
 
 
 def test_a_worker_splits_a_batch_whose_built_problems_disagree():

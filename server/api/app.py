@@ -75,14 +75,16 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
         if not served:
             raise ValueError("no models to serve")
         held = _front_end(settings, served)
-        store = await run_in_threadpool(open_store, settings)
+        # With Ray the job store keeps the history on its node; every front end reads it through the store.
+        store = None if settings.ray else await run_in_threadpool(open_store, settings)
         manager = make_manager(settings, served, solver, store)
         devices = sorted({str(m.device) for m in held.values() if not isinstance(m, Card)})
         await run_in_threadpool(manager.start, devices)
         # With Ray a palette is computed where models are loaded, in a Ray worker process (ray/manager.py).
         entries = manager.palette if settings.ray else None
+        history = manager.history() if settings.ray and settings.store else store
         trainings = await run_in_threadpool(open_trainings, settings, functools.partial(_serve_made, app, settings))
-        app.state.core = AppState(settings, held, manager, palette_entries=entries, store=store, trainings=trainings)
+        app.state.core = AppState(settings, held, manager, palette_entries=entries, store=history, trainings=trainings)
         if trainings:
             await run_in_threadpool(trainings.start)
         warming = asyncio.create_task(app.state.core.palettes.warm(held)) if settings.warm_palettes else None

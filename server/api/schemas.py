@@ -119,13 +119,20 @@ class Feature(BaseModel):
     crops: list[str] = Field([], description="JPEG data URLs: crops of training photos where the feature fires most")
 
 
+class Part(BaseModel):
+    up: bool
+    detail: str = Field(description="how many are up, or why it is down")
+
+
 class Health(BaseModel):
-    status: str
+    status: str = Field(description='"ok", or "unhealthy" (answered with 503) when no job can run now')
     device: str
     models: list[str]
     queue: int                   # jobs waiting
     running: int                 # jobs being solved now
     store: bool = Field(description="whether results are kept (GET /api/results); false with --no-store")
+    parts: dict[str, Part] = Field(default_factory=dict, description="the server's parts (its worker threads; "
+                                   "with Ray the job store and the model workers): up, and how or why not")
 
 
 class ResultItem(BaseModel):

@@ -188,6 +188,12 @@ class EmbeddedJobManager:
         with self._cond:
             return dict(self._table.solved)
 
+    def health(self) -> dict:
+        alive = sum(worker.is_alive() for worker in self._workers)
+        with self._cond:
+            return {"queue": self._table.queued(), "running": len(self._table.running()), "parts": {
+                "worker threads": {"up": alive > 0, "detail": f"{alive} of {len(self._workers)} up"}}}
+
     # ---- the workers --------------------------------------------------------------------------
 
     def _run_worker(self, device: str) -> None:

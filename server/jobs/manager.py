@@ -50,3 +50,7 @@ class JobManager(Protocol):
 
     def stats(self) -> dict:
         """{"batches": optimizer runs, "jobs": the jobs in them} since the start."""
+
+    def health(self) -> dict:
+        """{"queue": queued(), "running": running(), "parts": {name: {"up": bool, "detail": str}}}: the
+        parts that run jobs (GET /api/health is unhealthy when one is down); answers within seconds."""

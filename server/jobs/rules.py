@@ -66,11 +66,19 @@ class JobTable:
             return job
         job.cancel_requested = True
         if job.status == "queued":
-            for queue in self.queues.values():
-                if job in queue:
-                    queue.remove(job)
+            self._unqueue(job)
             self.end(job, "cancelled")
         return job
+
+    def fail_queued(self, job: Job, error: str) -> None:
+        """A queued job that cannot run (with Ray: no worker for too long) fails now, saying why."""
+        self._unqueue(job)
+        self.end(job, "failed", error=error)
+
+    def _unqueue(self, job: Job) -> None:
+        for queue in self.queues.values():
+            if job in queue:
+                queue.remove(job)
 
     def queued(self) -> int:
         return sum(len(q) for q in self.queues.values())

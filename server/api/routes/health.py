@@ -1,6 +1,10 @@
-"""GET /api/health: answers without a token and while jobs run (the worker is another thread)."""
+"""GET /api/health: answers without a token and while jobs run (the worker is another thread).
+
+"unhealthy", with 503 for load balancers, when a part that every job needs is down (`parts`): no
+worker thread or Ray model worker is up, or the Ray job store does not answer.
+"""
 import torch
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from ...synthesis.models.loading import Card
 from ..deps import StateDep
@@ -20,8 +24,11 @@ def describe_device(device: torch.device | None) -> str:
 
 
 @router.get("/health", response_model=Health, responses=errors(503))
-def health(state: StateDep) -> Health:
+def health(state: StateDep, response: Response) -> Health:
     devices = dict.fromkeys(describe_device(None if isinstance(m, Card) else m.device) for m in state.models.values())
-    return Health(status="ok", device=", ".join(devices), models=list(state.models),
-                  queue=state.manager.queued(), running=state.manager.running(),
-                  store=state.store is not None)
+    now = state.manager.health()
+    ok = all(part["up"] for part in now["parts"].values())
+    if not ok:
+        response.status_code = 503
+    return Health(status="ok" if ok else "unhealthy", device=", ".join(devices), models=list(state.models),
+                  queue=now["queue"], running=now["running"], store=state.store is not None, parts=now["parts"])

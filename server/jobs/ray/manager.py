@@ -15,7 +15,10 @@ server process). Three parts:
   jobs queued again, once, for another worker; a second death fails them with a clear error. A new
   worker replaces the dead one.
 - Persistence: the store records every job in the result store's SQLite database on its node and
-  Ray restarts it when it dies (`max_restarts`); the new one reloads the open jobs (store.py).
+  Ray restarts it when it dies (`max_restarts`); the new one reloads the open jobs (store.py). Front
+  ends read the history through it (`StoreHistory`), from any node.
+- No single point of failure: the served models travel by value (a card names a file that each
+  worker loads on its node), so no process holds the weights for the others (store.py).
 
 This module is the front end's side. It holds the models' cards, not the models: a request is
 checked against the card (`tasks.check`) and queued as a recipe with its batch key
@@ -26,8 +29,10 @@ import copy
 import threading
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ...logs import log
@@ -41,20 +46,23 @@ from ...synthesis.tasks import batch_key, solve_batch
 from ..manager import Solver
 from ..record import Job
 from ..rules import QueueFull
-from .store import HOLDER_NAME, STORE_NAME, JobStore, ModelHolder
+from .store import HISTORY, STORE_NAME, JobStore
+
+HEALTH_TIMEOUT_S = 2.0   # /api/health waits this long for the job store (it may be restarting)
 
 
 class RayJobManager:
     """Implements `manager.JobManager` on the cluster's job store (joined, or created with the workers).
 
-    `models`: id -> the card that a worker loads the model from (`loading.Card.source`), or a model
-    in memory (tests), which the workers receive as it is. `solver` runs in the workers (default
+    `models`: id -> the card that each worker loads the model from (`loading.Card.source`), or a
+    model in memory (tests), which the workers receive as it is. `solver` runs in the workers (default
     `solve_batch`): it must pickle, and what it records stays there.
     """
 
     def __init__(self, settings: Settings, models: dict[str, Card | RobustModel], solver: Solver = solve_batch):
         self.settings, self.models, self.solver = settings, models, solver
-        self.store, self.holder, self.owner, self.started_ray = None, None, False, False
+        self.store, self.owner, self.started_ray = None, False, False
+        self.in_memory = None   # [a reference to the models given in memory], while this front end lives
 
     def start(self, devices: list[str]) -> None:
         if not ray.is_initialized():
@@ -74,18 +82,25 @@ class RayJobManager:
         try:
             self.store = ray.get_actor(STORE_NAME, namespace=namespace)   # joined: its models are there
         except ValueError:
-            # The weights' copy, owned by a small actor of its own so that it outlives the store's restarts
-            # (and any front end).
-            self.holder = ModelHolder.options(name=HOLDER_NAME, namespace=namespace, get_if_exists=True,
-                                              lifetime=lifetime, scheduling_strategy=here).remote(
-                _cpu_copies(self.models))
+            cards, self.in_memory = self._models_for_the_store()
             self.store = JobStore.options(name=STORE_NAME, namespace=namespace, get_if_exists=True, lifetime=lifetime,
                                           max_restarts=-1, max_task_retries=-1, scheduling_strategy=here).remote(
-                self.settings, self.holder, *self._placement(), token, self.solver)
+                self.settings, cards, self.in_memory, *self._placement(), token, self.solver)
         created = ray.get(self.store.start.remote(token)) == token
         self.owner = created and not detached
         log("ray_jobs", store="created" if created else "joined", namespace=self.settings.ray_namespace,
             resources=ray.cluster_resources())
+
+    def _models_for_the_store(self) -> tuple[dict, list]:
+        """What the store is created with: (the cards, less their feature names, which a worker reads
+        with the weights: small, they stay in Ray's record of the store's creation, which each restart
+        runs again; [a reference to the models given in memory, or None]: Ray drops an actor's large
+        arguments once it has started, so this front end puts them and holds the reference for the
+        store's restarts)."""
+        cards = {i: replace(m, feature_names=None) for i, m in self.models.items() if isinstance(m, Card)}
+        models = {i: m if m.device.type == "cpu" else copy.deepcopy(m).cpu()   # a worker moves its copy
+                  for i, m in self.models.items() if not isinstance(m, Card)}
+        return cards, [ray.put(models) if models else None]
 
     def _placement(self) -> tuple[int, dict, str]:
         """(workers, actor options, device): one worker per GPU, else one per `ray_cpus_per_worker` cores."""
@@ -101,8 +116,6 @@ class RayJobManager:
         if self.owner:
             ray.get(self.store.shutdown.remote(), timeout=timeout)
             ray.kill(self.store)
-            if self.holder:
-                ray.kill(self.holder)
         if self.started_ray:
             ray.shutdown()
 
@@ -157,11 +170,45 @@ class RayJobManager:
     def stats(self) -> dict:
         return ray.get(self.store.stats.remote())
 
+    def health(self) -> dict:
+        """Queue, running and the parts: the job store (it may be restarting: then down) and the model
+        workers (up while one at least has its models loaded; else why not)."""
+        try:
+            store = ray.get(self.store.health.remote(), timeout=HEALTH_TIMEOUT_S)
+        except (GetTimeoutError, RayActorError) as e:
+            down = f"no answer within {HEALTH_TIMEOUT_S:g} s ({type(e).__name__}): restarting, or lost"
+            return {"queue": 0, "running": 0, "parts": {
+                "job store": {"up": False, "detail": down},
+                "model workers": {"up": False, "detail": "unknown while the job store does not answer"}}}
+        workers = store["workers"]
+        detail = f"{len(workers['up'])} of {workers['wanted']} up"
+        if workers["starting"]:
+            detail += f", {workers['starting']} starting"
+        if workers["error"]:
+            detail += f"; the last to start died: {workers['error']}"
+        if workers["retry_in"] is not None:
+            detail += f"; the next starts in {workers['retry_in']:.0f} s"
+        return {"queue": store["queue"], "running": store["running"], "parts": {
+            "job store": {"up": True, "detail": f"pid {store['pid']}"},
+            "model workers": {"up": bool(workers["up"]), "detail": detail}}}
 
-def _cpu_copies(models: dict) -> dict:
-    """What the workers receive: cards to load, models on the CPU (a worker moves its copy to its device)."""
-    return {i: m if isinstance(m, Card) or m.device.type == "cpu" else copy.deepcopy(m).cpu()
-            for i, m in models.items()}
+    def history(self) -> "StoreHistory":
+        return StoreHistory(self.store)
+
+
+class StoreHistory:
+    """The job store's result store, read through its actor (`JobStore.history`): every front end,
+    on any node and whatever its own data dir, serves the history the store saves on its node.
+    Has the result store's methods that the routes call (store.HISTORY)."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, method: str):
+        if method not in HISTORY:
+            raise AttributeError(method)
+        return lambda *args, **kwargs: ray.get(self._store.history.remote(method, *args, **kwargs))
+
 
 
 @ray.remote(num_cpus=0)   # beside the workers, which hold every GPU (or their share of the cores)

@@ -12,9 +12,20 @@ memory) Ray starts it again on the same node, its workers (which die with it) ar
 and it reloads the open jobs from the database (`_reload`): the queued ones wait again, a running
 one runs once more (its attempt counted, as for a dead worker). Front ends' calls made meanwhile
 wait for the new actor (`max_task_retries`), so no accepted job is lost and clients see no error.
+The history (`history`) is read through the actor, so a front end on any node serves it.
+
+No process holds the weights for the others: a served model's card is a file name, and each worker
+loads the weights from the file on its own node; the cards travel by value, in the store's creation
+arguments (which Ray keeps for its restarts) and in each worker's. Models given in memory (tests, a
+Python caller) are the exception: the front end that created the store holds them for its restarts.
+
+Nothing spins: a worker that dies before it takes its first batch (it could not load its models,
+say) is started again after a growing pause (`_backoff`), and `health` says why. Jobs never wait
+without an end: while no worker is up, a queued job fails after `job_timeout_s` saying so.
 """
 import asyncio
 import logging
+import os
 import time
 
 import ray
@@ -30,32 +41,23 @@ from ..rules import ATTEMPTS, JobTable, QueueFull
 from .worker import ModelWorker
 
 STORE_NAME = "job-store"
-HOLDER_NAME = "job-store-models"
 LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (a front end) returns after this
-
-
-@ray.remote(num_cpus=0)
-class ModelHolder:
-    """Owns the served models' copy in the object store (an object lives as long as the process that
-    put it): it outlives the job store's restarts and the front end that made it."""
-
-    def __init__(self, models: dict):
-        self.ref = ray.put(models)
-
-    def models(self) -> list:
-        """[the reference] (in a list: the caller receives the reference, not the models)."""
-        return [self.ref]
+MAX_BACKOFF_S = 60.0   # the longest pause before starting again a worker that died while starting
+# What front ends may read or delete of the history through the store (`history`).
+HISTORY = ("results", "result", "png", "job", "delete")
 
 
 @ray.remote(num_cpus=0)
 class JobStore:
     """Every job and the queue; async, so a worker waiting for work blocks nobody."""
 
-    def __init__(self, settings: Settings, holder, workers: int, worker_options: dict, device: str,
-                 owner: str, solver: Solver):
+    def __init__(self, settings: Settings, cards: dict, in_memory: list, workers: int, worker_options: dict,
+                 device: str, owner: str, solver: Solver):
+        """`cards`: id -> a card (`loading.Card`: each worker loads its file); `in_memory`: [a reference
+        to {id: a model}, or None]."""
         logging.basicConfig(level=logging.INFO, format="%(message)s")   # job events, in Ray's logs of this actor
         self.settings, self.owner, self.solver = settings, owner, solver
-        self.models = ray.get(holder.models.remote())[0]   # the weights' copy (a reference: the holder owns it)
+        self.models = {**cards, **(ray.get(in_memory[0]) if in_memory[0] else {})}
         self.wanted, self.worker_options, self.device = workers, worker_options, device
         self.db = ResultStore(settings.data_dir, retain_count=settings.retain_count, retain_days=settings.retain_days,
                               retain_bytes=settings.retain_bytes) if settings.store else None
@@ -63,14 +65,19 @@ class JobStore:
         self.table = JobTable(settings, on_end=self._ended, journal=self.db)
         self.recipes: dict[str, Recipe] = {}   # a queued or running job's recipe, with its input tensors
         self.workers: dict[str, object] = {}   # name -> handle, while alive
+        self.ready: set[str] = set()           # the live workers that have asked for work (their models loaded)
+        self.ready_pids: dict[str, int] = {}   # their process ids
+        self.failures, self.start_error = 0, None   # workers in a row that died starting, and the last one's why
+        self.retry_at: float | None = None     # when the next worker starts, after such deaths
+        self.idle_since = time.monotonic()     # since when no worker is ready (None: one is)
         self.watches: set[asyncio.Task] = set()
-        self.watchdog: asyncio.Task | None = None   # kills stalled workers (`_kill_stalled`)
+        self.watchdog: asyncio.Task | None = None   # stalled workers, jobs nothing can run (`_watchdog`)
         self.count, self.stopping = 0, False
         self.changed, self.ended = asyncio.Event(), asyncio.Event()   # pulsed: a job was queued / ended
         # Restarted by Ray after a death: nobody calls `start`; the first call starts the workers again.
         self.revive = ray.get_runtime_context().was_current_actor_reconstructed
         if self.db:
-            self._reload(ray.get(self.models))
+            self._reload(self.models)
 
     async def start(self, owner: str) -> str:
         """Start the workers, once: returns the owner (the front end that created the store)."""
@@ -82,7 +89,7 @@ class JobStore:
         self.revive = False
         for _ in range(self.wanted):
             self._start_worker()
-        self.watchdog = asyncio.get_running_loop().create_task(self._kill_stalled())
+        self.watchdog = asyncio.get_running_loop().create_task(self._watchdog())
 
     def _reload(self, models: dict) -> None:
         """The open jobs of this store's earlier lives, from the database: queued again (a job
@@ -125,6 +132,7 @@ class JobStore:
             return None
         if self.table.queued() >= self.settings.max_queue:
             return self.table.retry_after()
+        job.created = time.monotonic()   # this process's clock: the watchdog compares with it
         if self.db:   # StoreError reaches the front end (503)
             await asyncio.to_thread(self.db.accept, job, pack_inputs(recipe), self.db_owner)
         try:
@@ -161,11 +169,37 @@ class JobStore:
         """Batches solved and the jobs in them, since the start."""
         return dict(self.table.solved)
 
+    async def health(self) -> dict:
+        """Its jobs and processes: queue, running, this actor's pid, the workers started in its life, and
+        the workers: wanted, the names and pids of those up, how many are starting (loading, or waiting
+        for a node with room), why the last one that died starting did, and the seconds until the next
+        start after such deaths."""
+        self._alive()
+        workers = {"wanted": self.wanted, "up": {name: self.ready_pids[name] for name in self.ready},
+                   "starting": len(self.workers) - len(self.ready),
+                   "error": self.start_error if self.failures else None,
+                   "retry_in": max(0.0, self.retry_at - time.monotonic()) if self.retry_at else None}
+        return {"queue": self.table.queued(), "running": len(self.table.running()), "pid": os.getpid(),
+                "starts": self.count, "workers": workers}
+
+    async def history(self, method: str, *args, **kwargs):
+        """The result store's `method` (one of HISTORY) on this node's database: the history for a
+        front end on any node. LookupError with --no-store."""
+        if method not in HISTORY:
+            raise ValueError(f"{method!r} is not one of {HISTORY}")
+        if self.db is None:
+            raise LookupError("this deployment keeps no results (--no-store)")
+        return await asyncio.to_thread(getattr(self.db, method), *args, **kwargs)
+
     # ---- workers ------------------------------------------------------------------------------
 
     async def take(self, worker: str, pid: int) -> list[tuple[str, str, Recipe]] | None:
         """The next batch for this worker, as (job id, model id, recipe) ([] when none came within
         LONG_POLL_S; None: stop)."""
+        if worker in self.workers and worker not in self.ready:   # its models are loaded
+            self.ready.add(worker)
+            self.ready_pids[worker] = pid
+            self.failures, self.retry_at, self.idle_since = 0, None, None
         deadline = time.monotonic() + LONG_POLL_S
         while not self.stopping:
             batch = self.table.take_batch("", worker, pid)
@@ -211,7 +245,7 @@ class JobStore:
         self.count += 1
         name = f"worker-{self.count}"
         me = ray.get_runtime_context().current_actor
-        handle = ModelWorker.options(**self.worker_options).remote(name, me, [self.models], self.settings,
+        handle = ModelWorker.options(**self.worker_options).remote(name, me, self.models, self.settings,
                                                                    self.device, self.solver)
         self.workers[name] = handle
         watch = asyncio.get_running_loop().create_task(self._watch(name, handle.run.remote()))
@@ -224,26 +258,43 @@ class JobStore:
             await running
             return                         # it stopped because the store is stopping
         except Exception as e:  # noqa: BLE001 -- RayActorError: the process died; anything else: the same to us
-            first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-            reason = f"{type(e).__name__}: {first_line}" if first_line else type(e).__name__
+            reason = _why(e)
         self._worker_died(name, reason)
 
-    async def _kill_stalled(self) -> None:
-        """Kill a worker whose running job has reported no step for `ray_stall_s` (a hung process, a
-        frozen node): its death then queues the job again like any other."""
+    async def _watchdog(self) -> None:
+        """Every second: kill a worker whose running job has reported no step for `ray_stall_s` (a
+        hung process, a frozen node), its death then queues the job again like any other; and
+        while no worker is up, fail the jobs queued for longer than `job_timeout_s`."""
         while not self.stopping:
             await asyncio.sleep(1.0)
-            limit = time.monotonic() - self.settings.ray_stall_s
-            for name in {job.worker for job in self.table.running() if job.last_step < limit}:
+            now = time.monotonic()
+            silent = now - self.settings.ray_stall_s
+            for name in {job.worker for job in self.table.running() if job.last_step < silent}:
                 if name in self.workers:
                     log("worker_stalled", worker=name, seconds=self.settings.ray_stall_s)
                     ray.kill(self.workers[name])
+            if self.idle_since is not None:
+                self._fail_unrunnable(now)
+
+    def _fail_unrunnable(self, now: float) -> None:
+        """Fail the queued jobs that no worker could take for `job_timeout_s`: a client gets an answer."""
+        limit = self.settings.job_timeout_s
+        since = now - limit
+        why = f"; the last worker to start died: {self.start_error}" if self.start_error else ""
+        for job in [j for j in self.table.jobs.values() if j.status == "queued"]:
+            if max(job.created, self.idle_since) < since:
+                self.table.fail_queued(job, f"no model worker could run the job for {limit:g} s{why}")
 
     def _worker_died(self, name: str, reason: str) -> None:
         self.workers.pop(name, None)
         if self.stopping:   # killed by `shutdown`
             return
-        log("worker_died", worker=name, reason=reason)
+        started = name in self.ready
+        self.ready.discard(name)
+        self.ready_pids.pop(name, None)
+        if not self.ready and self.idle_since is None:
+            self.idle_since = time.monotonic()
+        log("worker_died", worker=name, reason=reason, started=started)
         for job in self.table.running():
             if job.worker != name:
                 continue
@@ -252,8 +303,23 @@ class JobStore:
             else:
                 self.table.end(job, "failed", error=f"the job's worker died on each of its {ATTEMPTS} attempts "
                                                     f"(last: {reason}); the job was not finished")
-        self._start_worker()
+        if started:
+            self._start_worker()
+        else:
+            self.failures, self.start_error = self.failures + 1, reason
+            self._start_worker_later(_backoff(self.failures))
         _pulse(self.changed)
+
+    def _start_worker_later(self, pause: float) -> None:
+        """A worker after `pause` seconds: one that died starting would most likely die again now."""
+        self.retry_at = time.monotonic() + pause
+        log("worker_backoff", seconds=pause, failures=self.failures, error=self.start_error)
+        asyncio.get_running_loop().call_later(pause, self._restart_worker)
+
+    def _restart_worker(self) -> None:
+        self.retry_at = None
+        if not self.stopping:
+            self._start_worker()
 
     # ---- bookkeeping --------------------------------------------------------------------------
 
@@ -265,6 +331,20 @@ class JobStore:
         """The table's `on_end`: free the job's input tensors, wake the front ends waiting for it."""
         self.recipes.pop(job.id, None)
         _pulse(self.ended)
+
+
+def _backoff(failures: int) -> float:
+    """Seconds before the next worker, after `failures` workers in a row died starting: 1, 2, 4, ... 60."""
+    return min(MAX_BACKOFF_S, 2.0 ** (failures - 1))
+
+
+def _why(error: Exception) -> str:
+    """A worker's death in a line: the error's type and its message's first line or, for an
+    exception in the worker's constructor, the last line of its traceback (what went wrong)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if "creation task" in (lines[0] if lines else "") and len(lines) > 1:
+        return lines[-1][:300]
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
 
 
 def _pulse(event: asyncio.Event) -> None:

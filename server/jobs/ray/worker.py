@@ -16,10 +16,11 @@ from ..views import preview_view, result_view
 class ModelWorker:
     """The served models on one device, solving batches that it pulls from the store."""
 
-    def __init__(self, name: str, store, models: list, settings: Settings, device: str, solver: Solver):
-        """`models`: [a reference to {id: a card to load (`loading.Card`), or a model in memory}]."""
+    def __init__(self, name: str, store, models: dict, settings: Settings, device: str, solver: Solver):
+        """`models`: id -> a card (`loading.Card`: the weights are loaded from its file, on this node),
+        or a model in memory."""
         self.name, self.store, self.settings, self.solver = name, store, settings, solver
-        self.models = {model_id: _load(m, device) for model_id, m in ray.get(models[0]).items()}
+        self.models = {model_id: _load(m, device) for model_id, m in models.items()}
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))

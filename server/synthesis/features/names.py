@@ -98,8 +98,12 @@ def normalize(text: str) -> str:
 
 def fingerprint(model) -> str:
     """12 hex digits of the SHA-1 of the last layer's weights: names belong to these weights."""
-    weight = model.backbone.classifier().weight.detach().float().cpu().contiguous()
-    return hashlib.sha1(weight.numpy().tobytes()).hexdigest()[:12]
+    return weight_fingerprint(model.backbone.classifier().weight)
+
+
+def weight_fingerprint(weight) -> str:
+    """`fingerprint` from the last layer's weight tensor alone (read without the rest of the model)."""
+    return hashlib.sha1(weight.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:12]
 
 
 def names_path(weights: Path) -> Path:
@@ -119,7 +123,13 @@ def cached_names_path(model_id: str) -> Path:
 
 def find_feature_names(weights: Path, model) -> FeatureNames | None:
     """The names beside the weights (or in the cache) made for these weights, else None."""
-    for path in (names_path(weights), cached_names_path(model.meta.id)):
+    return find_names(weights, model.meta, lambda: fingerprint(model))
+
+
+def find_names(weights: Path, meta, fingerprint_of) -> FeatureNames | None:
+    """`find_feature_names` for the model with card `meta`, whose fingerprint `fingerprint_of()` gives
+    (called only when a names file is found)."""
+    for path in (names_path(weights), cached_names_path(meta.id)):
         if not path.exists():
             continue
         try:
@@ -127,7 +137,7 @@ def find_feature_names(weights: Path, model) -> FeatureNames | None:
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("ignoring %s: %s", path, e)
             continue
-        if names.fingerprint == fingerprint(model) and len(names.features) == model.meta.num_features:
+        if names.fingerprint == fingerprint_of() and len(names.features) == meta.num_features:
             return names
         log.warning("ignoring %s: made for other weights (run `robust-canvas features name` again)", path)
     return None

@@ -1,13 +1,14 @@
 """`load_model`: our own safetensors + model card, or a foreign checkpoint (see checkpoints.py);
 `read_card`: the same model's card alone, without its weights (a `Card`: what a Ray front end holds)."""
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
-from ..features.names import find_feature_names
+from ..features.names import FeatureNames, find_feature_names, find_names, weight_fingerprint
 from ..paths import data_dir as default_data_dir
 from ..seeds import SeedDistribution, seeds_path
 from .meta import ModelMeta
@@ -110,17 +111,19 @@ class Card:
     """A model known by its card alone: what `load_model(source)` would give, without the weights.
 
     `meta` equals the loaded model's (`card_hash` too), `has_seeds` says whether it can generate;
-    `source` is the name or path `load_model` takes (None for a card taken off a model in memory).
-    Enough to check a task's inputs (`tasks.check`) and to describe the model (GET /api/models).
+    `source` is the name or path `load_model` takes (None for a card taken off a model in memory);
+    `feature_names` the loaded model's, read from their file alone. Enough to check a task's inputs
+    (`tasks.check`, features by name too) and to describe the model (GET /api/models).
     """
 
     meta: ModelMeta
     has_seeds: bool
     source: str | None = None
+    feature_names: FeatureNames | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, model: RobustModel) -> "Card":
-        return cls(model.meta, model.has_seeds)
+        return cls(model.meta, model.has_seeds, feature_names=model.feature_names)
 
 
 def read_card(name_or_path: str | os.PathLike | None = None, data_dir: Path | None = None) -> Card:
@@ -130,10 +133,21 @@ def read_card(name_or_path: str | os.PathLike | None = None, data_dir: Path | No
     path = resolve_model_path(name_or_path, data_dir)
     if path.suffix == ".safetensors":
         meta = _own_meta(path, {})
+        names = find_names(path, meta, lambda: weight_fingerprint(_classifier_weight(path, meta)))
     else:
-        meta = load_model(path, device="cpu").meta
+        model = load_model(path, device="cpu")
+        meta, names = model.meta, model.feature_names
     source = default_model_id() if name_or_path is None else str(name_or_path)
-    return Card(meta, _seeds_file(path, meta) is not None, source)
+    return Card(meta, _seeds_file(path, meta) is not None, source, names)
+
+
+def _classifier_weight(path: Path, meta: ModelMeta) -> torch.Tensor:
+    """The last layer's weight tensor, read alone from our weights file (what feature names are checked against)."""
+    with torch.device("meta"):   # the architecture's names, no weights
+        backbone = build_backbone(meta)
+    name = next(k for k, p in backbone.named_parameters() if p is backbone.classifier().weight)
+    with safe_open(str(path), "pt") as weights:
+        return weights.get_tensor(f"backbone.{name}")   # as RobustModel's state dict names it
 
 
 def _own_meta(path: Path, overrides: dict) -> ModelMeta:
