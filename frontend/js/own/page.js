@@ -20,27 +20,7 @@ let ui;
 export const own = registerMode({ id, label: 'Your model', mount });
 
 function mount(section) {
-  ui = {
-    list: h('div.own-classes'),
-    drop: h('div.own-drop', {},
-      h('strong', {}, 'Drop two or more folders here'),
-      h('span', {}, 'one folder of photos per class, or one folder of class folders; any size, any format')),
-    name: h('input', { type: 'text', name: 'name', placeholder: 'e.g. my-cats-and-dogs', maxlength: '48', autocomplete: 'off' }),
-    epochs: h('input', { type: 'number', name: 'epochs', min: '1', max: '100', placeholder: '12' }),
-    train: h('button.primary.go', { type: 'button', dataset: { action: 'train' }, onclick: train }, 'Train'),
-    cancel: h('button.stop', { type: 'button', dataset: { action: 'cancel' }, disabled: true }, 'Cancel'),
-    bar: h('progress', { max: '1', value: '0', 'aria-label': 'Training progress' }),
-    status: h('span.status', { 'aria-live': 'polite' }, 'Add your photos, then press Train.'),
-    error: h('div.error', { role: 'alert', hidden: true }),
-    done: h('div.own-done', { hidden: true }),
-    mine: h('div.own-models'),
-    base: h('p.hint'),
-  };
-  setupDrop(ui.drop);
-  const folder = h('input', { type: 'file', webkitdirectory: true, multiple: true, hidden: true });
-  folder.addEventListener('change', () => { addClasses(classesFromFolder(folder.files)); folder.value = ''; });
-  ui.drop.append(h('button', { type: 'button', dataset: { action: 'choose-folder' }, onclick: () => folder.click() },
-    'Choose a folder of class folders…'), folder);
+  ui = controls();
   const add = h('button', { type: 'button', onclick: () => addClass('', []) }, '+ Add a class');
   layout(section, {
     title: 'A model of your own',
@@ -62,6 +42,23 @@ function mount(section) {
     ui.base.textContent = base ? `Fine-tuned from ${base.id}, the server's default model: its robust features, a new last layer for your classes.` : '';
   });
   resume();
+}
+
+function controls() {
+  return {
+    list: h('div.own-classes'),
+    drop: dropZone(),
+    name: h('input', { type: 'text', name: 'name', placeholder: 'e.g. my-cats-and-dogs', maxlength: '48', autocomplete: 'off' }),
+    epochs: h('input', { type: 'number', name: 'epochs', min: '1', max: '100', placeholder: '12' }),
+    train: h('button.primary.go', { type: 'button', dataset: { action: 'train' }, onclick: train }, 'Train'),
+    cancel: h('button.stop', { type: 'button', dataset: { action: 'cancel' }, disabled: true }, 'Cancel'),
+    bar: h('progress', { max: '1', value: '0', 'aria-label': 'Training progress' }),
+    status: h('span.status', { 'aria-live': 'polite' }, 'Add your photos, then press Train.'),
+    error: h('div.error', { role: 'alert', hidden: true }),
+    done: h('div.own-done', { hidden: true }),
+    mine: h('div.own-models'),
+    base: h('p.hint'),
+  };
 }
 
 // ---- classes -----------------------------------------------------------------------------------
@@ -124,7 +121,15 @@ function suggestName() {
   ui.name.placeholder = names.length >= 2 ? names.join('-vs-').toLowerCase().slice(0, 48) : 'e.g. my-cats-and-dogs';
 }
 
-function setupDrop(zone) {
+// Folders dropped here, or one chosen with the button, become classes.
+function dropZone() {
+  const folder = h('input', { type: 'file', webkitdirectory: true, multiple: true, hidden: true });
+  folder.addEventListener('change', () => { addClasses(classesFromFolder(folder.files)); folder.value = ''; });
+  const zone = h('div.own-drop', {},
+    h('strong', {}, 'Drop two or more folders here'),
+    h('span', {}, 'one folder of photos per class, or one folder of class folders; any size, any format'),
+    h('button', { type: 'button', dataset: { action: 'choose-folder' }, onclick: () => folder.click() },
+      'Choose a folder of class folders…'), folder);
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('dragging'); });
   zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
   zone.addEventListener('drop', async (e) => {
@@ -132,6 +137,7 @@ function setupDrop(zone) {
     zone.classList.remove('dragging');
     addClasses(await classesFromDrop(e.dataTransfer));
   });
+  return zone;
 }
 
 function addClasses(found) {
