@@ -1,17 +1,20 @@
-"""What routes depend on: the app's state, the token check and model lookup (as annotated types)."""
+"""What routes depend on: the app's state, who is asking (`PersonDep`) and model lookup (as annotated types)."""
+import ipaddress
 import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Callable
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..jobs.manager import JobManager
+from ..store.people import ADMIN, LOCAL, Person
 from ..synthesis.models.loading import Card
 from ..synthesis.models.robust_model import RobustModel
 from .palettes import Palettes
 from .settings import Settings
+from .tickets import Tickets
 
 
 @dataclass
@@ -23,9 +26,12 @@ class AppState:
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
     palette_entries: Callable | None = None   # computes palettes where the models are (None: here; palettes.py)
     palettes: Palettes = field(init=False)
+    tickets: Tickets = field(init=False)   # event-stream tickets, signed with the data dir's key
 
     def __post_init__(self):
         self.palettes = Palettes(self.settings.thumbnail_size, self.stopping, self.palette_entries)
+        # The data dir's key: every front end on it honours the others' tickets (Ray, DEPLOY.md).
+        self.tickets = Tickets(self.store.secret("event-tickets") if self.store else secrets.token_bytes(32))
 
     @property
     def default_model_id(self) -> str:
@@ -40,21 +46,62 @@ def get_state(request: Request) -> AppState:
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
-_bearer = HTTPBearer(auto_error=False, description="the server's token, when started with --token")
+_bearer = HTTPBearer(auto_error=False, description="a person's token (`robust-canvas users add`), or the "
+                                                  "server's --token; none on a laptop's server with nobody configured")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_ASK = {"WWW-Authenticate": "Bearer"}
 
 
-def require_token(request: Request, state: StateDep,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """Bearer token, or `?token=` for EventSource, which cannot set headers."""
-    expected = state.settings.token
-    if not expected:
-        return
-    given = credentials.credentials if credentials else request.query_params.get("token")
-    if not given:
-        raise HTTPException(401, "this server needs a token: send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(403, "the token was refused")
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:   # a host name: it may resolve to anything
+        return False
+
+
+def open_to_all(settings: Settings, has_people: bool) -> bool:
+    """Whether a request without a token comes from the one implicit person (LOCAL): nobody is
+    configured (no --token, no people), and the server listens on loopback only or was told
+    --insecure-open."""
+    return not settings.token and not has_people and (is_loopback(settings.host) or settings.insecure_open)
+
+
+def identify(state: AppState, token: str | None) -> Person:
+    """Who sends `token` (None: no token): read on every request, so a person removed a moment ago
+    is refused (401) from their next request on."""
+    if token:
+        if state.settings.token and secrets.compare_digest(token.encode(), state.settings.token.encode()):
+            return ADMIN
+        person = state.store.person(token) if state.store else None
+        if person is None:
+            raise HTTPException(401, "the token was refused: it is nobody's (wrong, or its person was removed)",
+                                headers=_ASK)
+        return person
+    if open_to_all(state.settings, state.store is not None and state.store.has_people()):
+        return LOCAL
+    raise HTTPException(401, "this server needs a token: send 'Authorization: Bearer <token>' (a person's token "
+                             "comes from `robust-canvas users add NAME` on the server)", headers=_ASK)
+
+
+def current_person(state: StateDep, credentials: Credentials) -> Person:
+    return identify(state, credentials.credentials if credentials else None)
+
+
+def stream_person(job_id: str, state: StateDep, credentials: Credentials,
+                  ticket: Annotated[str | None, Query(description="from POST /api/jobs/{id}/ticket: for "
+                                                                  "EventSource, which cannot send a header")] = None
+                  ) -> Person:
+    """Who follows a job's events: the bearer token, or a ticket for this job (never a token in the URL)."""
+    if ticket is None:
+        return current_person(state, credentials)
+    person = state.tickets.check(ticket, job_id)
+    if person is None:
+        raise HTTPException(401, "the ticket was refused: it is for another job, or expired (ask for a new one)",
+                            headers=_ASK)
+    return person
+
+
+PersonDep = Annotated[Person, Depends(current_person)]
 
 
 def find_model(state: AppState, model_id: str | None) -> tuple[str, RobustModel | Card]:

@@ -3,8 +3,8 @@ from .schemas import Error, ValidationErrors
 
 _ERRORS = {
     400: (Error, "the body could not be read (not JSON, or cut short)"),
-    401: (Error, "this server needs a token and none was sent"),
-    403: (Error, "the token was refused"),
+    401: (Error, "this server needs a token and none was sent, or the token (or ticket) is nobody's"),
+    403: (Error, "another person's public result: only its owner (or an admin) may change or delete it"),
     404: (Error, "no such job, model or result (or no result store: --no-store)"),
     413: (Error, "the request body is larger than the server's limit"),
     422: (ValidationErrors, "a field is invalid; `detail[0].loc` names it"),

@@ -10,13 +10,20 @@ class RerunRequest(BaseModel):
     """A PNG made by robust-canvas (the API, the CLI or the canvas): its recipe is run again."""
     model_config = ConfigDict(extra="forbid")
 
-    png: str = Field(..., description="the PNG, as a data URL or bare base64, with its robust-canvas text chunks")
+    png: str | None = Field(None, description="the PNG, as a data URL or bare base64, with its robust-canvas text "
+                                             "chunks")
+    result: str | None = Field(None, description="instead of `png`: the id of a saved result (GET /api/results)")
 
 
 class JobCreated(BaseModel):
     id: str
     status_url: str
     events_url: str
+
+
+class Ticket(BaseModel):
+    ticket: str = Field(description="pass it as `?ticket=` to the job's event stream")
+    expires_in: int = Field(description="seconds it stays good for opening the stream")
 
 
 class TaskResult(BaseModel):
@@ -142,6 +149,15 @@ class ResultItem(BaseModel):
     score: float | None
     png: str = Field(description="the PNG's URL (with its recipe in its text chunks)")
     recipe: dict | None = Field(None, description="GET /api/results/{id} only: the job's recipe")
+    owner: str = Field(description="the person who made it")
+    public: bool = Field(description="whether anyone on the server may open it by its id (its owner shares it: "
+                                     "PATCH /api/results/{id})")
+
+
+class ResultChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = Field(description="true: anyone on the server may open it by its id; false: its owner only")
 
 
 class ResultPage(BaseModel):
