@@ -8,9 +8,13 @@ with fair share (the default: people take turns leading batches, a batch holds a
 `max_batch` images) and one first come, first served (`fair_share=False`: the baseline). On each,
 bo's one client (bench/load_client.py, its own process) posts `--jobs` single-image generate jobs
 with ?wait=true one after another, first alone, then while ana's `--heavy` clients post
-`--images`-image generate jobs back to back. Printed: bo's p50 and p95 latency alone and beside
-ana, and their ratio; the same solver counts the batches and their images. Between runs the
-server's queue drains. `--rounds N` repeats the comparison, the servers taking turns going first.
+`--images`-image generate jobs back to back. Printed for each run: bo's p50 and p95 latency alone
+and beside ana, the mean images per batch beside ana, and one of ana's jobs alone (p50 of 3); then
+every round pooled: bo's p95 beside ana on each server against bo's p95 alone (both servers: with
+one person they serve alike), and bo's floor: no scheduler that lets a started batch finish keeps
+bo below (ana's job + bo's p95 alone) / bo's p95 alone, since bo's job may come just after one of
+ana's started. Between runs the server's queue drains. `--rounds N` repeats the comparison, the
+servers taking turns going first.
 """
 import argparse
 import statistics
@@ -65,6 +69,15 @@ def drained(url: str) -> None:
         time.sleep(0.2)
 
 
+def ana_alone(url: str, tokens: dict, args) -> float:
+    """The p50 latency (s) of one of ana's jobs with nothing else queued."""
+    heavy = {"class": 2, "n": args.images, "steps": args.steps}
+    with client_processes(url, heavy, "generate", 3, 1, tokens["ana"]) as (go, results):
+        go()
+        (latencies,) = results()
+    return statistics.median(latencies)
+
+
 def bo_latencies(url: str, tokens: dict, args, loaded: bool) -> list[float]:
     """bo's latencies (s), alone or while ana's heavy clients post back to back."""
     light, heavy = {"class": 1, "n": 1, "steps": args.steps}, {"class": 2, "n": args.images, "steps": args.steps}
@@ -113,17 +126,32 @@ def main(argv=None) -> None:
             url = stack.enter_context(serve(create_app(settings, models={model.meta.id: model}, solver=solver)))
             bo_latencies(url, tokens, argparse.Namespace(**{**vars(args), "jobs": 2}), loaded=False)   # warm-up
             servers[mode] = (url, tokens, sizes)
-        print(f"{'server':>11} {'bo alone p50':>12} {'p95':>6} {'beside ana p50':>14} {'p95':>6} {'p95 ratio':>9} "
-              f"{'batch images':>12}")
+        print(f"{'server':>11} {'bo alone p50':>12} {'p95':>6} {'beside ana p50':>14} {'p95':>6} {'batch images':>12} "
+              f"{'ana alone':>9}")
+        alone, loaded, heavy = [], {mode: [] for mode in servers}, []
         for round_ in range(args.rounds):
             order = list(servers.items())
             for mode, (url, tokens, sizes) in order[::-1] if round_ % 2 else order:
-                alone = bo_latencies(url, tokens, args, loaded=False)
+                bo_alone = bo_latencies(url, tokens, args, loaded=False)
                 before = len(sizes)
-                loaded = bo_latencies(url, tokens, args, loaded=True)
+                bo_loaded = bo_latencies(url, tokens, args, loaded=True)
                 batch = statistics.mean(sizes[before:]) if sizes[before:] else float("nan")
-                print(f"{mode:>11} {p(alone, 0.5):>10.0f}ms {p(alone, 0.95):>6.0f} {p(loaded, 0.5):>12.0f}ms "
-                      f"{p(loaded, 0.95):>6.0f} {p(loaded, 0.95) / p(alone, 0.95):>8.1f}x {batch:>12.1f}", flush=True)
+                heavy.append(1000 * ana_alone(url, tokens, args))
+                print(f"{mode:>11} {p(bo_alone, 0.5):>10.0f}ms {p(bo_alone, 0.95):>6.0f} {p(bo_loaded, 0.5):>12.0f}ms "
+                      f"{p(bo_loaded, 0.95):>6.0f} {batch:>12.1f} {heavy[-1]:>7.0f}ms", flush=True)
+                alone += bo_alone
+                loaded[mode] += bo_loaded
+        summary(sorted(alone), {mode: sorted(x) for mode, x in loaded.items()}, statistics.median(heavy))
+
+
+def summary(alone: list[float], loaded: dict[str, list[float]], heavy_ms: float) -> None:
+    """Every round's latencies pooled: bo alone on both servers (with one person they serve alike)."""
+    base = p(alone, 0.95)
+    print(f"\nall rounds: bo alone p95 {base:.0f} ms ({len(alone)} jobs, both servers)")
+    for mode, latencies in loaded.items():
+        print(f"{mode:>11}: bo beside ana p95 {p(latencies, 0.95):.0f} ms = {p(latencies, 0.95) / base:.1f}x alone")
+    print(f"ana's job alone {heavy_ms:.0f} ms: a started batch is never interrupted, so bo's floor is about "
+          f"{(heavy_ms + base) / base:.1f}x alone")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ Fair share (`settings.fair_share`, the default): people take turns. Each batch i
 job of the next person in turn who has one queued, and filled with compatible jobs taken from each
 person in turn; a person may queue their share of `max_queue` (split evenly among the people with
 queued jobs), so that one person's flood is refused with 429, never the others' jobs. Without it:
-first come, first served (the oldest job leads, the queue is one for all). A table has no lock: the embedded
-manager calls it under its own, the Ray job store from its one event loop.
+first come, first served (the oldest job leads, the queue is one for all).
+
+A table has no lock: the embedded manager calls it under its own, the Ray job store from its one
+event loop.
 
 With a result store, the table records in it (its `journal`) each job taken by a worker, queued
 again or ended (failed, cancelled); accepting a job and saving a result are the managers' (they
@@ -55,8 +57,8 @@ class JobTable:
     # ---- requests -----------------------------------------------------------------------------
 
     def add(self, job: Job, queue: str = "", limit: bool = True) -> None:
-        """Queue a job; QueueFull when `max_queue` jobs wait already (unless `limit` is False: a job
-        accepted before a restart)."""
+        """Queue a job; QueueFull when there is no room for its person (`check_room`; unless `limit`
+        is False: a job accepted before a restart)."""
         self.expire()
         if limit:
             self.check_room(job.person)
