@@ -83,7 +83,8 @@ def bo_latencies(url: str, tokens: dict, args, loaded: bool) -> list[float]:
     light, heavy = {"class": 1, "n": 1, "steps": args.steps}, {"class": 2, "n": args.images, "steps": args.steps}
     with ExitStack() as stack:
         if loaded:   # ana's clients never finish on their own: killed when bo is done
-            go_heavy, _ = stack.enter_context(client_processes(url, heavy, "generate", 10**6, args.heavy, tokens["ana"]))
+            flood = client_processes(url, heavy, "generate", 10**6, args.heavy, tokens["ana"])
+            go_heavy, _ = stack.enter_context(flood)
             go_heavy()
             time.sleep(2.0)   # ana's queue fills up
         go, results = stack.enter_context(client_processes(url, light, "generate", args.jobs, 1, tokens["bo"]))

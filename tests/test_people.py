@@ -84,11 +84,11 @@ def test_a_public_result_opens_for_anyone_by_its_link_and_stays_its_owner_s(serv
 
 
 def test_a_removed_person_is_refused_from_their_next_request(server, capsys):
-    assert main(["users", "--data-dir", str(server["data_dir"]), "add", "cy"]) == 0
+    assert main(["users", "add", "cy", "--data-dir", str(server["data_dir"])]) == 0
     token = capsys.readouterr().out.splitlines()[-1]
     with Client(server["url"], token=token) as cy:
         assert cy.results()["items"] == []
-        assert main(["users", "--data-dir", str(server["data_dir"]), "remove", "cy"]) == 0
+        assert main(["users", "remove", "cy", "--data-dir", str(server["data_dir"])]) == 0
         assert status(cy.results) == 401 and status(cy.models) == 401
     with client(server, None) as nobody:   # people exist: no token, no entry, even on 127.0.0.1
         assert status(nobody.models) == 401

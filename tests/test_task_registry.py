@@ -76,7 +76,8 @@ def test_security_is_declared_on_every_route_but_health(openapi):
     """People can be added while a server runs (`robust-canvas users add`): any route but health may
     then answer 401."""
     assert "HTTPBearer" in openapi["components"]["securitySchemes"]
-    for path, method in (("/api/tasks/generate", "post"), ("/api/results", "get"), ("/api/jobs/{job_id}/events", "get")):
+    routes = (("/api/tasks/generate", "post"), ("/api/results", "get"), ("/api/jobs/{job_id}/events", "get"))
+    for path, method in routes:
         assert "401" in openapi["paths"][path][method]["responses"] and "security" in openapi["paths"][path][method]
     assert "security" not in openapi["paths"]["/api/health"]["get"]
 

@@ -3,6 +3,7 @@
 A person's token is printed once, when they are added: the database keeps only its hash. A
 running server reads the people on every request, so adding and removing take effect at once.
 """
+import argparse
 import time
 from contextlib import closing
 from pathlib import Path
@@ -44,13 +45,15 @@ def add_users_parser(sub) -> None:
     p = sub.add_parser("users", help="the people of a server, each with their own token",
                        description="People of the server whose data dir this is (its database). Each sees only "
                                    "their own results; an admin sees everyone's. See docs/DEPLOY.md.")
-    p.add_argument("--data-dir", dest="data_dir", metavar="DIR",
-                   help="the server's data dir (also ROBUST_CANVAS_DATA_DIR; default ~/.local/share/robust-canvas)")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--data-dir", dest="data_dir", metavar="DIR",
+                       help="the server's data dir (also ROBUST_CANVAS_DATA_DIR; default ~/.local/share/robust-canvas)")
     actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("add", help="add a person and print their token (once)")
+    a = actions.add_parser("add", parents=[where], help="add a person and print their token (once)")
     a.add_argument("name", help="letters, digits, '.', '_' or '-'")
     a.add_argument("--admin", action="store_true", help="may see and delete everyone's results")
-    actions.add_parser("list", help="the people, one a line: name, role, when added")
-    r = actions.add_parser("remove", help="revoke a person's token (what they made stays, for an admin)")
+    actions.add_parser("list", parents=[where], help="the people, one a line: name, role, when added")
+    r = actions.add_parser("remove", parents=[where], help="revoke a person's token (what they made stays, for an "
+                                                           "admin)")
     r.add_argument("name")
     p.set_defaults(func=cmd_users)

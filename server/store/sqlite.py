@@ -156,8 +156,8 @@ class ResultStore:
             error.errno = e.errno
             raise error from None
         summary = json.dumps({k: v for k, v in result.items() if k != "images"})
-        self._writer.write([("INSERT OR REPLACE INTO results (id, job_id, idx, task, model, class, seed, created, width, "
-                             "height, bytes, score, path, person) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows),
+        self._writer.write([("INSERT OR REPLACE INTO results (id, job_id, idx, task, model, class, seed, created, "
+                             "width, height, bytes, score, path, person) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows),
                             ("UPDATE jobs SET status = 'done', step = ?, result = ?, finished = ?, inputs = NULL "
                              "WHERE id = ?", [(steps_done, summary, now, job.id)])]).result()
         if any(self.retain):
