@@ -122,8 +122,9 @@ def main(argv=None) -> None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-fair-"))
             tokens = people(data_dir)
             solver, sizes = counting_solver()
+            # retain_count: ana's flood would leave tens of thousands of PNGs to write and remove
             settings = Settings(fair_share=fair, max_batch=16, max_queue=64, warm_palettes=False, data_dir=data_dir,
-                                max_steps=max(args.steps, 1))
+                                max_steps=max(args.steps, 1), retain_count=1000)
             url = stack.enter_context(serve(create_app(settings, models={model.meta.id: model}, solver=solver)))
             bo_latencies(url, tokens, argparse.Namespace(**{**vars(args), "jobs": 2}), loaded=False)   # warm-up
             servers[mode] = (url, tokens, sizes)

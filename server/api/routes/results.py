@@ -120,7 +120,7 @@ async def get_result(result_id: str, state: StateDep, request: Request, person: 
 
 
 @router.patch("/results/{result_id}", response_model=ResultItem, response_model_by_alias=True,
-              responses=errors(401, 403, 404, 422, 503))
+              responses=errors(400, 401, 403, 404, 413, 422, 503))
 async def change_result(result_id: str, change: ResultChange, state: StateDep, request: Request,
                         person: PersonDep) -> dict:
     """Share the result (`{"public": true}`: anyone on the server may open it by its id) or stop sharing it."""
