@@ -174,3 +174,21 @@ def test_a_database_from_before_people_is_migrated_its_results_the_laptop_user_s
     finally:
         store.close()
     ResultStore(tmp_path).close()   # opened again: nothing left to migrate
+
+
+def test_sharing_a_result_deleted_meanwhile_answers_404(monkeypatch):
+    """Schemathesis found it: a DELETE between a PATCH's check and its answer gave a 500."""
+    from tests.api_support import api_client, wait_for
+    with api_client() as client:
+        job = client.post("/api/tasks/generate", json={"class": "cat", **FEW}).json()
+        wait_for(client, job["id"])
+        rid = client.get("/api/results").json()["items"][0]["id"]
+        share = ResultStore.share
+
+        def delete_first(store, result_id, public):
+            store.delete(result_id)
+            share(store, result_id, public)
+
+        monkeypatch.setattr(ResultStore, "share", delete_first)
+        response = client.patch(f"/api/results/{rid}", json={"public": True})
+        assert response.status_code == 404 and rid in response.json()["detail"]

@@ -124,9 +124,16 @@ async def get_result(result_id: str, state: StateDep, request: Request, person: 
 async def change_result(result_id: str, change: ResultChange, state: StateDep, request: Request,
                         person: PersonDep) -> dict:
     """Share the result (`{"public": true}`: anyone on the server may open it by its id) or stop sharing it."""
-    await run_in_threadpool(own_result, state, result_id, person)
-    await run_in_threadpool(_store(state).share, result_id, change.public)
-    return item_view(request, await run_in_threadpool(_store(state).result, result_id))
+    return item_view(request, await run_in_threadpool(_share, state, result_id, person, change.public))
+
+
+def _share(state: AppState, result_id: str, person: Person, public: bool) -> dict:
+    own_result(state, result_id, person)
+    _store(state).share(result_id, public)
+    row = _store(state).result(result_id)
+    if row is None:   # deleted meanwhile (by another request)
+        raise HTTPException(404, f"no result {result_id!r}")
+    return row
 
 
 @router.delete("/results/{result_id}", status_code=204, response_class=Response,
