@@ -173,7 +173,7 @@ class Client:
 
     def rerun_result(self, result_id: str) -> str:
         """Queue a job that makes a saved result again from its recipe; its id."""
-        return self._request("POST", "/api/rerun", json={"result": result_id}).json()["id"]
+        return self._request("POST", f"/api/results/{result_id}/rerun").json()["id"]
 
     def run(self, task: str, body: dict | None = None, on_progress: Callable[[int, int], None] | None = None) -> Job:
         """Submit and wait; the done job, or JobError if it failed or was cancelled."""

@@ -10,9 +10,7 @@ class RerunRequest(BaseModel):
     """A PNG made by robust-canvas (the API, the CLI or the canvas): its recipe is run again."""
     model_config = ConfigDict(extra="forbid")
 
-    png: str | None = Field(None, description="the PNG, as a data URL or bare base64, with its robust-canvas text "
-                                             "chunks")
-    result: str | None = Field(None, description="instead of `png`: the id of a saved result (GET /api/results)")
+    png: str = Field(..., description="the PNG, as a data URL or bare base64, with its robust-canvas text chunks")
 
 
 class JobCreated(BaseModel):

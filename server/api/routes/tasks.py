@@ -19,9 +19,9 @@ from ..deps import AppState, PersonDep, StateDep, find_model
 from ..images import base64_bytes
 from ..requests import build_run, rebuild_run, request_models
 from ..responses import errors
-from .results import visible_result
 from ..schemas import JobCreated, JobView, RerunRequest, TaskInfo
 from ..settings import Settings
+from .results import visible_result
 
 STARTED = {200: {"model": JobView, "description": "with ?wait=true: the finished job"},
            **errors(400, 413, 422, 429, 503)}
@@ -53,28 +53,34 @@ def tasks_router(settings: Settings) -> APIRouter:
     def unknown_task(task: str):
         raise HTTPException(404, f"no task {task!r}: the tasks are {', '.join(tasks.TASKS)}")
 
-    @router.post("/rerun", status_code=202, response_model=JobCreated, responses={**STARTED, **errors(404)})
+    @router.post("/rerun", status_code=202, response_model=JobCreated, responses=STARTED)
     async def rerun(body: RerunRequest, state: StateDep, request: Request, person: PersonDep, wait: bool = False):
-        """Run a robust-canvas PNG's recipe again (`png`, or a saved result's: `result`): the same task,
-        model, seed, settings and inputs."""
-        png = body.png if body.result is None else await run_in_threadpool(_saved_png, state, body, person)
-        recipe = await run_in_threadpool(_recipe, png)   # inflating and decoding: off the event loop
-        try:
-            model_id, model = find_model(state, recipe.model)
-        except LookupError as e:
-            raise FieldError("png", f"the image was made by {e}") from None
-        problem = await run_in_threadpool(rebuild_run, model, recipe, state.settings)
-        return await _submit(state, request, recipe.task, model_id, model, problem, person, wait)
+        """Run a robust-canvas PNG's recipe again: the same task, model, seed, settings and inputs."""
+        return await _rerun(state, request, body.png, person, wait)
+
+    @router.post("/results/{result_id}/rerun", status_code=202, response_model=JobCreated,
+                 responses={**STARTED, **errors(404)})
+    async def rerun_result(result_id: str, state: StateDep, request: Request, person: PersonDep, wait: bool = False):
+        """Run a saved result's recipe again (one's own, or one shared with everyone)."""
+        return await _rerun(state, request, await run_in_threadpool(_saved_png, state, result_id, person), person, wait)
 
     return router
 
 
-def _saved_png(state: AppState, body: RerunRequest, person: Person) -> str:
-    """The PNG of the result that `body` names (404 when it is unknown or not `person`'s to see)."""
-    if body.png is not None:
-        raise FieldError("result", "give `png` or `result`, not both")
-    visible_result(state, body.result, person)
-    return base64.b64encode(state.store.png(body.result) or b"").decode()
+async def _rerun(state: AppState, request: Request, png: str, person: Person, wait: bool):
+    recipe = await run_in_threadpool(_recipe, png)   # inflating and decoding: off the event loop
+    try:
+        model_id, model = find_model(state, recipe.model)
+    except LookupError as e:
+        raise FieldError("png", f"the image was made by {e}") from None
+    problem = await run_in_threadpool(rebuild_run, model, recipe, state.settings)
+    return await _submit(state, request, recipe.task, model_id, model, problem, person, wait)
+
+
+def _saved_png(state: AppState, result_id: str, person: Person) -> str:
+    """The PNG of a saved result, base64 (404 when it is unknown or not `person`'s to see)."""
+    visible_result(state, result_id, person)
+    return base64.b64encode(state.store.png(result_id) or b"").decode()
 
 
 def _start_route(task: str, body_model):
@@ -101,7 +107,5 @@ async def _submit(state: AppState, request: Request, task: str, model_id: str, m
     return JobCreated(id=job.id, status_url=base, events_url=f"{base}/events")
 
 
-def _recipe(png: str | None):
-    if png is None:
-        raise FieldError("png", "give `png` (a robust-canvas PNG) or `result` (a saved result's id)")
+def _recipe(png: str):
     return read_png_recipe(base64_bytes(png, "png"))[0]   # FieldErrors name "png"
