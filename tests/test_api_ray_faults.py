@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.api.app import create_app
-from server.api.settings import Settings
+from server.settings import Settings
 from tests.api_support import picture, wait_for
 from tests.conftest import make_tiny_model
 from tests.model_support import save_model
