@@ -119,6 +119,7 @@ def test_a_ticket_expires(monkeypatch, tmp_path):
     tickets = Tickets(b"k" * 32)
     ticket = tickets.issue("job1", Person("ana"))
     assert tickets.check(ticket, "job1") == Person("ana") and tickets.check(ticket, "job2") is None
+    assert tickets.check("\U000e8ede", "job1") is None and tickets.check(ticket + "é", "job1") is None  # fuzzed: a 500
     later = time.time() + TICKET_S + 1
     monkeypatch.setattr("server.api.tickets.time.time", lambda: later)
     assert tickets.check(ticket, "job1") is None

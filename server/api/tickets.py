@@ -26,7 +26,7 @@ class Tickets:
     def check(self, ticket: str, job_id: str) -> Person | None:
         """The person the ticket was issued to, when it is this job's and still valid; else None."""
         body, _, signature = ticket.rpartition(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):   # bytes: any text compares
             return None
         try:
             ticket_job, name, admin, expires = json.loads(base64.urlsafe_b64decode(body))
