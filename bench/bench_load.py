@@ -25,6 +25,7 @@ import argparse
 import base64
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def batch_counter(settings: Settings):
 
 def measure(url: str, counter, body: dict, args, clients: int) -> dict:
     runs_before, jobs_before, busy_before = counter()
-    with client_processes(url, body, args, clients) as (go, results):
+    with client_processes(url, body, args.task, args.jobs, clients) as (go, results):
         started = time.perf_counter()
         go()
         runs = results()
@@ -119,14 +120,15 @@ def measure(url: str, counter, body: dict, args, clients: int) -> dict:
 
 
 @contextmanager
-def client_processes(url: str, body: dict, args, clients: int):
-    """`clients` client processes (bench/load_client.py), connected and waiting: `go()` starts them
-    all at once, `results()` waits for their latencies."""
+def client_processes(url: str, body: dict, task: str, jobs: int, clients: int, token: str | None = None):
+    """`clients` client processes (bench/load_client.py) posting `jobs` jobs each (with `token`, a
+    person's), connected and waiting: `go()` starts them all at once, `results()` waits for their latencies."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as body_file:
         json.dump(body, body_file)
         body_file.flush()
-        command = [sys.executable, "-m", "bench.load_client", url, args.task, str(args.jobs), body_file.name]
-        procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "bench.load_client", url, task, str(jobs), body_file.name]
+        env = {**os.environ, "ROBUST_CANVAS_TOKEN": token} if token else None
+        procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                  for _ in range(clients)]
         try:
             for proc in procs:

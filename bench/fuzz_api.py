@@ -1,7 +1,7 @@
 """Fuzz the REST API with Schemathesis: the server must do what its OpenAPI schema says.
 
     pip install schemathesis            # anywhere, e.g. its own venv; not a project dependency
-    python -m bench.fuzz_api [--st PATH_TO_st] [--max-time 120] [--model ID_OR_PATH]
+    python -m bench.fuzz_api [--st PATH_TO_st] [--max-time 120] [--model ID_OR_PATH] [--open]
 
 Serves the app on 127.0.0.1 (a random tiny model with a seed distribution unless --model is
 given, and small step limits so generated jobs finish quickly), then runs `st run
@@ -12,6 +12,9 @@ data refused, no resource used after it was freed) and passes on its exit code. 
 schema-valid strings are rightly refused with a 422 naming the field. The coverage phase is
 skipped: in schemathesis 4.32.5 it stops with an internal error of its own ("AST constructor
 recursion depth mismatch", inside hypothesis), not a finding about the server.
+
+The server has a person (`users add`) and st sends their token with every request, as a shared
+server's clients do; `--open` fuzzes a laptop's server instead, nobody configured and no token.
 """
 import argparse
 import shutil
@@ -24,6 +27,7 @@ import torch
 from bench.bench_load import serve, tiny_model
 from server.api.app import create_app
 from server.settings import Settings
+from server.store.sqlite import ResultStore
 from server.synthesis.models.loading import load_model
 from server.synthesis.seeds import SeedDistribution
 
@@ -45,20 +49,31 @@ def main(argv=None) -> int:
     p.add_argument("--st", default=shutil.which("st"), help="the schemathesis `st` executable")
     p.add_argument("--max-time", dest="max_time", type=int, default=120, help="seconds of fuzzing")
     p.add_argument("--model", help="a model id or weights file (default: a random tiny model)")
+    p.add_argument("--open", action="store_true", help="nobody configured: no token (a laptop's server)")
     args, extra = p.parse_known_args(argv)
     if not args.st:
         p.error("schemathesis not found: `pip install schemathesis` and pass --st PATH")
     torch.set_num_threads(1)
     model = load_model(args.model) if args.model else fuzz_model()
-    with tempfile.TemporaryDirectory() as data_dir, serve(create_app(
-            Settings(max_steps=5, max_n=4, max_queue=256, job_timeout_s=20, data_dir=data_dir),   # a store of its own
-            models={model.meta.id: model})) as url:
-        command = [args.st, "run", f"{url}/openapi.json", "--checks", ",".join(CHECKS), "--workers", "2",
-                   "--phases", "examples,fuzzing,stateful",
-                   "--max-time", str(args.max_time), "--request-timeout", "60", *extra]
-        print(" ".join(command), flush=True)
-        with tempfile.TemporaryDirectory() as scratch:  # st keeps a .schemathesis/ cache in its working directory
-            return run_and_check(command, scratch)
+    with tempfile.TemporaryDirectory() as data_dir:   # a store of its own
+        auth = [] if args.open else ["-H", f"Authorization: Bearer {a_person(data_dir)}"]
+        with serve(create_app(Settings(max_steps=5, max_n=4, max_queue=256, job_timeout_s=20, data_dir=data_dir),
+                              models={model.meta.id: model})) as url:
+            command = [args.st, "run", f"{url}/openapi.json", "--checks", ",".join(CHECKS), "--workers", "2",
+                       "--phases", "examples,fuzzing,stateful",
+                       "--max-time", str(args.max_time), "--request-timeout", "60", *extra]
+            print(" ".join(command) + (" (with a person's token)" if auth else ""), flush=True)
+            with tempfile.TemporaryDirectory() as scratch:  # st keeps a .schemathesis/ cache in its working directory
+                return run_and_check(command + auth, scratch)
+
+
+def a_person(data_dir: str) -> str:
+    """A person on the server of `data_dir`: their token."""
+    store = ResultStore(data_dir)
+    try:
+        return store.add_person("fuzz")
+    finally:
+        store.close()
 
 
 def run_and_check(command: list[str], cwd: str) -> int:

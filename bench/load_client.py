@@ -4,9 +4,11 @@ clients never share the server's interpreter lock, as real clients would not):
     python -m bench.load_client URL TASK JOBS BODY.json
 
 It connects, prints `ready`, waits for a line on stdin, posts JOBS jobs back to back with
-?wait=true, and prints their latencies in seconds as one JSON list. Imports httpx only.
+?wait=true, and prints their latencies in seconds as one JSON list. With ROBUST_CANVAS_TOKEN set,
+it is that person. Imports httpx only.
 """
 import json
+import os
 import sys
 import time
 
@@ -34,7 +36,9 @@ def main() -> None:
     url, task, jobs, body_file = sys.argv[1:5]
     with open(body_file) as f:
         body = json.load(f)
-    with httpx.Client(base_url=url, timeout=600) as http:
+    token = os.environ.get("ROBUST_CANVAS_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=600, headers=headers) as http:
         http.get("/api/health").raise_for_status()   # connected before the clock starts
         print("ready", flush=True)
         sys.stdin.readline()

@@ -150,6 +150,31 @@ class Client:
                 return Job.from_json(event.data)
         return self.get(job_id)   # the stream ended early (a proxy closed it): ask once more
 
+    # ---- saved results (a server with a result store): one's own, and those shared with everyone ----
+
+    def results(self, limit: int = 24, cursor: str | None = None, **filters) -> dict:
+        """A page of one's saved results, newest first: {items, next}; filters: task, model, class_."""
+        params = {"limit": limit, "cursor": cursor, "task": filters.get("task"), "model": filters.get("model"),
+                  "class": filters.get("class_")}
+        return self._request("GET", "/api/results", params={k: v for k, v in params.items() if v is not None}).json()
+
+    def result(self, result_id: str) -> dict:
+        return self._request("GET", f"/api/results/{result_id}").json()
+
+    def result_png(self, result_id: str) -> bytes:
+        return self._request("GET", f"/api/results/{result_id}.png").content
+
+    def share(self, result_id: str, public: bool = True) -> dict:
+        """Let anyone on the server open one's result by its id (public), or stop it."""
+        return self._request("PATCH", f"/api/results/{result_id}", json={"public": public}).json()
+
+    def delete_result(self, result_id: str) -> None:
+        self._request("DELETE", f"/api/results/{result_id}")
+
+    def rerun_result(self, result_id: str) -> str:
+        """Queue a job that makes a saved result again from its recipe; its id."""
+        return self._request("POST", f"/api/results/{result_id}/rerun").json()["id"]
+
     def run(self, task: str, body: dict | None = None, on_progress: Callable[[int, int], None] | None = None) -> Job:
         """Submit and wait; the done job, or JobError if it failed or was cancelled."""
         job = self.wait(self.submit(task, body), on_progress)

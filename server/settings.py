@@ -18,8 +18,10 @@ class Settings(BaseModel):
     # models and device
     model_ids: tuple[str, ...] = ()          # models to keep loaded, the first is the default; () = the shipped robust ones
     device: str | None = None                # None: cuda when available, else cpu
-    # network
-    token: str | None = None                 # bearer token for every /api route but /api/health
+    # network and people (docs/API.md, "People")
+    token: str | None = None                 # a single admin's bearer token (people: `robust-canvas users add`)
+    host: str = "127.0.0.1"                  # where the server listens: beyond loopback, someone must be let in
+    insecure_open: bool = False              # beyond loopback with nobody configured, serve everyone as one person
     cors_origins: tuple[str, ...] = ()       # CORS is off unless origins are given
     frontend_dir: Path = FRONTEND_DIR
     # request limits
@@ -28,8 +30,9 @@ class Settings(BaseModel):
     max_n: int = Field(64, gt=0)                            # images per generate request
     max_steps: int = Field(1000, ge=0)                      # optimizer steps per job
     # jobs
-    max_queue: int = Field(32, gt=0)          # queued jobs; a request beyond this gets 429
-    max_batch: int = Field(16, gt=0)          # jobs solved together in one optimizer run
+    max_queue: int = Field(32, gt=0)          # queued jobs (with fair share, split among the people queuing); then 429
+    max_batch: int = Field(16, gt=0)          # images solved together in one optimizer run (a larger job runs alone)
+    fair_share: bool = True                   # people take turns (rules.py); False: first come, first served
     job_timeout_s: float = Field(300.0, gt=0)  # a running job past this fails with a clear error
     job_ttl_s: float = Field(900.0, gt=0)      # finished jobs are forgotten after this
     preview_every: int = Field(5, gt=0)       # steps between two previews

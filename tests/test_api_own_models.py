@@ -170,3 +170,64 @@ def test_without_a_store_or_on_ray_trainings_say_why_they_cannot_run(base_path, 
     with pytest.raises(HTTPException) as refused:
         trainings_routes._runner(on_ray)
     assert refused.value.status_code == 501 and "embedded server" in refused.value.detail
+
+
+@contextmanager
+def as_person(client, token: str):
+    """The client's requests, for a while, with this person's token."""
+    client.headers["Authorization"] = f"Bearer {token}"
+    try:
+        yield client
+    finally:
+        del client.headers["Authorization"]
+
+
+def test_uploads_trainings_and_models_are_their_person_s(base_path, tmp_path):
+    """Issue 28 on issue 25's own models: another person's upload set, training and model answer as
+    unknown ones (404, or 422 naming the field where a request names them); the shipped and served
+    models stay everyone's; an admin sees and may delete all."""
+    from server.store.sqlite import ResultStore
+    data = tmp_path / "data"
+    data.mkdir()
+    people = ResultStore(data)
+    ana, bo, root = people.add_person("ana"), people.add_person("bo"), people.add_person("root", admin=True)
+    people.close()
+    with own_client(base_path, data) as client:
+        assert client.post("/api/uploads").status_code == 401
+        with as_person(client, ana):
+            upload_id = upload(client)
+            training = client.post("/api/trainings", json={"upload": upload_id, "name": "anas", "epochs": 1}).json()
+            assert training["owner"] == "ana"
+            assert [name for name, _ in read_events(client, training["events_url"])][-1] == "done"
+            other = upload(client, classes=("reds",))
+            assert "anas" in {m["id"] for m in client.get("/api/models").json()}
+            ticket = client.post(f"/api/trainings/{training['id']}/ticket").json()["ticket"]
+        # a ticket opens that training's stream without a token, and nothing else
+        assert client.get(f"{training['events_url']}?ticket={ticket}").status_code == 200
+        assert client.get(f"/api/jobs/{training['id']}/events?ticket={ticket}").status_code == 401
+        with as_person(client, bo):
+            assert {m["id"] for m in client.get("/api/models").json()} == {"base"}   # served: everyone's
+            for response in (client.get(f"/api/uploads/{other}"), client.delete(f"/api/uploads/{other}"),
+                             client.post(f"/api/uploads/{other}/photos",
+                                         json={"class": "x", "photos": photos("reds", 1)}),
+                             client.get(f"/api/trainings/{training['id']}"),
+                             client.post(f"/api/trainings/{training['id']}/cancel"),
+                             client.post(f"/api/trainings/{training['id']}/ticket"),
+                             client.get(f"/api/trainings/{training['id']}/events"),
+                             client.get("/api/models/anas/features"), client.delete("/api/models/anas")):
+                assert response.status_code == 404, response.text
+            assert field_of(client.post("/api/tasks/translate", json={"model": "anas", "image": picture(),
+                                                                      "class": "reds"})) == "model"
+            assert field_of(client.post("/api/trainings", json={"upload": other, "name": "mine"})) == "upload"
+            mine = upload(client)
+            r = client.post("/api/trainings", json={"upload": mine, "name": "bos", "base": "anas"})
+            assert field_of(r) == "base"
+            assert client.get(f"/api/uploads/{mine}").status_code == 200
+        with as_person(client, ana):
+            assert client.get(f"/api/uploads/{mine}").status_code == 404
+            assert client.get(f"/api/uploads/{other}").status_code == 200
+        with as_person(client, root):
+            assert {"base", "anas"} <= {m["id"] for m in client.get("/api/models").json()}
+            assert client.get(f"/api/trainings/{training['id']}").json()["owner"] == "ana"
+            assert client.delete(f"/api/uploads/{mine}").status_code == 204
+            assert client.delete("/api/models/anas").status_code == 204

@@ -241,3 +241,23 @@ def test_chaos_every_accepted_job_ends_once(client):
     saved = [item["job_id"] for item in all_results(client) if item["job_id"] in accepted]
     assert sorted(saved) == sorted(done)       # each done job's image saved once, no failed one's
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_on_ray_a_job_and_its_results_are_its_person_s(client):
+    """Issue 28: the person travels with the job through the job store and its workers: the results
+    the store saves are theirs, and another person's requests find nothing."""
+    from server.store.sqlite import ResultStore
+    people = ResultStore(client.app.state.core.settings.data_dir)
+    tokens = {name: {"Authorization": f"Bearer {people.add_person(name)}"} for name in ("ana", "bo")}
+    try:
+        job = client.post("/api/tasks/generate?wait=true", json={"class": 1, "steps": 3}, headers=tokens["ana"]).json()
+        assert job["status"] == "done"
+        assert client.get(f"/api/jobs/{job['id']}", headers=tokens["bo"]).status_code == 404
+        assert client.get("/api/results", headers=tokens["bo"]).json()["items"] == []
+        mine = client.get("/api/results", headers=tokens["ana"]).json()["items"]
+        assert [(item["job_id"], item["owner"]) for item in mine] == [(job["id"], "ana")]
+        assert ray.get(store().get.remote(job["id"])).person == "ana"
+    finally:
+        for name in tokens:   # the module's other tests come in without a token
+            people.remove_person(name)
+        people.close()

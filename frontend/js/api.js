@@ -79,7 +79,8 @@ export const features = (modelId, query = {}) => {
 export const job = (id) => request('GET', `/jobs/${encodeURIComponent(id)}`);
 export const cancel = (id) => request('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
 export const startTask = (task, body) => request('POST', `/tasks/${task}`, body);
-// The server's history (a server with a result store: health().store): newest first, a page at a time.
+// The server's history (a server with a result store: health().store): one's own results (an
+// admin's: everyone's), newest first, a page at a time.
 export const results = ({ cursor = null, limit = 24 } = {}) =>
   request('GET', `/results?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
 export const deleteResult = (id) => request('DELETE', `/results/${encodeURIComponent(id)}`);
@@ -126,24 +127,28 @@ export function watch(started, handlers) {
     timer = setTimeout(poll, 400);
   };
   const parse = (e) => { try { return JSON.parse(e.data || '{}'); } catch { return {}; } };
-  if (window.EventSource) {
-    es = new EventSource(eventsUrl(started));
+  const listen = async () => {
+    const url = await eventsUrl(started);
+    if (closed) return;
+    es = new EventSource(url);
     es.addEventListener('progress', (e) => handlers.progress?.(parse(e)));
     es.addEventListener('preview', (e) => handlers.preview?.(parse(e)));
     es.addEventListener('done', (e) => finish('done', parse(e)));
     es.addEventListener('failed', (e) => finish('failed', parse(e).error || 'The job failed.'));
     es.addEventListener('cancelled', () => finish('cancelled'));
     es.onerror = () => { es.close(); es = null; if (!closed) poll(); };
-  } else {
-    poll();
-  }
+  };
+  if (window.EventSource) listen().catch(poll);
+  else poll();
   return stop;
 }
 
-// EventSource cannot send an Authorization header: the server also takes ?token=.
-function eventsUrl(started) {
-  const url = new URL(started.events_url || `/api/jobs/${encodeURIComponent(started.id)}/events`, location.href);
-  if (token.get()) url.searchParams.set('token', token.get());
+// EventSource cannot send an Authorization header, and a token in a URL lands in logs: the stream
+// takes a ticket for this one job, good for a minute, from an authenticated request.
+async function eventsUrl(started) {
+  const id = encodeURIComponent(started.id);
+  const url = new URL(started.events_url || `/api/jobs/${id}/events`, location.href);
+  url.searchParams.set('ticket', (await request('POST', `/jobs/${id}/ticket`)).ticket);
   return url.href;
 }
 
@@ -183,12 +188,19 @@ export function watchTraining(started, handlers) {
     }
     timer = setTimeout(poll, 1000);
   };
-  const url = new URL(started.events_url, location.href);
-  if (token.get()) url.searchParams.set('token', token.get());
-  es = new EventSource(url.href);
   const parse = (e) => { try { return JSON.parse(e.data || '{}'); } catch { return {}; } };
-  es.addEventListener('progress', (e) => handlers.progress?.(parse(e)));
-  for (const end of ['done', 'failed', 'cancelled']) es.addEventListener(end, (e) => finish(parse(e)));
-  es.onerror = () => { es.close(); es = null; if (!closed) poll(); };
+  const listen = async () => {
+    // A ticket for this one training, as for a job's stream (eventsUrl): never the token in a URL.
+    const id = encodeURIComponent(started.id);
+    const url = new URL(started.events_url || `/api/trainings/${id}/events`, location.href);
+    url.searchParams.set('ticket', (await request('POST', `/trainings/${id}/ticket`)).ticket);
+    if (closed) return;
+    es = new EventSource(url.href);
+    es.addEventListener('progress', (e) => handlers.progress?.(parse(e)));
+    for (const end of ['done', 'failed', 'cancelled']) es.addEventListener(end, (e) => finish(parse(e)));
+    es.onerror = () => { es.close(); es = null; if (!closed) poll(); };
+  };
+  if (window.EventSource) listen().catch(poll);
+  else poll();
   return stop;
 }

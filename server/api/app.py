@@ -25,7 +25,7 @@ from ..synthesis.errors import FieldError
 from ..synthesis.models.loading import Card, load_model
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
-from .deps import AppState, require_token
+from .deps import AppState, current_person
 from .responses import errors
 from .routes import health as health_routes, jobs as job_routes, models as model_routes, results as result_routes
 from .routes import tasks as task_routes, trainings as training_routes
@@ -111,11 +111,13 @@ def create_app(settings: Settings | None = None, models: dict[str, RobustModel |
     _add_error_handlers(app)
     api = APIRouter(prefix="/api")
     api.include_router(health_routes.router)
-    # The token check (and its security scheme in the OpenAPI schema) only where a token is set.
-    guarded = {"dependencies": [Depends(require_token)], "responses": errors(401, 403)} if settings.token else {}
-    for router in (model_routes.router, task_routes.tasks_router(settings), job_routes.router, result_routes.router,
-                   training_routes.router):
+    # Who is asking, on every route but health (people may be added while the server runs). The job
+    # and training routes ask themselves: their event streams also take a ticket.
+    guarded = {"dependencies": [Depends(current_person)], "responses": errors(401)}
+    for router in (model_routes.router, task_routes.tasks_router(settings), result_routes.router):
         api.include_router(router, **guarded)
+    api.include_router(job_routes.router)
+    api.include_router(training_routes.router)
     app.include_router(api)
     if settings.frontend_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

@@ -19,6 +19,11 @@ class JobCreated(BaseModel):
     events_url: str
 
 
+class Ticket(BaseModel):
+    ticket: str = Field(description="pass it as `?ticket=` to the job's event stream")
+    expires_in: int = Field(description="seconds it stays good for opening the stream")
+
+
 class TaskResult(BaseModel):
     images: list[str]            # PNG data URLs, each carrying the job's recipe (see docs/API.md)
     classes: list[int]           # the model's prediction on each result
@@ -151,6 +156,15 @@ class ResultItem(BaseModel):
     score: float | None
     png: str = Field(description="the PNG's URL (with its recipe in its text chunks)")
     recipe: dict | None = Field(None, description="GET /api/results/{id} only: the job's recipe")
+    owner: str = Field(description="the person who made it")
+    public: bool = Field(description="whether anyone on the server may open it by its id (its owner shares it: "
+                                     "PATCH /api/results/{id})")
+
+
+class ResultChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = Field(description="true: anyone on the server may open it by its id; false: its owner only")
 
 
 class ResultPage(BaseModel):
@@ -216,4 +230,5 @@ class TrainingView(BaseModel):
     left_s: float | None = Field(description="estimated seconds of training left")
     error: str | None
     attempts: int
+    owner: str = Field(description="the person whose training (and model) it is")
     events_url: str

@@ -7,6 +7,7 @@ from .models import add_models_parser
 from .serve import add_serve_parser
 from .tasks import add_task_parsers
 from .training import add_training_parsers
+from .users import add_users_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_parsers(sub)
     add_task_parsers(sub)
     add_serve_parser(sub)
+    add_users_parser(sub)
     add_models_parser(sub)
     add_features_parser(sub)
     return parser

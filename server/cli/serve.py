@@ -7,17 +7,25 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from ..api.app import create_app
+    from ..api.deps import is_loopback
     from ..serving import load_served, open_store, with_data_dir
     from ..settings import Settings
     settings = Settings.from_env(model_ids=tuple(args.model) if args.model else None, device=args.device,
                                  token=args.token, cors_origins=tuple(args.cors_origin) if args.cors_origin else None,
                                  ray=args.ray, ray_workers=args.ray_workers, data_dir=args.data_dir,
-                                 store=False if args.no_store else None)
+                                 store=False if args.no_store else None, host=args.host,
+                                 insecure_open=args.insecure_open or None)
     settings = with_data_dir(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     store = open_store(settings)  # a data dir that is not writable, a corrupt or locked database: exit 2, named
+    has_people = bool(store and store.has_people())
     if store:
         store.close()
+    if not (is_loopback(args.host) or settings.token or has_people or settings.insecure_open):
+        raise ValueError(f"refusing to listen on {args.host} with nobody to let in: anyone who reaches it would "
+                         "see and delete everything. Add a person first: `robust-canvas users add NAME` (it prints "
+                         "their token; --data-dir as the server's), or pass --token SECRET; --insecure-open serves "
+                         "everyone without a token, as one person")
     # before serving: a bad model is a usage error, not a crash at start-up (with Ray: only the cards)
     models = load_served(settings)
     uvicorn.run(create_app(settings, models=models), host=args.host, port=args.port, log_level=args.log_level)
@@ -33,7 +41,11 @@ def add_serve_parser(sub) -> None:
                    help="a model to keep loaded (repeatable; the first is the default). Default: the shipped robust "
                         "models, the photo model first")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /api (also ROBUST_CANVAS_TOKEN)")
+    p.add_argument("--token", help="a single admin's token: 'Authorization: Bearer TOKEN' on /api (also "
+                                   "ROBUST_CANVAS_TOKEN); people with their own: `robust-canvas users add`")
+    p.add_argument("--insecure-open", dest="insecure_open", action="store_true",
+                   help="beyond 127.0.0.1 with nobody configured, serve everyone without a token (as one person); "
+                        "without it such a server refuses to start")
     p.add_argument("--cors-origin", dest="cors_origin", action="append", metavar="ORIGIN",
                    help="allow browser calls from this origin (repeatable); CORS is off by default")
     p.add_argument("--ray", metavar="auto|ADDRESS",

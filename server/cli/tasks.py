@@ -3,6 +3,8 @@
 One sub-command per entry of the task registry (generate, translate, inpaint, ...), its arguments
 derived from the entry's fields. The task runs here, or on a server with --server (`remote`).
 """
+import os
+
 import torch
 
 from ..synthesis import tasks
@@ -93,7 +95,8 @@ def _add_task_parser(sub, spec) -> None:
     p.add_argument("--model", help="shipped model id, weights file or pulled name (default: the default model)")
     p.add_argument("--out", default=f"{spec.id}.png", help=f"PNG or JPEG to write (default: {spec.id}.png)")
     p.add_argument("--server", metavar="URL", help="run the task on this Robust Canvas server instead of here")
-    p.add_argument("--token", help="the server's bearer token (with --server)")
+    p.add_argument("--token", default=os.environ.get("ROBUST_CANVAS_TOKEN"),
+                   help="your token on the server (with --server; default $ROBUST_CANVAS_TOKEN)")
     p.set_defaults(func=cmd_task)
 
 

@@ -83,8 +83,8 @@ class EmbeddedJobManager:
 
     # ---- requests -----------------------------------------------------------------------------
 
-    def submit(self, task: str, model_id: str, model, problem: TaskRun) -> Job:
-        job = Job.of(task, model_id, problem)
+    def submit(self, task: str, model_id: str, model, problem: TaskRun, person: str = "local") -> Job:
+        job = Job.of(task, model_id, problem, person)
         if self._store:   # recorded before the client hears of it (StoreError: it cannot be)
             self._store.accept(job, pack_inputs(problem.recipe), self._owner.id)
         try:
@@ -118,13 +118,13 @@ class EmbeddedJobManager:
                     raise LookupError(f"model {row['model']!r} is not served here")
                 recipe = Recipe.from_json(row["recipe"], unpack_inputs(row["inputs"]) if row["inputs"] else {})
                 problem = tasks.rebuild(model, recipe)
-                job = Job.of(row["task"], row["model"], problem)
+                job = Job.of(row["task"], row["model"], problem, row["person"])
                 job.id, job.attempts = row["id"], row["attempts"]
                 self._enqueue(job, model, problem, limit=False)
                 log("job_recovered", id=job.id, task=job.task, model=job.model, attempts=job.attempts)
             except Exception as e:  # noqa: BLE001 -- one bad record must not stop the server
                 lost = Job(task=row["task"], model=row["model"], total=row["total"], key=(), recipe=row["recipe"],
-                           id=row["id"], status="failed", attempts=row["attempts"],
+                           id=row["id"], status="failed", attempts=row["attempts"], person=row["person"],
                            error=f"the job could not run again after a restart: {e}")
                 self._store.ended(lost)
                 log("job_failed", id=lost.id, task=lost.task, model=lost.model, error=lost.error)

@@ -22,8 +22,9 @@ class JobManager(Protocol):
         """Stop the workers; jobs not ended stop too (with a result store, they stay open there, and
         the next start on the data dir runs them again)."""
 
-    def submit(self, task: str, model_id: str, model, problem: TaskRun | Recipe) -> Job:
-        """Queue a job; QueueFull (rules.py) when the queue is full. The embedded manager takes a
+    def submit(self, task: str, model_id: str, model, problem: TaskRun | Recipe, person: str = "local") -> Job:
+        """Queue a job of `person` (store.people.Person.name); QueueFull (rules.py) when the queue is
+        full, or they have queued their share of it. The embedded manager takes a
         built problem and its model; the Ray one a recipe checked against the model's card
         (`tasks.check`) with the card, and its workers build the problem."""
 

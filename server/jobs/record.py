@@ -26,6 +26,8 @@ class Job:
     total: int                   # optimizer steps asked for
     key: tuple                   # (task, model, problem.batch_key): jobs with equal keys can share a batch
     recipe: dict                 # the recipe as JSON: what reproduces the result (no tensors)
+    person: str = "local"        # whose job it is (store.people.Person.name): theirs to see, and their turn
+    images: int = 1              # images it makes: what it weighs in a batch (rules.JobTable.take_batch)
     id: str = field(default_factory=_new_id)
     status: str = "queued"       # queued, running, then one of TERMINAL
     step: int = 0
@@ -43,15 +45,15 @@ class Job:
     finished: float | None = None
 
     @classmethod
-    def of(cls, task: str, model_id: str, problem: TaskRun) -> "Job":
-        """A queued job for a built (validated) problem."""
-        return cls.checked(task, model_id, problem.recipe, problem.batch_key)
+    def of(cls, task: str, model_id: str, problem: TaskRun, person: str = "local") -> "Job":
+        """A queued job of `person` for a built (validated) problem."""
+        return cls.checked(task, model_id, problem.recipe, problem.batch_key, person)
 
     @classmethod
-    def checked(cls, task: str, model_id: str, recipe: Recipe, batch_key: tuple) -> "Job":
-        """A queued job for a checked recipe (`tasks.check`) whose problem will have `batch_key`."""
+    def checked(cls, task: str, model_id: str, recipe: Recipe, batch_key: tuple, person: str = "local") -> "Job":
+        """A queued job of `person` for a checked recipe (`tasks.check`) whose problem will have `batch_key`."""
         return cls(task=task, model=model_id, total=recipe.settings["steps"], key=(task, model_id, batch_key),
-                   recipe=recipe.to_json())
+                   recipe=recipe.to_json(), person=person, images=images_of(recipe))
 
     @classmethod
     def recorded(cls, fields: dict) -> "Job":
@@ -71,3 +73,9 @@ class Job:
         """What GET /api/jobs/{id} answers (schemas.JobView)."""
         return {"id": self.id, "task": self.task, "model": self.model, "status": self.status, "step": self.step,
                 "total": self.total, "result": self.result, "error": self.error, "recipe": self.recipe}
+
+
+def images_of(recipe: Recipe) -> int:
+    """The images a recipe's run makes, from the recipe alone: n per class for generate, else one."""
+    classes = recipe.inputs.get("class")
+    return int(recipe.inputs.get("n") or 1) * (len(classes) if isinstance(classes, list) else 1)

@@ -1,9 +1,17 @@
 """The job rules, written once for both managers: `JobTable` holds a manager's jobs and queues.
 
 The queue limit (`QueueFull`, with a Retry-After from the running mean of a batch's seconds),
-batching (the oldest queued job plus the queued jobs with its key, up to `max_batch`), the time
-limit and its message, cancellation, ending a job, and expiry. A table has no lock: the embedded
-manager calls it under its own, the Ray job store from its one event loop.
+batching (a queued job plus the queued jobs with its key, up to `max_batch` images), the time
+limit and its message, cancellation, ending a job, and expiry.
+
+Fair share (`settings.fair_share`, the default): people take turns. Each batch is led by the oldest
+job of the next person in turn who has one queued, and filled with compatible jobs taken from each
+person in turn; a person may queue their share of `max_queue` (split evenly among the people with
+queued jobs), so that one person's flood is refused with 429, never the others' jobs. Without it:
+first come, first served (the oldest job leads, the queue is one for all).
+
+A table has no lock: the embedded manager calls it under its own, the Ray job store from its one
+event loop.
 
 With a result store, the table records in it (its `journal`) each job taken by a worker, queued
 again or ended (failed, cancelled); accepting a job and saving a result are the managers' (they
@@ -12,7 +20,8 @@ crash during a run counts as one.
 """
 import math
 import time
-from collections import deque
+from collections import Counter, deque
+from itertools import chain, zip_longest
 from typing import Callable
 
 from ..logs import log
@@ -41,19 +50,34 @@ class JobTable:
         self.journal = journal            # a store.sqlite.ResultStore, or None
         self.jobs: dict[str, Job] = {}
         self.queues: dict[str, deque[Job]] = {}
+        self.turns: deque[str] = deque()  # people, next to lead a batch first (fair share)
         self.seconds_per_batch = 1.0      # running mean, for Retry-After
         self.solved = {"batches": 0, "jobs": 0}   # since the start (bench/bench_load.py reads them)
 
     # ---- requests -----------------------------------------------------------------------------
 
     def add(self, job: Job, queue: str = "", limit: bool = True) -> None:
-        """Queue a job; QueueFull when `max_queue` jobs wait already (unless `limit` is False: a job
-        accepted before a restart)."""
+        """Queue a job; QueueFull when there is no room for its person (`check_room`; unless `limit`
+        is False: a job accepted before a restart)."""
         self.expire()
-        if limit and self.queued() >= self.settings.max_queue:
-            raise QueueFull(self.retry_after())
+        if limit:
+            self.check_room(job.person)
         self.jobs[job.id] = job
         self.queues.setdefault(queue, deque()).append(job)
+        if job.person not in self.turns:
+            self.turns.append(job.person)
+
+    def check_room(self, person: str) -> None:
+        """QueueFull when `person` may queue no more jobs: `max_queue` are queued in all, or with
+        fair share, `person` has queued their share of it (a newcomer is let in beside a full queue)."""
+        if not self.settings.fair_share:
+            if self.queued() >= self.settings.max_queue:
+                raise QueueFull(self.retry_after())
+            return
+        queued = Counter(job.person for job in chain(*self.queues.values()))
+        share = max(1, self.settings.max_queue // len(queued.keys() | {person}))
+        if queued[person] >= share:
+            raise QueueFull(self.retry_after(queued[person]))
 
     def get(self, job_id: str) -> Job | None:
         self.expire()
@@ -86,20 +110,26 @@ class JobTable:
     def running(self) -> list[Job]:
         return [job for job in self.jobs.values() if job.status == "running"]
 
-    def retry_after(self) -> int:
-        """Seconds until the queue has room, about: the batches ahead times a batch's mean seconds."""
-        batches = self.queued() / self.settings.max_batch + 1
+    def retry_after(self, ahead: int | None = None) -> int:
+        """Seconds until the queue has room, about: the batches of the `ahead` jobs (default: all the
+        queued ones) times a batch's mean seconds."""
+        batches = (self.queued() if ahead is None else ahead) / self.settings.max_batch + 1
         return max(1, min(60, math.ceil(batches * self.seconds_per_batch)))
 
     # ---- runs ---------------------------------------------------------------------------------
 
     def take_batch(self, queue: str, worker: str, pid: int) -> list[Job]:
-        """The oldest queued job and the queued jobs with its key, up to `max_batch`: now running."""
+        """A queued job (`_lead`) and the queued jobs with its key (with fair share, from each person
+        in turn), up to `max_batch` images (a larger job runs alone): now running."""
         waiting = self.queues.get(queue)
         if not waiting:
             return []
-        first = waiting[0]
-        batch = [job for job in waiting if job.key == first.key][: self.settings.max_batch]
+        first = self._lead(waiting)
+        batch, images = [first], first.images
+        for job in self._in_turns([job for job in waiting if job.key == first.key and job is not first]):
+            if images + job.images <= self.settings.max_batch:
+                batch.append(job)
+                images += job.images
         now = time.monotonic()
         for job in batch:
             waiting.remove(job)
@@ -109,6 +139,30 @@ class JobTable:
         if batch:
             self._record("started", batch)
         return batch
+
+    def _lead(self, waiting: deque[Job]) -> Job:
+        """The job that leads the next batch: the oldest of the next person in turn who has one queued
+        (they then go last in turn); first come, first served: the oldest."""
+        if not self.settings.fair_share:
+            return waiting[0]
+        oldest = {}
+        for job in waiting:
+            oldest.setdefault(job.person, job)
+        person = next(p for p in self.turns if p in oldest)
+        self.turns.remove(person)
+        self.turns.append(person)
+        return oldest[person]
+
+    def _in_turns(self, jobs: list[Job]) -> list[Job]:
+        """The jobs in the order a batch takes them: with fair share, each person's next one in turn
+        (each person's in the order they came); else as they came."""
+        if not self.settings.fair_share:
+            return jobs
+        mine: dict[str, list[Job]] = {}
+        for job in jobs:
+            mine.setdefault(job.person, []).append(job)
+        rounds = zip_longest(*(mine[p] for p in self.turns if p in mine))
+        return [job for turn in rounds for job in turn if job is not None]
 
     def step(self, job: Job, step: int) -> bool:
         """Record a running job's step; True when it must stop now (it has ended: cancelled, or past

@@ -23,6 +23,7 @@ import torch
 from ..logs import log
 from ..settings import Settings
 from ..store.files import Owner
+from ..store.people import owner_of
 from ..store.trainings import TrainingStore
 from ..store.uploads import UploadSets
 from ..synthesis.errors import FieldError
@@ -47,7 +48,7 @@ class Training:
     progress: dict | None = None    # the last TrainProgress, as a dict
     error: str | None = None
     attempts: int = 0
-    owner: str | None = None        # the person it belongs to (None until people have accounts)
+    owner: str | None = None        # the person it belongs to (store.people; None: a row from before people)
     created: float = field(default_factory=time.time)
     finished: float | None = None
     cancelling: bool = False
@@ -77,7 +78,7 @@ class Training:
                 "epochs": p.get("epochs", self.epochs or FINE_TUNE["epochs"]), "step": p.get("step", 0),
                 "steps": p.get("steps", 0), "loss": p.get("loss"), "heldout_acc": p.get("heldout_acc"),
                 "elapsed_s": p.get("elapsed_s"), "left_s": p.get("left_s"), "error": self.error,
-                "attempts": self.attempts}
+                "attempts": self.attempts, "owner": owner_of(self.owner)}
 
 
 class TrainingRunner:

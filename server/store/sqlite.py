@@ -16,6 +16,7 @@ import base64
 import errno
 import json
 import queue
+import secrets
 import sqlite3
 import threading
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..logs import log
-from . import files
+from . import files, people
 
 DB_NAME = "robust-canvas.db"
 SCHEMA = """
@@ -32,14 +33,23 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, task TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL,
     step INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL, recipe TEXT NOT NULL, inputs BLOB,
     attempts INTEGER NOT NULL DEFAULT 0, owner TEXT, error TEXT, result TEXT,
-    created REAL NOT NULL, finished REAL);
+    created REAL NOT NULL, finished REAL, person TEXT NOT NULL DEFAULT 'local');
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(status) WHERE status IN ('queued', 'running');
 CREATE TABLE IF NOT EXISTS results (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, idx INTEGER NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
     class TEXT NOT NULL, seed INTEGER NOT NULL, created REAL NOT NULL, width INTEGER NOT NULL,
-    height INTEGER NOT NULL, bytes INTEGER NOT NULL, score REAL, path TEXT NOT NULL);
+    height INTEGER NOT NULL, bytes INTEGER NOT NULL, score REAL, path TEXT NOT NULL,
+    person TEXT NOT NULL DEFAULT 'local', public INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS results_newest ON results(created DESC, id DESC);
+CREATE TABLE IF NOT EXISTS people (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
+# Columns added since the first schema (issue 28: whose a job or result is, and whether it is shared):
+# a database made before gets them, its rows owned by the laptop's own person (people.LOCAL).
+MIGRATIONS = {"jobs": ("person TEXT NOT NULL DEFAULT 'local'",),
+              "results": ("person TEXT NOT NULL DEFAULT 'local'", "public INTEGER NOT NULL DEFAULT 0")}
+INDEXES = "CREATE INDEX IF NOT EXISTS results_person ON results(person, created DESC, id DESC);"
 
 
 class JobFields(Protocol):
@@ -53,6 +63,7 @@ class JobFields(Protocol):
     recipe: dict            # as JSON
     attempts: int
     error: str | None
+    person: str             # whose job it is (people.Person.name)
 
 
 class StoreError(OSError):
@@ -83,9 +94,9 @@ class ResultStore:
     def accept(self, job: JobFields, inputs: bytes, owner: str | None) -> None:
         """Record a job before its 202 (StoreError when it cannot be recorded)."""
         self._write("INSERT OR IGNORE INTO jobs (id, task, model, status, total, recipe, inputs, attempts, owner, "
-                    "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created, person) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job.id, job.task, job.model, job.status, job.total, json.dumps(job.recipe), inputs, job.attempts,
-                     owner, time.time()))
+                     owner, time.time(), job.person))
 
     def forget(self, job_id: str) -> None:
         """A job recorded and then refused (the queue was full)."""
@@ -108,9 +119,10 @@ class ResultStore:
 
     def claim(self, owner: str, alive) -> list[dict]:
         """The open jobs whose owner is not `alive(owner)` (a process that died), now this owner's:
-        [{id, task, model, status, total, recipe, inputs, attempts}], oldest first."""
+        [{id, task, model, status, total, recipe, inputs, attempts, person}], oldest first."""
         with self._lock:
-            rows = self._db.execute("SELECT id, task, model, status, total, recipe, inputs, attempts, owner FROM jobs "
+            rows = self._db.execute("SELECT id, task, model, status, total, recipe, inputs, attempts, owner, person "
+                                    "FROM jobs "
                                     "WHERE status IN ('queued', 'running') ORDER BY created").fetchall()
         orphans = [row for row in rows if row["owner"] is None or not alive(row["owner"])]
         self._write_many("UPDATE jobs SET owner = ? WHERE id = ?", [(owner, row["id"]) for row in orphans])
@@ -134,7 +146,7 @@ class ResultStore:
             result["images"] = ["data:image/png;base64," + base64.b64encode(d).decode() for d in data if d]
         return {"task": row["task"], "model": row["model"], "total": row["total"], "recipe": json.loads(row["recipe"]),
                 "id": row["id"], "status": row["status"], "step": row["step"], "result": result, "error": row["error"],
-                "attempts": row["attempts"]}
+                "attempts": row["attempts"], "person": row["person"]}
 
     # ---- results ------------------------------------------------------------------------------
 
@@ -149,7 +161,7 @@ class ResultStore:
                 rid = f"{job.id}-{i}"
                 path = files.write_png(self.data_dir, now, rid, data)
                 rows.append((rid, job.id, i, job.task, job.model, result["class_names"][i], int(recipe.get("seed", 0)),
-                             now, result["width"], result["height"], len(data), result["scores"][i], path))
+                             now, result["width"], result["height"], len(data), result["scores"][i], path, job.person))
         except OSError as e:
             for row in rows:
                 files.remove_png(self.data_dir, row[-1])
@@ -158,17 +170,20 @@ class ResultStore:
             error.errno = e.errno
             raise error from None
         summary = json.dumps({k: v for k, v in result.items() if k != "images"})
-        self._writer.write([("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows),
+        self._writer.write([("INSERT OR REPLACE INTO results (id, job_id, idx, task, model, class, seed, created, "
+                             "width, height, bytes, score, path, person) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows),
                             ("UPDATE jobs SET status = 'done', step = ?, result = ?, finished = ?, inputs = NULL "
                              "WHERE id = ?", [(steps_done, summary, now, job.id)])]).result()
         if any(self.retain):
             self.prune()
 
     def results(self, limit: int, cursor: tuple[float, str] | None = None, *, task: str | None = None,
-                model: str | None = None, class_: str | None = None) -> list[dict]:
-        """Newest first, after `cursor` (created, id); filters (None: any): task, model, class (any case)."""
+                model: str | None = None, class_: str | None = None, person: str | None = None) -> list[dict]:
+        """Newest first, after `cursor` (created, id); filters (None: any): task, model, class (any case),
+        person (whose they are)."""
         where, args = [], []
-        for sql, value in (("task = ?", task), ("model = ?", model), ("class = ? COLLATE NOCASE", class_)):
+        for sql, value in (("task = ?", task), ("model = ?", model), ("class = ? COLLATE NOCASE", class_),
+                           ("person = ?", person)):
             if value is not None:
                 where.append(sql)
                 args.append(value)
@@ -191,6 +206,10 @@ class ResultStore:
     def png(self, result_id: str) -> bytes | None:
         row = self.result(result_id)
         return files.read_png(self.data_dir, row["path"]) if row else None
+
+    def share(self, result_id: str, public: bool) -> None:
+        """Make a result public (anyone on the server may open it by its id) or private again."""
+        self._write("UPDATE results SET public = ? WHERE id = ?", (int(public), result_id))
 
     def delete(self, result_id: str) -> bool:
         with self._lock:
@@ -222,6 +241,51 @@ class ResultStore:
             for path in doomed.values():
                 files.remove_png(self.data_dir, path)
         return len(doomed)
+
+    # ---- people (people.py) --------------------------------------------------------------------
+
+    def add_person(self, name: str, admin: bool = False) -> str:
+        """A new person; their token, which only they will know (the store keeps its hash).
+        ValueError when the name is taken or not a name."""
+        token = people.new_token()
+        try:
+            self._write("INSERT INTO people (name, token_hash, admin, created) VALUES (?, ?, ?, ?)",
+                        (people.check_name(name), people.token_hash(token), int(admin), time.time()))
+        except StoreError as e:
+            if "UNIQUE" in str(e):
+                raise ValueError(f"there is already a person named {name!r}: `users remove {name}` first") from None
+            raise
+        return token
+
+    def remove_person(self, name: str) -> bool:
+        """Revoke a person's token (their next request is refused); what they made stays, an admin's to
+        see. False when there is nobody of that name."""
+        with self._lock:
+            found = self._db.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone()
+        self._write("DELETE FROM people WHERE name = ?", (name,))
+        return found is not None
+
+    def list_people(self) -> list[dict]:
+        """[{name, admin, created}], by name."""
+        with self._lock:
+            return [dict(row) for row in self._db.execute("SELECT name, admin, created FROM people ORDER BY name")]
+
+    def has_people(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT EXISTS (SELECT 1 FROM people)").fetchone()[0] == 1
+
+    def person(self, token: str) -> people.Person | None:
+        """Whose token this is, read now (a person removed a moment ago is nobody), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT name, admin FROM people WHERE token_hash = ?",
+                                   (people.token_hash(token),)).fetchone()
+        return people.Person(row["name"], bool(row["admin"])) if row else None
+
+    def secret(self, name: str) -> bytes:
+        """A random key of this data dir, made at its first use (shared by every server on the data dir)."""
+        self._write("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, secrets.token_bytes(32)))
+        with self._lock:
+            return self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()[0]
 
     # ---- plumbing -----------------------------------------------------------------------------
 
@@ -298,6 +362,18 @@ class _Writer:
             done.set_result(None)
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the columns a database made by an earlier version lacks (MIGRATIONS), in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    for table, columns in MIGRATIONS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    db.execute(INDEXES)
+    db.execute("COMMIT")
+
+
 def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """Open (or create) the database in WAL mode; StoreError naming the file when it is corrupt,
     locked by another program, or not a database."""
@@ -313,6 +389,7 @@ def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
             raise sqlite3.DatabaseError(f"integrity check: {check}")
         with db:
             db.executescript(SCHEMA)
+        _migrate(db)
         db.execute("BEGIN IMMEDIATE")   # the write lock, once: a database another program holds fails now
         db.execute("COMMIT")
     except sqlite3.Error as e:

@@ -4,7 +4,7 @@ dir's SQLite database (WAL), so that a training outlives the server that ran it.
 A training's row is written when it is accepted (before the 202), when it starts, at every stage
 and epoch, and when it ends; `server` is the owner id (files.Owner) of the process running it, so
 a restarted server can tell a dead server's trainings from a live one's. `owner` is the person a
-row belongs to (None until people have accounts).
+row belongs to (people.Person.name; None: a row from before people, the laptop's own person's).
 Writes are few (a training writes a row per epoch): each is its own short transaction.
 """
 import json
@@ -74,6 +74,11 @@ class TrainingStore:
     def training(self, training_id: str) -> dict | None:
         rows = self._run("SELECT * FROM trainings WHERE id = ?", (training_id,))
         return _row(rows[0]) if rows else None
+
+    def model_owners(self) -> dict[str, str | None]:
+        """Whose each model made by a training is: {model id: owner} (the latest done training of the id)."""
+        rows = self._run("SELECT model, owner FROM trainings WHERE status = 'done' ORDER BY finished")
+        return {row["model"]: row["owner"] for row in rows}
 
     def unfinished(self) -> list[dict]:
         """Queued and running trainings, oldest first."""

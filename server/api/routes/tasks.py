@@ -3,6 +3,7 @@
 A request validates the job now, then queues it: built (a TaskRun) where the front end holds the
 models, checked against the model's card (a Recipe, built by a worker) with Ray.
 """
+import base64
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException, Request
@@ -14,11 +15,13 @@ from ...synthesis import tasks
 from ...synthesis.tasks import TaskRun
 from ...synthesis.errors import FieldError
 from ...synthesis.recipes import Recipe, read_png_recipe
-from ..deps import AppState, StateDep, find_model
+from ...store.people import Person
+from ..deps import AppState, PersonDep, StateDep, find_model
 from ..images import base64_bytes
 from ..requests import build_run, rebuild_run, request_models
 from ..responses import errors
 from ..schemas import JobCreated, JobView, RerunRequest, TaskInfo
+from .results import visible_result
 
 STARTED = {200: {"model": JobView, "description": "with ?wait=true: the finished job"},
            **errors(400, 413, 422, 429, 503)}
@@ -51,36 +54,52 @@ def tasks_router(settings: Settings) -> APIRouter:
         raise HTTPException(404, f"no task {task!r}: the tasks are {', '.join(tasks.TASKS)}")
 
     @router.post("/rerun", status_code=202, response_model=JobCreated, responses=STARTED)
-    async def rerun(body: RerunRequest, state: StateDep, request: Request, wait: bool = False):
+    async def rerun(body: RerunRequest, state: StateDep, request: Request, person: PersonDep, wait: bool = False):
         """Run a robust-canvas PNG's recipe again: the same task, model, seed, settings and inputs."""
-        recipe = await run_in_threadpool(_recipe, body.png)   # inflating and decoding: off the event loop
-        try:
-            model_id, model = find_model(state, recipe.model)
-        except LookupError as e:
-            raise FieldError("png", f"the image was made by {e}") from None
-        problem = await run_in_threadpool(rebuild_run, model, recipe, state.settings)
-        return await _submit(state, request, recipe.task, model_id, model, problem, wait)
+        return await _rerun(state, request, body.png, person, wait)
+
+    @router.post("/results/{result_id}/rerun", status_code=202, response_model=JobCreated,
+                 responses={**STARTED, **errors(404)})
+    async def rerun_result(result_id: str, state: StateDep, request: Request, person: PersonDep, wait: bool = False):
+        """Run a saved result's recipe again (one's own, or one shared with everyone)."""
+        return await _rerun(state, request, await run_in_threadpool(_saved_png, state, result_id, person), person, wait)
 
     return router
 
 
+async def _rerun(state: AppState, request: Request, png: str, person: Person, wait: bool):
+    recipe = await run_in_threadpool(_recipe, png)   # inflating and decoding: off the event loop
+    try:
+        model_id, model = find_model(state, recipe.model, person)
+    except LookupError as e:
+        raise FieldError("png", f"the image was made by {e}") from None
+    problem = await run_in_threadpool(rebuild_run, model, recipe, state.settings)
+    return await _submit(state, request, recipe.task, model_id, model, problem, person, wait)
+
+
+def _saved_png(state: AppState, result_id: str, person: Person) -> str:
+    """The PNG of a saved result, base64 (404 when it is unknown or not `person`'s to see)."""
+    visible_result(state, result_id, person)
+    return base64.b64encode(state.store.png(result_id) or b"").decode()
+
+
 def _start_route(task: str, body_model):
-    async def start(body: body_model, state: StateDep, request: Request, wait: bool = False):
+    async def start(body: body_model, state: StateDep, request: Request, person: PersonDep, wait: bool = False):
         try:
-            model_id, model = find_model(state, body.model)
+            model_id, model = find_model(state, body.model, person)
         except LookupError as e:
             raise FieldError("model", str(e)) from None
         # Building decodes images and may run the model (an automatic class): off the event loop.
         problem = await run_in_threadpool(build_run, task, model, body, state.settings)
-        return await _submit(state, request, task, model_id, model, problem, wait)
+        return await _submit(state, request, task, model_id, model, problem, person, wait)
 
     return start
 
 
 async def _submit(state: AppState, request: Request, task: str, model_id: str, model, problem: TaskRun | Recipe,
-                  wait: bool):
+                  person: Person, wait: bool):
     # Off the event loop: the job is recorded in the result store (a database write) before the 202.
-    job = await run_in_threadpool(state.manager.submit, task, model_id, model, problem)
+    job = await run_in_threadpool(state.manager.submit, task, model_id, model, problem, person.name)
     if wait:
         job = await state.manager.wait(job)
         return JSONResponse(job.view(), status_code=200)

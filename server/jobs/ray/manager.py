@@ -119,9 +119,9 @@ class RayJobManager:
         if self.started_ray:
             ray.shutdown()
 
-    def submit(self, task: str, model_id: str, model: Card, problem: Recipe) -> Job:
+    def submit(self, task: str, model_id: str, model: Card, problem: Recipe, person: str = "local") -> Job:
         """Queue a recipe checked against the model's card (`tasks.check`); a worker builds its problem."""
-        job = Job.checked(task, model_id, problem, batch_key(model, problem))
+        job = Job.checked(task, model_id, problem, batch_key(model, problem), person)
         retry_after = ray.get(self.store.submit.remote(job, problem))
         if retry_after is not None:
             raise QueueFull(retry_after)

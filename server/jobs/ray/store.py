@@ -36,7 +36,7 @@ from ...store.sqlite import ResultStore, StoreError
 from ...synthesis import tasks
 from ...synthesis.recipes import Recipe, pack_inputs, unpack_inputs
 from ..manager import Solver
-from ..record import Job
+from ..record import Job, images_of
 from ..rules import ATTEMPTS, JobTable, QueueFull
 from .worker import ModelWorker
 
@@ -44,7 +44,7 @@ STORE_NAME = "job-store"
 LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (a front end) returns after this
 MAX_BACKOFF_S = 60.0   # the longest pause before starting again a worker that died while starting
 # What front ends may read or delete of the history through the store (`history`).
-HISTORY = ("results", "result", "png", "job", "delete")
+HISTORY = ("results", "result", "png", "job", "delete", "share", "person", "has_people", "secret")
 
 
 @ray.remote(num_cpus=0)
@@ -96,12 +96,13 @@ class JobStore:
         that was running on its last attempt fails)."""
         for row in self.db.claim_all(self.db_owner):
             job = Job(task=row["task"], model=row["model"], total=row["total"], key=(), recipe=row["recipe"],
-                      id=row["id"], attempts=row["attempts"])
+                      id=row["id"], attempts=row["attempts"], person=row["person"])
             try:
                 if row["status"] == "running" and job.attempts >= ATTEMPTS:
                     raise RuntimeError(f"its run was cut short on each of its {ATTEMPTS} attempts")
                 recipe = Recipe.from_json(row["recipe"], unpack_inputs(row["inputs"]) if row["inputs"] else {})
                 job.key = (job.task, job.model, tasks.batch_key(models[job.model], recipe))   # a card will do
+                job.images = images_of(recipe)
             except Exception as e:  # noqa: BLE001 -- one bad record must not stop the store
                 job.status, job.error = "failed", f"the job could not run again after a restart: {e}"
                 self.db.ended(job)
@@ -130,8 +131,10 @@ class JobStore:
         self._alive()
         if job.id in self.table.jobs or (self.db and self.db.job(job.id)):
             return None
-        if self.table.queued() >= self.settings.max_queue:
-            return self.table.retry_after()
+        try:
+            self.table.check_room(job.person)
+        except QueueFull as e:
+            return e.retry_after
         job.created = time.monotonic()   # this process's clock: the watchdog compares with it
         if self.db:   # StoreError reaches the front end (503)
             await asyncio.to_thread(self.db.accept, job, pack_inputs(recipe), self.db_owner)
