@@ -121,6 +121,7 @@ def test_a_trained_model_is_served_at_once_translates_and_deletes_with_its_photo
         cards = {m["id"]: m for m in client.get("/api/models").json()}
         assert cards["my_colours"]["own"] and not cards["base"]["own"]
         assert cards["my_colours"]["classes"] == ["blues", "reds"]
+        assert client.get("/api/health").json()["models"] == ["base"]   # no token there: a person's model is theirs
         assert (data / "models" / "my_colours" / "photos" / "reds").is_dir()
         assert client.get(f"/api/uploads/{upload_id}").status_code == 404     # its photos went with the model
         job = client.post("/api/tasks/translate", json={"model": "my_colours", "image": picture(), "class": "blues",

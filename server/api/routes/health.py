@@ -30,5 +30,7 @@ def health(state: StateDep, response: Response) -> Health:
     ok = all(part["up"] for part in now["parts"].values())
     if not ok:
         response.status_code = 503
-    return Health(status="ok" if ok else "unhealthy", device=", ".join(devices), models=list(state.models),
+    # No token here: a model a person made is theirs to know of (GET /api/models), not anyone's.
+    everyones = [i for i in state.models if i not in state.model_owners()]
+    return Health(status="ok" if ok else "unhealthy", device=", ".join(devices), models=everyones,
                   queue=now["queue"], running=now["running"], store=state.store is not None, parts=now["parts"])
