@@ -59,14 +59,19 @@ def api_client(models=None, solver=None, **settings):
         yield client
 
 
-def wait_for(client, job_id: str, timeout: float = 30.0, until=("done", "failed", "cancelled")) -> dict:
+def wait_status(client, url: str, until, timeout: float, every: float) -> dict:
+    """GET `url` every `every` s until its `status` is one of `until`: a job's or a training's."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in until:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+        found = client.get(url).json()
+        if found["status"] in until:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"{url} still {found['status']} after {timeout} s")
+
+
+def wait_for(client, job_id: str, timeout: float = 30.0, until=("done", "failed", "cancelled")) -> dict:
+    return wait_status(client, f"/api/jobs/{job_id}", until, timeout, every=0.02)
 
 
 def wait_running(client, job_id: str) -> dict:

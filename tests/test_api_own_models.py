@@ -3,7 +3,6 @@ queued one at a time with their progress, cancel and 429, the model served witho
 used by translate, and DELETE /api/models/{id}. A tiny base model (a file) and a few small photos
 per class, one or two epochs."""
 import base64
-import time
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -15,7 +14,7 @@ from server.api.app import create_app
 from server.api.routes import trainings as trainings_routes
 from server.settings import Settings
 from server.synthesis.own_models import STAGES
-from tests.api_support import field_of, picture, read_events, wait_for
+from tests.api_support import field_of, picture, read_events, wait_for, wait_status
 from tests.own_support import photo_bytes, photos, save_base, upload
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -35,13 +34,7 @@ def own_client(base_path, data_dir, **settings):
 
 
 def wait_training(client, training_id: str, until=("done", "failed", "cancelled"), timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        t = client.get(f"/api/trainings/{training_id}").json()
-        if t["status"] in until:
-            return t
-        time.sleep(0.1)
-    raise AssertionError(f"training {training_id} still {t['status']} after {timeout} s")
+    return wait_status(client, f"/api/trainings/{training_id}", until, timeout, every=0.1)
 
 
 def test_uploads_check_every_photo_and_keep_class_names_as_names(base_path, tmp_path):
