@@ -183,3 +183,12 @@ def test_ctrl_c_keeps_a_checkpoint_that_resume_continues_and_lists_nothing_half_
     assert own_model_ids() == ["my-photos"]
     card = json.loads((_data_dir() / "models" / "my-photos" / "my-photos.json").read_text())
     assert "--resume" not in card["training"]["command"] and len(card["training"]["log"]) == 2
+
+
+def test_an_own_model_in_another_data_dir_is_a_base_too(photos, base, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    assert _train(photos, base, "--epochs", "1", "--model-id", "first", "--data-dir", str(elsewhere)) == 0
+    assert cli.main(["train", str(photos), "--init", "first", "--data-dir", str(elsewhere), "--model-id", "second",
+                     "--epochs", "1", *TINY]) == 0
+    card = json.loads((elsewhere / "models" / "second" / "second.json").read_text())
+    assert card["training"]["base"]["id"] == "first" and own_model_ids() == []   # none in the default data dir

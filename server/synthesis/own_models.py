@@ -27,7 +27,7 @@ from .features.describe import describe_features, swatch_sheet
 from .features.names import names_path
 from .folders import FolderError, PhotoFolders, clean_class_name, read_photo_folders
 from .models.loading import (DEFAULT_MODEL_ID, load_model, local_model_ids, own_model_ids, own_models_dir,
-                             read_card)
+                             read_card, resolve_model_path)
 from .models.meta import ModelMeta
 from .palette import feature_palette
 from .recipes import card_hash
@@ -81,8 +81,9 @@ def fine_tune_config(photos: Path, model_id: str, base: str = DEFAULT_MODEL_ID, 
     inherited = {"arch": card.arch, "depth": card.depth, "width": card.width, "input_size": card.input_size,
                  "mean": list(card.mean), "std": list(card.std), "norm": card.norm or "l2", "eps": card.eps}
     settings = {**inherited, **FINE_TUNE, **{k: v for k, v in given.items() if v is not None}}
+    # The base by its file: an own model as the base is found whatever data dir the run was given.
     return TrainConfig(data_dir=str(photos), out_dir=str(staging_dir(model_id, data_dir)), model_id=model_id,
-                       init=base, **settings)
+                       init=str(resolve_model_path(base, data_dir)), **settings)
 
 
 def make_own_model(cfg: TrainConfig, data_dir: Path | None = None, *, folders: PhotoFolders | None = None,

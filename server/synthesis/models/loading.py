@@ -53,10 +53,6 @@ def own_model_ids(data_dir: Path | None = None) -> list[str]:
                   and (d / f"{d.name}.json").is_file() and (d / f"{d.name}.safetensors").is_file())
 
 
-def is_own_model(model_id: str, data_dir: Path | None = None) -> bool:
-    return model_id in own_model_ids(data_dir)
-
-
 def local_model_ids() -> list[str]:
     """Ids of the models in `models_dir()` (every card with weights beside it)."""
     d = models_dir()
