@@ -7,18 +7,14 @@ kept: a real image, decoded whole (not truncated), within the pixel limit read f
 before decoding. A set is the folder `read_photo_folders` reads: the training takes it as it is.
 """
 import hashlib
-import io
 import os
 import shutil
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from ..synthesis.errors import FieldError
-from ..synthesis.folders import clean_class_name
+from ..synthesis.folders import UnreadablePhoto, clean_class_name, opened_photo
 
 _SUFFIXES = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
 
@@ -89,22 +85,12 @@ class UploadSets:
     def _check(self, photo: Photo) -> str:
         """The photo's file suffix, once it has decoded whole within the pixel limit; FieldError otherwise."""
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(photo.data)) as im:
-                    if im.width * im.height > self.max_pixels:
-                        raise FieldError("photos", f"photos: {photo.name} has {im.width}x{im.height} pixels; "
-                                                   f"max_upload_pixels is {self.max_pixels}")
-                    im.load()   # truncated or corrupt data fails here, not in the training
-                    return _SUFFIXES.get(im.format, "img")
-        except FieldError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise FieldError("photos", f"photos: {photo.name} is a decompression bomb") from None
-        except Image.UnidentifiedImageError:
-            raise FieldError("photos", f"photos: {photo.name} is not an image Pillow can read") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise FieldError("photos", f"photos: {photo.name} is a broken image ({e})") from None
+            with opened_photo(photo.data, self.max_pixels) as im:
+                im.load()   # truncated or corrupt data fails here, not in the training
+                return _SUFFIXES.get(im.format, "img")
+        except UnreadablePhoto as e:
+            limit = f"; max_upload_pixels is {self.max_pixels}" if e.over_limit else ""
+            raise FieldError("photos", f"photos: {photo.name}: {e}{limit}") from None
 
     def delete(self, upload_id: str) -> None:
         shutil.rmtree(self.folder(upload_id))

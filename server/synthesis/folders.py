@@ -14,6 +14,7 @@ import re
 import unicodedata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,36 @@ def _files_under(folder: Path) -> list[Path]:
                                                                           for part in p.relative_to(folder).parts))
 
 
+class UnreadablePhoto(ValueError):
+    """Why a file cannot be used as a photo; `over_limit`: it has more pixels than allowed."""
+
+    def __init__(self, reason: str, over_limit: bool = False):
+        super().__init__(reason)
+        self.over_limit = over_limit
+
+
+@contextmanager
+def opened_photo(data: bytes, max_pixels: int):
+    """Pillow's image of `data`, its size checked from the header before any decoding; UnreadablePhoto
+    (over the pixel limit, a decompression bomb, not an image, broken) when it, or decoding it in the
+    `with` body, fails. The folder reader and the server's uploads judge photos alike through it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width * im.height > max_pixels:
+                    raise UnreadablePhoto(f"over {max_pixels:,} pixels ({im.width}x{im.height})", over_limit=True)
+                yield im
+    except UnreadablePhoto:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnreadablePhoto("a decompression bomb") from None
+    except Image.UnidentifiedImageError:
+        raise UnreadablePhoto("not an image") from None
+    except (OSError, ValueError, SyntaxError) as e:   # truncated or corrupt data
+        raise UnreadablePhoto(f"broken image: {e}") from None
+
+
 def _decode_photo(path: Path, size: int, max_pixels: int) -> tuple[np.ndarray | None, bytes, str | None]:
     """(3,size,size) uint8 RGB (upright by its EXIF orientation, squashed to a square as the base
     model's training photos were), the file's digest, and None; or a reason it was skipped."""
@@ -190,21 +221,12 @@ def _decode_photo(path: Path, size: int, max_pixels: int) -> tuple[np.ndarray | 
         return None, b"", f"unreadable: {e.strerror or e}"
     digest = hashlib.sha256(data).digest()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > max_pixels:
-                    return None, digest, f"over {max_pixels:,} pixels ({im.width}x{im.height})"
-                im.draft("RGB", (2 * size, 2 * size))   # JPEG: decode at a fraction of a large photo's size
-                im = ImageOps.exif_transpose(im).convert("RGB")
-                im = im.resize((size, size), Image.BICUBIC)
-                return np.asarray(im).transpose(2, 0, 1).copy(), digest, None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None, digest, "a decompression bomb"
-    except Image.UnidentifiedImageError:
-        return None, digest, "not an image"
-    except (OSError, ValueError, SyntaxError) as e:   # truncated or corrupt data
-        return None, digest, f"broken image: {e}"
+        with opened_photo(data, max_pixels) as im:
+            im.draft("RGB", (2 * size, 2 * size))   # JPEG: decode at a fraction of a large photo's size
+            im = ImageOps.exif_transpose(im).convert("RGB").resize((size, size), Image.BICUBIC)
+            return np.asarray(im).transpose(2, 0, 1).copy(), digest, None
+    except UnreadablePhoto as e:
+        return None, digest, str(e)
 
 
 def _check_counts(names: list[str], train: _Decoded, test: _Decoded, min_per_class: int,
