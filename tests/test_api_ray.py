@@ -172,7 +172,10 @@ def test_two_front_ends_serve_the_same_jobs_and_history(client, tmp_path):
 def test_the_job_store_s_death_loses_no_accepted_job(client):
     """Issue 21: the store actor killed with jobs queued and running; Ray restarts it, it reloads the
     open jobs from its database and starts new workers, and every accepted job finishes once."""
-    ids = [post(client, "translate", {"class": "cat", "steps": 40 + s, "image": picture(seed=s)}) for s in range(8)]
+    # No early stop, and steps enough that the first job is still running when the store dies (with
+    # patience a quiet machine finished it between two polls).
+    ids = [post(client, "translate", {"class": "cat", "steps": 120 + s, "patience": 0, "image": picture(seed=s)})
+           for s in range(8)]
     running_past(client, ids[0], 1)
     ray.kill(store(), no_restart=False)
     jobs = [wait_for(client, job_id, timeout=180) for job_id in ids]
