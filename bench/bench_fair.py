@@ -13,7 +13,9 @@ and beside ana, the mean images per batch beside ana, and one of ana's jobs alon
 every round pooled: bo's p95 beside ana on each server against bo's p95 alone (both servers: with
 one person they serve alike), and bo's floor: no scheduler that lets a started batch finish keeps
 bo below (ana's job + bo's p95 alone) / bo's p95 alone, since bo's job may come just after one of
-ana's started. Between runs the server's queue drains. `--rounds N` repeats the comparison, the
+ana's started; fair share pauses ana's batch for bo's turn (rules.JobTable.take_turn). Also printed:
+ana's images a second while bo's client runs beside hers, what bo's turns cost her. Between runs
+the server's queue drains. `--rounds N` repeats the comparison, the
 servers taking turns going first.
 """
 import argparse
@@ -53,12 +55,13 @@ def people(data_dir: str) -> dict[str, str]:
 
 
 def counting_solver():
-    """(solver, sizes): the images of every batch solved."""
+    """(solver, sizes): (when it ended, images) of every batch solved (a turn's inside another's, too)."""
     sizes = []
 
     def solver(model, problems, callbacks):
-        sizes.append(sum(len(p) for p in problems))
-        return solve_batch(model, problems, callbacks)
+        results = solve_batch(model, problems, callbacks)
+        sizes.append((time.monotonic(), sum(len(p) for p in problems)))
+        return results
 
     return solver, sizes
 
@@ -78,8 +81,10 @@ def ana_alone(url: str, tokens: dict, args) -> float:
     return statistics.median(latencies)
 
 
-def bo_latencies(url: str, tokens: dict, args, loaded: bool) -> list[float]:
-    """bo's latencies (s), alone or while ana's heavy clients post back to back."""
+def bo_latencies(url: str, tokens: dict, args, loaded: bool, window: list | None = None) -> list[float]:
+    """bo's latencies (s), alone or while ana's heavy clients post back to back; `window` gets the
+    start and end of bo's run."""
+    window = [] if window is None else window
     light, heavy = {"class": 1, "n": 1, "steps": args.steps}, {"class": 2, "n": args.images, "steps": args.steps}
     with ExitStack() as stack:
         if loaded:   # ana's clients never finish on their own: killed when bo is done
@@ -89,9 +94,18 @@ def bo_latencies(url: str, tokens: dict, args, loaded: bool) -> list[float]:
             time.sleep(2.0)   # ana's queue fills up
         go, results = stack.enter_context(client_processes(url, light, "generate", args.jobs, 1, tokens["bo"]))
         go()
+        window[:] = [time.monotonic()]
         (latencies,) = results()
+        window.append(time.monotonic())
     drained(url)
     return sorted(latencies)
+
+
+def ana_rate(sizes: list[tuple], window: list[float]) -> float:
+    """ana's images a second while bo's client ran beside hers (her jobs are the batches of more than
+    one image: bo's single image never fits beside one of her 16)."""
+    start, end = window
+    return sum(n for t, n in sizes if start <= t <= end and n > 1) / (end - start)
 
 
 def p(latencies: list[float], q: float) -> float:
@@ -129,31 +143,33 @@ def main(argv=None) -> None:
             bo_latencies(url, tokens, argparse.Namespace(**{**vars(args), "jobs": 2}), loaded=False)   # warm-up
             servers[mode] = (url, tokens, sizes)
         print(f"{'server':>11} {'bo alone p50':>12} {'p95':>6} {'beside ana p50':>14} {'p95':>6} {'batch images':>12} "
-              f"{'ana alone':>9}")
-        alone, loaded, heavy = [], {mode: [] for mode in servers}, []
+              f"{'ana images/s':>12} {'ana alone':>9}")
+        alone, loaded, heavy, rates = [], {mode: [] for mode in servers}, [], {mode: [] for mode in servers}
         for round_ in range(args.rounds):
             order = list(servers.items())
             for mode, (url, tokens, sizes) in order[::-1] if round_ % 2 else order:
                 bo_alone = bo_latencies(url, tokens, args, loaded=False)
-                before = len(sizes)
-                bo_loaded = bo_latencies(url, tokens, args, loaded=True)
-                batch = statistics.mean(sizes[before:]) if sizes[before:] else float("nan")
+                before, window = len(sizes), []
+                bo_loaded = bo_latencies(url, tokens, args, loaded=True, window=window)
+                batch = statistics.mean(n for _, n in sizes[before:]) if sizes[before:] else float("nan")
+                rates[mode].append(ana_rate(sizes[before:], window))
                 heavy.append(1000 * ana_alone(url, tokens, args))
                 print(f"{mode:>11} {p(bo_alone, 0.5):>10.0f}ms {p(bo_alone, 0.95):>6.0f} {p(bo_loaded, 0.5):>12.0f}ms "
-                      f"{p(bo_loaded, 0.95):>6.0f} {batch:>12.1f} {heavy[-1]:>7.0f}ms", flush=True)
+                      f"{p(bo_loaded, 0.95):>6.0f} {batch:>12.1f} {rates[mode][-1]:>12.1f} {heavy[-1]:>7.0f}ms", flush=True)
                 alone += bo_alone
                 loaded[mode] += bo_loaded
-        summary(sorted(alone), {mode: sorted(x) for mode, x in loaded.items()}, statistics.median(heavy))
+        summary(sorted(alone), {mode: sorted(x) for mode, x in loaded.items()}, statistics.median(heavy), rates)
 
 
-def summary(alone: list[float], loaded: dict[str, list[float]], heavy_ms: float) -> None:
+def summary(alone: list[float], loaded: dict[str, list[float]], heavy_ms: float, rates: dict) -> None:
     """Every round's latencies pooled: bo alone on both servers (with one person they serve alike)."""
     base = p(alone, 0.95)
     print(f"\nall rounds: bo alone p95 {base:.0f} ms ({len(alone)} jobs, both servers)")
     for mode, latencies in loaded.items():
-        print(f"{mode:>11}: bo beside ana p95 {p(latencies, 0.95):.0f} ms = {p(latencies, 0.95) / base:.1f}x alone")
-    print(f"ana's job alone {heavy_ms:.0f} ms: a started batch is never interrupted, so bo's floor is about "
-          f"{(heavy_ms + base) / base:.1f}x alone")
+        print(f"{mode:>11}: bo beside ana p95 {p(latencies, 0.95):.0f} ms = {p(latencies, 0.95) / base:.1f}x alone; "
+              f"ana's images/s beside bo, median of rounds {statistics.median(rates[mode]):.1f}")
+    print(f"ana's job alone {heavy_ms:.0f} ms: where a started batch runs to its end (first come), bo's floor is "
+          f"about {(heavy_ms + base) / base:.1f}x alone")
 
 
 if __name__ == "__main__":

@@ -55,11 +55,11 @@ def post(client, task: str, body: dict) -> str:
     return response.json()["id"]
 
 
-def running_past(client, job_id: str, step: int, timeout: float = 60.0) -> dict:
+def running_past(client, job_id: str, step: int, timeout: float = 60.0, headers: dict | None = None) -> dict:
     """The job once it runs beyond `step` (its worker has surely started on it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
+        job = client.get(f"/api/jobs/{job_id}", headers=headers).json()
         if job["status"] == "running" and job["step"] > step:
             return job
         time.sleep(0.02)
@@ -262,5 +262,33 @@ def test_on_ray_a_job_and_its_results_are_its_person_s(client):
         assert ray.get(store().get.remote(job["id"])).person == "ana"
     finally:
         for name in tokens:   # the module's other tests come in without a token
+            people.remove_person(name)
+        people.close()
+
+
+def test_on_ray_a_person_s_job_takes_a_turn_inside_another_s_long_batches(client):
+    """Issue 28's fair share on Ray: both workers run Ana's long jobs; Bo's short job does not wait
+    for either to end, it runs inside one of them (paused meanwhile), which then goes on."""
+    from server.store.sqlite import ResultStore
+    people = ResultStore(client.app.state.core.settings.data_dir)
+    tokens = {name: {"Authorization": f"Bearer {people.add_person(name)}"} for name in ("ana", "bo")}
+    try:
+        long_jobs = []
+        for _ in range(2):
+            response = client.post("/api/tasks/generate", json=LONG, headers=tokens["ana"])
+            long_jobs.append(response.json()["id"])
+            running_past(client, long_jobs[-1], 2, headers=tokens["ana"])
+        assert len({placement(job_id).worker for job_id in long_jobs}) == 2   # both workers busy
+        bo = client.post("/api/tasks/generate?wait=true", json={"class": 1, "steps": 3}, headers=tokens["bo"]).json()
+        assert bo["status"] == "done"
+        ana = [client.get(f"/api/jobs/{job_id}", headers=tokens["ana"]).json() for job_id in long_jobs]
+        assert [job["status"] for job in ana] == ["running", "running"], ana
+        resumed = ana[0]["step"], ana[1]["step"]
+        for job_id, step in zip(long_jobs, resumed):   # the paused one goes on
+            running_past(client, job_id, step + 2, headers=tokens["ana"])
+        for job_id in long_jobs:
+            client.post(f"/api/jobs/{job_id}/cancel", headers=tokens["ana"])
+    finally:
+        for name in tokens:
             people.remove_person(name)
         people.close()

@@ -67,3 +67,46 @@ def test_only_the_person_over_their_share_of_the_queue_is_refused():
         first_come.add(job("ana"))
     with pytest.raises(QueueFull):
         first_come.add(job("bo"))
+
+
+def running_batch(jobs_table: JobTable, person: str, images: int = 16) -> list[Job]:
+    jobs_table.add(job(person, images=images))
+    return jobs_table.take_batch("", "worker", 0)
+
+
+def test_a_person_with_nothing_running_gets_a_turn_inside_a_running_batch():
+    jobs_table = table()
+    ana = running_batch(jobs_table, "ana")
+    jobs_table.charge(ana, 2.0)
+    jobs_table.add(job("ana", images=16))    # Ana's next job: she is running already, no turn for her
+    assert jobs_table.take_turn("", ana, "worker", 0) == []
+    jobs_table.add(job("bo"))
+    turn = jobs_table.take_turn("", ana, "worker", 0)
+    assert [j.person for j in turn] == ["bo"] and turn[0].status == "running"
+    jobs_table.add(job("bo"))                # Bo is running now (his turn): his next job waits
+    assert jobs_table.take_turn("", ana, "worker", 0) == []
+    assert table(False).take_turn("", ana, "worker", 0) == []   # first come, first served: never
+
+
+def test_a_person_who_used_the_device_more_of_late_waits_for_the_batch_to_end():
+    """Two heavy users do not keep pausing each other: the turn goes to whoever used less."""
+    jobs_table = table()
+    ana = running_batch(jobs_table, "ana")
+    jobs_table.add(job("bo", images=16))
+    jobs_table.usage["bo"] = 30.0
+    jobs_table.charge(ana, 10.0)
+    assert jobs_table.take_turn("", ana, "worker", 0) == []
+    jobs_table.charge(ana, 25.0)
+    assert [j.person for j in jobs_table.take_turn("", ana, "worker", 0)] == ["bo"]
+
+
+def test_a_paused_job_is_not_timed_while_paused_and_a_cancel_ends_it_at_once():
+    jobs_table = table(job_timeout_s=10)
+    ana = running_batch(jobs_table, "ana")
+    jobs_table.pause(ana)
+    ana[0].paused_at -= 60                   # a minute of other people's turns
+    jobs_table.resume(ana)
+    assert not jobs_table.step(ana[0], 1) and ana[0].status == "running"
+    jobs_table.pause(ana)
+    assert jobs_table.cancel(ana[0].id).status == "cancelled"
+    assert jobs_table.step(ana[0], 2)        # its batch goes on: it stops

@@ -6,6 +6,7 @@ is handed out as a copy.
 """
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -82,3 +83,32 @@ def test_both_managers_implement_the_interface():
             assert list(got) == list(expected), (manager.__name__, name)
             assert inspect.iscoroutinefunction(getattr(manager, name)) == \
                 inspect.iscoroutinefunction(getattr(JobManager, name)), (manager.__name__, name)
+
+
+@pytest.mark.parametrize("fair", [True, False])
+def test_a_single_image_does_not_wait_for_another_persons_long_batch(fair):
+    """Ana's long job is running when Bo's short one comes: with fair share Bo's runs at once and is
+    done while Ana's is still running; first come, first served, Bo waits for Ana's to end."""
+    model = tiny_with_seeds()
+
+    def slow(m, problems, callbacks):   # 20 ms a step, so that Ana's job takes seconds
+        def slowed(cb):
+            return lambda progress: time.sleep(0.02) or cb(progress)
+        return solve_batch(m, problems, [slowed(cb) for cb in callbacks])
+
+    manager = make_manager(Settings(warm_palettes=False, fair_share=fair), {"tiny": model}, solver=slow)
+    manager.start([str(model.device)])
+    try:
+        ana = manager.submit("generate", "tiny", model, tasks.build(model, "generate", class_="cat", steps=150),
+                             person="ana")
+        while manager.get(ana.id).step < 2:
+            time.sleep(0.01)
+        bo = asyncio.run(manager.wait(submit(manager, model, steps=5)))
+        ana_then = manager.get(ana.id)
+        assert bo.status == "done"
+        assert (ana_then.status == "running") == fair
+        if fair:
+            assert 2 <= ana_then.step < 150
+            assert asyncio.run(manager.wait(ana_then)).status == "done"   # and it finishes after the pause
+    finally:
+        manager.stop()

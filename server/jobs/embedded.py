@@ -2,8 +2,10 @@
 
 A worker takes the oldest queued job plus every other queued job with the same key (task, model,
 problem.batch_key), up to `max_batch`, and solves them in one `solve_batch` call; each job's
-callback reports its progress and stops it on cancellation or time-out. Any error fails the
-batch's jobs, never the worker. Needs no Ray.
+callback reports its progress and stops it on cancellation or time-out. Between two steps, another
+person's turn (rules.JobTable.take_turn) is solved right there, inside the callback, while the
+batch waits: a device has one worker, so a light user's image does not wait for a heavy user's
+batch to end. Any error fails the batch's jobs, never the worker. Needs no Ray.
 
 With a result store (`store`), a job is recorded before `submit` returns, each result's PNGs are
 saved by the finisher threads (off the device's worker), and `start` queues again the jobs that a
@@ -25,7 +27,7 @@ from ..synthesis.recipes import Recipe, pack_inputs, unpack_inputs
 from ..synthesis.tasks import TaskRun, solve_batch
 from .manager import Solver
 from .record import Job
-from .rules import ATTEMPTS, JobTable
+from .rules import ATTEMPTS, MAX_NESTED, JobTable
 from .views import preview_view, result_view
 
 
@@ -204,15 +206,16 @@ class EmbeddedJobManager:
                     self._table.expire()
                 if self._stopping:
                     return
-                batch = self._table.take_batch(device, worker=f"thread-{device}", pid=os.getpid())
+                batch = self._table.take_batch(device, worker=_worker_name(device), pid=os.getpid())
                 work = [self._work[job.id] for job in batch]
-            self._solve(batch, work)
+            self._solve(device, batch, work)
 
-    def _solve(self, batch: list[Job], work: list[_Work]) -> None:
+    def _solve(self, device: str, batch: list[Job], work: list[_Work], nested: int = 0) -> None:
         started = time.monotonic()
         model = work[0].model
+        turns = self._turns(device, batch, nested)
         try:
-            results = self._solver(model, [w.problem for w in work], [self._callback(job) for job in batch])
+            results = self._solver(model, [w.problem for w in work], [self._callback(job, turns) for job in batch])
         except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
             log("job_error", id=",".join(j.id for j in batch), error=f"{type(e).__name__}: {e}")
             with self._cond:
@@ -241,10 +244,37 @@ class EmbeddedJobManager:
                 job.step = result.steps_done
                 self._table.end(job, "done", result=view)
 
-    def _callback(self, job: Job):
+    def _turns(self, device: str, batch: list[Job], nested: int):
+        """Called by each job's callback at each step; at the first call of a step: charge the batch's
+        people for the time since the last, and solve another person's turn (`take_turn`) now, the
+        batch paused meanwhile."""
+        last = {"step": -1, "at": time.monotonic()}
+
+        def between_steps(step: int) -> None:
+            if step == last["step"]:
+                return
+            with self._cond:
+                now = time.monotonic()
+                self._table.charge(batch, now - last["at"])
+                last.update(step=step, at=now)
+                turn = [] if nested >= MAX_NESTED or self._stopping else self._table.take_turn(
+                    device, batch, worker=_worker_name(device), pid=os.getpid())
+                if not turn:
+                    return
+                self._table.pause(batch)
+                work = [self._work[job.id] for job in turn]
+            self._solve(device, turn, work, nested + 1)
+            with self._cond:
+                self._table.resume(batch)
+                last["at"] = time.monotonic()
+
+        return between_steps
+
+    def _callback(self, job: Job, between_steps):
         settings = self.settings
 
         def on_step(progress) -> bool:
+            between_steps(progress.step)
             with self._cond:
                 if job.terminal or self._table.step(job, progress.step):
                     return True
@@ -260,3 +290,7 @@ class EmbeddedJobManager:
         work = self._work.pop(job.id, None)
         for wake in work.waiters if work else ():
             wake()
+
+
+def _worker_name(device: str) -> str:
+    return f"thread-{device}"

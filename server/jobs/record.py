@@ -42,6 +42,8 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
     last_step: float | None = None   # when a step was last reported (the Ray store kills silent workers)
+    paused_at: float | None = None   # while its batch waits for another person's turn (rules.JobTable.take_turn)
+    paused_s: float = 0.0            # the time it waited so: not counted against its time limit
     finished: float | None = None
 
     @classmethod

@@ -7,8 +7,12 @@ limit and its message, cancellation, ending a job, and expiry.
 Fair share (`settings.fair_share`, the default): people take turns. Each batch is led by the oldest
 job of the next person in turn who has one queued, and filled with compatible jobs taken from each
 person in turn; a person may queue their share of `max_queue` (split evenly among the people with
-queued jobs), so that one person's flood is refused with 429, never the others' jobs. Without it:
-first come, first served (the oldest job leads, the queue is one for all).
+queued jobs), so that one person's flood is refused with 429, never the others' jobs. And a person
+does not wait for another's batch to end: between two steps of a running batch, a person with
+nothing running who has used the device less of late than the batch's people gets a turn at once
+(`take_turn`): their batch runs to its end inside the running one, which is paused meanwhile (the
+paused time does not count against its time limit). Without fair share: first come, first served
+(the oldest job leads, the queue is one for all, batches run to their end one after another).
 
 A table has no lock: the embedded manager calls it under its own, the Ray job store from its one
 event loop.
@@ -29,6 +33,8 @@ from ..settings import Settings
 from .record import Job
 
 ATTEMPTS = 2           # a job whose run was cut short (its worker or server died) runs once more, then fails
+MAX_NESTED = 3         # batches paused under one another on a device (take_turn), at most: each holds its tensors
+USAGE_HALF_LIFE_S = 60.0   # a person's device time counts half after this long (take_turn's "of late")
 
 
 class QueueFull(Exception):
@@ -51,6 +57,8 @@ class JobTable:
         self.jobs: dict[str, Job] = {}
         self.queues: dict[str, deque[Job]] = {}
         self.turns: deque[str] = deque()  # people, next to lead a batch first (fair share)
+        self.usage: dict[str, float] = {}  # person -> device seconds of late (decayed: `charge`)
+        self.charged_at = time.monotonic()
         self.seconds_per_batch = 1.0      # running mean, for Retry-After
         self.solved = {"batches": 0, "jobs": 0}   # since the start (bench/bench_load.py reads them)
 
@@ -84,13 +92,15 @@ class JobTable:
         return self.jobs.get(job_id)
 
     def cancel(self, job_id: str) -> Job | None:
-        """A queued job ends now; a running one is marked, and ends at its next step (`step`)."""
+        """A queued job ends now, and so does a paused one (it stops when its batch goes on); a
+        running one is marked, and ends at its next step (`step`)."""
         job = self.jobs.get(job_id)
         if job is None or job.terminal:
             return job
         job.cancel_requested = True
         if job.status == "queued":
             self._unqueue(job)
+        if job.status == "queued" or job.paused_at is not None:
             self.end(job, "cancelled")
         return job
 
@@ -124,7 +134,30 @@ class JobTable:
         waiting = self.queues.get(queue)
         if not waiting:
             return []
-        first = self._lead(waiting)
+        return self._start(waiting, self._lead(waiting), worker, pid)
+
+    def take_turn(self, queue: str, active: list[Job], worker: str, pid: int) -> list[Job]:
+        """With fair share, between two steps of the `active` batch on `worker`: a batch that runs
+        now, inside it, or [] (it goes on). Led by the oldest job of a person who has no job running
+        on the worker (active or paused) and has used the device less of late (`usage`) than each
+        of the active batch's people; filled as `take_batch` fills. The caller pauses the active
+        batch (`pause`) until the turn has run (`resume`)."""
+        waiting = self.queues.get(queue)
+        if not self.settings.fair_share or not waiting:
+            return []
+        self._decay()
+        busy = {job.person for job in self.running() if job.worker == worker}
+        below = min((self.usage.get(job.person, 0.0) for job in active), default=0.0)
+        lead = next((job for job in waiting if job.person not in busy and self.usage.get(job.person, 0.0) < below),
+                    None)
+        if lead is None:
+            return []
+        self.turns.remove(lead.person)
+        self.turns.append(lead.person)
+        return self._start(waiting, lead, worker, pid)
+
+    def _start(self, waiting: deque[Job], first: Job, worker: str, pid: int) -> list[Job]:
+        """`first` and the queued jobs with its key, taken in turns up to `max_batch` images: now running."""
         batch, images = [first], first.images
         for job in self._in_turns([job for job in waiting if job.key == first.key and job is not first]):
             if images + job.images <= self.settings.max_batch:
@@ -136,9 +169,36 @@ class JobTable:
             job.status, job.worker, job.pid, job.batch_size = "running", worker, pid, len(batch)
             job.attempts += 1
             job.started = job.last_step = now
-        if batch:
-            self._record("started", batch)
+        self._record("started", batch)
         return batch
+
+    def charge(self, batch: list[Job], seconds: float) -> None:
+        """The batch had the device for `seconds`: each person's share of it, by images, adds to their usage."""
+        self._decay()
+        images = sum(job.images for job in batch) or 1
+        for job in batch:
+            self.usage[job.person] = self.usage.get(job.person, 0.0) + seconds * job.images / images
+
+    def _decay(self) -> None:
+        now = time.monotonic()
+        factor = 0.5 ** ((now - self.charged_at) / USAGE_HALF_LIFE_S)
+        self.usage = {person: used * factor for person, used in self.usage.items() if used * factor > 1e-3}
+        self.charged_at = now
+
+    def pause(self, batch: list[Job]) -> None:
+        """The batch waits while a turn runs inside it (`take_turn`)."""
+        now = time.monotonic()
+        for job in batch:
+            job.paused_at = now
+
+    def resume(self, batch: list[Job]) -> None:
+        """The batch goes on; the time it was paused does not count against its time limit."""
+        now = time.monotonic()
+        for job in batch:
+            if job.paused_at is not None:
+                job.paused_s += now - job.paused_at
+                job.paused_at = None
+            job.last_step = now
 
     def _lead(self, waiting: deque[Job]) -> Job:
         """The job that leads the next batch: the oldest of the next person in turn who has one queued
@@ -172,7 +232,7 @@ class JobTable:
             self.end(job, "cancelled")
             return True
         limit = self.settings.job_timeout_s
-        if job.last_step - job.started > limit:
+        if job.last_step - job.started - job.paused_s > limit:
             self.end(job, "failed", error=f"the job ran past the time limit of {limit:g} s "
                                           f"(step {step} of {job.total}): ask for fewer steps")
             return True
@@ -181,7 +241,8 @@ class JobTable:
     def requeue(self, job: Job, queue: str = "") -> None:
         """A running job whose worker died: queued again, first in line, from step 0."""
         job.status, job.step, job.preview, job.cancel_requested = "queued", 0, None, False
-        job.worker = job.pid = None
+        job.worker = job.pid = job.paused_at = None
+        job.paused_s = 0.0
         self.queues.setdefault(queue, deque()).appendleft(job)
         self._record("requeued", job)
 

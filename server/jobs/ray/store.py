@@ -37,7 +37,7 @@ from ...synthesis import tasks
 from ...synthesis.recipes import Recipe, pack_inputs, unpack_inputs
 from ..manager import Solver
 from ..record import Job, images_of
-from ..rules import ATTEMPTS, JobTable, QueueFull
+from ..rules import ATTEMPTS, MAX_NESTED, JobTable, QueueFull
 from .worker import ModelWorker
 
 STORE_NAME = "job-store"
@@ -211,10 +211,25 @@ class JobStore:
             await _until(self.changed, deadline)
         return None
 
-    async def progress(self, worker: str, job_ids: list[str], step: int) -> list[str]:
-        """Record a step of these jobs; the ones that must stop now (cancelled, timed out, lost)."""
-        return [job_id for job_id in job_ids
+    async def progress(self, worker: str, job_ids: list[str], step: int, nested: int = 0) -> tuple[list[str], list]:
+        """Record a step of these jobs (a batch `nested` in paused ones on the worker): the ones
+        that must stop now (cancelled, timed out, lost), and another person's turn to solve now as
+        (job id, model id, recipe), the batch paused until `resume` ([]: none; rules.take_turn)."""
+        jobs = [job for job_id in job_ids if (job := self._running_on(worker, job_id))]
+        if jobs:   # the device time since the batch's last report is its people's
+            self.table.charge(jobs, time.monotonic() - max(job.last_step for job in jobs))
+        stop = [job_id for job_id in job_ids
                 if not (job := self._running_on(worker, job_id)) or self.table.step(job, step)]
+        active = [job for job in jobs if not job.terminal]
+        turn = self.table.take_turn("", active, worker, self.ready_pids.get(worker)) \
+            if active and nested < MAX_NESTED else []
+        if turn:
+            self.table.pause(active)
+        return stop, [(job.id, job.model, self.recipes[job.id]) for job in turn]
+
+    async def resume(self, worker: str, job_ids: list[str]) -> None:
+        """The worker goes on with a batch that a turn paused."""
+        self.table.resume([job for job_id in job_ids if (job := self._running_on(worker, job_id))])
 
     async def preview(self, worker: str, job_id: str, preview: dict) -> None:
         job = self._running_on(worker, job_id)
@@ -272,7 +287,7 @@ class JobStore:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             silent = now - self.settings.ray_stall_s
-            for name in {job.worker for job in self.table.running() if job.last_step < silent}:
+            for name in {job.worker for job in self.table.running() if job.last_step < silent and job.paused_at is None}:
                 if name in self.workers:
                     log("worker_stalled", worker=name, seconds=self.settings.ray_stall_s)
                     ray.kill(self.workers[name])

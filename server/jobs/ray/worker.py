@@ -34,14 +34,15 @@ class ModelWorker:
             if batch:
                 self._solve(batch)
 
-    def _solve(self, batch: list[tuple]) -> None:
-        """Solve (job id, model id, recipe) triples that share a key, in one call (`solve_by_key`)."""
+    def _solve(self, batch: list[tuple], nested: int = 0) -> None:
+        """Solve (job id, model id, recipe) triples that share a key, in one call (`solve_by_key`);
+        `nested`: in that many batches paused for it (another person's turn, see `_callbacks`)."""
         started = time.monotonic()
         ids = [job_id for job_id, _, _ in batch]
         model = self.models[batch[0][1]]
         try:
             problems = [tasks.rebuild(model, recipe) for _, _, recipe in batch]   # the jobs' problems again
-            results = solve_by_key(self.solver, model, problems, self._callbacks(ids))
+            results = solve_by_key(self.solver, model, problems, self._callbacks(ids, nested))
             done = [(job_id, result_view(model, p, r), r.steps_done)
                     for job_id, p, r in zip(ids, problems, results) if not r.stopped]
         except Exception as e:  # noqa: BLE001 -- a bad job must fail, not kill the worker
@@ -50,12 +51,14 @@ class ModelWorker:
         ray.get([self.store.finish.remote(self.name, *d) for d in done])
         self.store.batch_done.remote(time.monotonic() - started, len(batch))
 
-    def _callbacks(self, ids: list[str]) -> list:
+    def _callbacks(self, ids: list[str], nested: int) -> list:
         """One callback per job; the first to see a step reports it for the batch in one call.
 
-        The report does not wait for the store's answer (which jobs to stop): it is read at a later
-        step, once it has come, so a step never waits on the network, and a cancellation takes
-        effect one or two steps later. Steps reported while an answer is outstanding are skipped.
+        The report does not wait for the store's answer (which jobs to stop, and maybe another
+        person's turn): it is read at a later step, once it has come, so a step never waits on the
+        network, and a cancellation takes effect one or two steps later. Steps reported while an
+        answer is outstanding are skipped. A turn is solved there and then, the batch paused
+        meanwhile (rules.JobTable.take_turn): a light user's image need not wait for a long batch.
         """
         stopped: set[str] = set()
         seen = {"step": -1, "answer": None}
@@ -64,10 +67,14 @@ class ModelWorker:
         def report(step: int) -> None:
             answer = seen["answer"]
             if answer is not None and ray.wait([answer], timeout=0)[0]:
-                stopped.update(ray.get(answer))
+                stop, turn = ray.get(answer)
+                stopped.update(stop)
                 answer = None
+                if turn:
+                    self._solve(turn, nested + 1)
+                    ray.get(self.store.resume.remote(self.name, [i for i in ids if i not in stopped]))
             if answer is None:
-                answer = self.store.progress.remote(self.name, [i for i in ids if i not in stopped], step)
+                answer = self.store.progress.remote(self.name, [i for i in ids if i not in stopped], step, nested)
             seen.update(step=step, answer=answer)
 
         def callback(job_id: str):
