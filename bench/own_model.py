@@ -3,7 +3,7 @@ become a served model with the one command (timed, card, seeds and names include
 same fine-tune run 3x as long, and the same classes trained from scratch for the same time. Then
 translations of held-out photos, judged by an independent non-robust classifier that plays no part
 in the synthesis, beside the untranslated photos, a non-robust fine-tune (--eps 0) and the shipped
-photo model's nearest class at the same radius.
+photo model's nearest class at the same radius (the one the own model's card chose).
 
     python -m bench.own_model [--classes horse deer] [--per-class 300] [--heldout 100] [--out runs/bench-own]
 
@@ -83,9 +83,9 @@ class Judge:
         return float((self.model(small)[:, self.columns].argmax(1) == target).float().mean())
 
 
-def translate(model, x: torch.Tensor, target: list, eps: float | None = None) -> torch.Tensor:
-    given = {"eps": eps} if eps is not None else {}
-    outs = [tasks.run(model, "translate", image=x[i:i + 25], class_=target[i:i + 25], **given).images
+def translate(model, x: torch.Tensor, target: list, radius: dict | None = None) -> torch.Tensor:
+    """`radius`: eps and step_size (None: the model's card's)."""
+    outs = [tasks.run(model, "translate", image=x[i:i + 25], class_=target[i:i + 25], **(radius or {})).images
             for i in range(0, len(x), 25)]
     return torch.cat(outs)
 
@@ -145,12 +145,13 @@ def main() -> None:
     target = 1 - y
     shipped = load_model(args.base, device="cpu")
     nearest = nearest_shipped_class(shipped, photos, classes)
-    eps = tasks.task_defaults(own, "translate")["eps"]
+    # The own model's radius (its card chose it from the held-out photos) for all three models alike.
+    radius = {k: tasks.task_defaults(own, "translate")[k] for k in ("eps", "step_size")}
     results = {"untranslated": x, "own (robust)": translate(own, x, target.tolist()),
-               "own, --eps 0 (non-robust)": translate(models["own_eps0"], x, target.tolist()),
-               "shipped, nearest class": translate(shipped, x, [nearest[classes[int(t)]] for t in target], eps)}
+               "own, --eps 0 (non-robust)": translate(models["own_eps0"], x, target.tolist(), radius),
+               "shipped, nearest class": translate(shipped, x, [nearest[classes[int(t)]] for t in target], radius)}
     report["nearest_shipped_class"] = nearest
-    report["translate_eps"] = eps
+    report["translate_radius"] = {**radius, "chosen": own.meta.training.get("translate_radius")}
     report["judge_target_rate"] = {name: {f"{classes[1 - c]} -> {classes[c]}": judge.target_rate(out[target == c],
                                                                                                  target[target == c])
                                           for c in (0, 1)} for name, out in results.items()}

@@ -127,7 +127,12 @@ def test_one_command_makes_a_whole_model_in_the_data_dir_that_everything_finds(p
     assert card["accuracy"]["images"] == 6   # a fifth of each class of 12 held out
     assert card["training"]["data"]["files"] == 37 and card["training"]["data"]["skipped"] == 1
     assert len(card["training"]["data"]["sha256"]) == 64
-    assert card["training"]["base"]["id"] == "tiny" and card["task_defaults"] == {"translate": {"steps": 7, "eps": 3.0}}
+    assert card["training"]["base"]["id"] == "tiny" and card["task_defaults"]["translate"]["steps"] == 7
+    # the translation radius: the first on the ladder over the base's 3.0 whose translations hold, else the last
+    tried = card["training"]["translate_radius"]["tried"]
+    assert [t["eps"] for t in tried] == [3.0, 4.0, 5.0, 6.0][:len(tried)]
+    assert all(t["holds"] < 0.95 for t in tried[:-1]) and (tried[-1]["holds"] >= 0.95 or len(tried) == 4)
+    assert card["task_defaults"]["translate"]["eps"] == tried[-1]["eps"]
     assert card["training"]["command"].startswith("robust-canvas train ")
     names = json.loads((folder / "my-photos.features.json").read_text())
     assert names["features"][0]["crops"][0]["file"].split("/")[0] in card["classes"]   # crops of their photos

@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 
+from . import tasks
 from .attacks import apgd_accuracy
 from .data import TensorDataset
 from .features.describe import describe_features, swatch_sheet
@@ -31,8 +32,9 @@ from .models.loading import (DEFAULT_MODEL_ID, load_model, local_model_ids, own_
 from .models.meta import ModelMeta
 from .palette import feature_palette
 from .recipes import card_hash
+
 from .seeds import fit_seeds, seeds_path
-from .training import TrainConfig, TrainProgress, train
+from .training import TrainConfig, TrainProgress, evaluate, train
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,19 @@ logger = logging.getLogger(__name__)
 # The per-epoch check is clean accuracy only (the progress bar's); the card gets PGD-20 and APGD-CE.
 FINE_TUNE = {"epochs": 12, "batch_size": 32, "lr": 0.05, "warmup_frac": 0.2, "weight_decay": 5e-4,
              "attack_steps": 1, "epoch_eval_steps": 0}
-STAGES = ("reading photos", "training", "measuring robustness", "fitting seeds", "naming features",
-          "painting swatches")
+STAGES = ("reading photos", "training", "measuring robustness", "choosing the translation radius", "fitting seeds",
+          "naming features", "painting swatches")
+
+# Translation's radius for the person's classes. The base's radius was chosen for its own classes;
+# two classes a person picks may lie closer together (deer and horse), and a translation that has
+# merely crossed the line between them is an adversarial example, undone by a push no larger than
+# the model's ε. So the card's radius is the smallest of these multiples of the base's at which the
+# translations of held-out photos *hold*: at least HOLDS of them, toward each class, stay that class
+# under a PGD attack at the model's ε (`_translation_radius`; none does: the largest).
+RADIUS_LADDER = (1.0, 4 / 3, 5 / 3, 2.0)
+HOLDS = 0.95
+RADIUS_PHOTOS = 20       # held-out photos per class translated at each radius
+RADIUS_ATTACK_STEPS = 10
 
 
 @dataclass
@@ -151,7 +164,38 @@ def _complete_card(model, weights: Path, cfg: TrainConfig, folders: PhotoFolders
     meta.dataset = Path(cfg.data_dir).name
     meta.source = f"fine-tuned by robust-canvas from {base.id}"
     meta.training["base"] = {"id": base.id, "card_hash": card_hash(base)}
+    if "translate" in meta.task_defaults and meta.norm and meta.eps:
+        stage("choosing the translation radius")
+        model.meta.task_defaults = meta.task_defaults
+        meta.task_defaults["translate"], meta.training["translate_radius"] = _translation_radius(model, folders.test)
     meta.save(weights.with_suffix(".json"))
+
+
+def _translation_radius(model, heldout: TensorDataset) -> tuple[dict, dict]:
+    """The translate defaults for the person's classes (see RADIUS_LADDER) and what was measured:
+    up to RADIUS_PHOTOS held-out photos of each class, each turned into the next class."""
+    picked = torch.cat([(heldout.labels == c).nonzero().flatten()[:RADIUS_PHOTOS] for c in range(len(heldout.classes))])
+    x, target = heldout.images[picked].float() / 255, (heldout.labels[picked] + 1) % len(heldout.classes)
+    base, resolved = model.meta.task_defaults["translate"], tasks.task_defaults(model, "translate")
+    tried = []
+    for factor in RADIUS_LADDER:   # the step grows with the radius: the same number of steps reach the ball
+        settings = {**base, "eps": round(resolved["eps"] * factor, 2),
+                    "step_size": round(resolved["step_size"] * factor, 3)}
+        out = tasks.run(model, "translate", image=x, class_=target.tolist(), eps=settings["eps"],
+                        step_size=settings["step_size"]).images
+        made = TensorDataset((out * 255).round().to(torch.uint8), target, heldout.classes)
+        holds = [evaluate(model, _subset(made, target == c), norm=model.meta.norm, eps=model.meta.eps,
+                          steps=RADIUS_ATTACK_STEPS)["robust"]["acc"] for c in target.unique().tolist()]
+        tried.append({"eps": settings["eps"], "holds": round(min(holds), 3)})
+        if min(holds) >= HOLDS:
+            break
+    return settings, {"rule": f"the smallest radius whose translations of held-out photos stay the target "
+                              f"under PGD-{RADIUS_ATTACK_STEPS} at the model's eps, at least {HOLDS:.0%} toward "
+                              f"each class", "photos": len(picked), "tried": tried}
+
+
+def _subset(data: TensorDataset, keep: torch.Tensor) -> TensorDataset:
+    return TensorDataset(data.images[keep], data.labels[keep], data.classes)
 
 
 def _name_features(model, folders: PhotoFolders, weights: Path, stage) -> None:
