@@ -110,6 +110,8 @@ def main() -> None:
     ap.add_argument("--base", default=DEFAULT_MODEL_ID)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-own"))
     ap.add_argument("--gallery", type=Path, default=Path("docs/gallery/own/translate.png"))
+    ap.add_argument("--translations-only", dest="translations_only", action="store_true",
+                    help="skip the 3x and from-scratch runs: only what the translation table needs")
     args = ap.parse_args()
     classes = sorted(args.classes)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -121,21 +123,24 @@ def main() -> None:
     own = load_model("own", device="cpu", data_dir=data_dir)
     log = own.meta.training["log"]
     report["stages_s"] = own.meta.training["stages_s"]
-    report["own_3x_s"] = train([str(photos), *base, "--model-id", "own-3x", "--epochs", str(3 * len(log))], data_dir)
-    # From scratch for the same time: the epochs of this network on these photos that fit in the one command's time.
-    per_epoch = own.meta.training["train_time_s"] / len(log)
-    scratch_epochs = max(1, int(report["own_s"] / per_epoch))
     card = own.meta
-    report["scratch_s"] = train([str(photos), "--out-dir", str(args.out / "scratch"), "--model-id", "scratch",
-                                 "--arch", card.arch, "--width", str(card.width), "--input-size", str(card.input_size),
-                                 "--eps", str(card.eps), "--batch-size", "32", "--epochs", str(scratch_epochs)], data_dir)
-    report["scratch_epochs"] = scratch_epochs
+    models = {"own": own}
+    if not args.translations_only:
+        report["own_3x_s"] = train([str(photos), *base, "--model-id", "own-3x", "--epochs", str(3 * len(log))], data_dir)
+        # From scratch for the same time: the epochs of this network on these photos that fit in the one command's time.
+        per_epoch = own.meta.training["train_time_s"] / len(log)
+        scratch_epochs = max(1, int(report["own_s"] / per_epoch))
+        report["scratch_s"] = train([str(photos), "--out-dir", str(args.out / "scratch"), "--model-id", "scratch",
+                                     "--arch", card.arch, "--width", str(card.width), "--input-size", str(card.input_size),
+                                     "--eps", str(card.eps), "--batch-size", "32", "--epochs", str(scratch_epochs)],
+                                    data_dir)
+        report["scratch_epochs"] = scratch_epochs
+        models |= {"own_3x": load_model("own-3x", device="cpu", data_dir=data_dir),
+                   "scratch": load_model(args.out / "scratch" / "scratch.safetensors", device="cpu")}
     report["eps0_s"] = train([str(photos), *base, "--model-id", "own-eps0", "--eps", "0"], data_dir)
+    models["own_eps0"] = load_model("own-eps0", device="cpu", data_dir=data_dir)
 
     x, y = heldout_photos(classes, args.heldout, card.input_size)
-    models = {"own": own, "own_3x": load_model("own-3x", device="cpu", data_dir=data_dir),
-              "scratch": load_model(args.out / "scratch" / "scratch.safetensors", device="cpu"),
-              "own_eps0": load_model("own-eps0", device="cpu", data_dir=data_dir)}
     report["card_heldout_clean"] = {k: m.meta.accuracy["clean"] for k, m in models.items()}
     report["card_heldout_apgd"] = {k: m.meta.accuracy.get("attacks", {}).get("apgd_ce", {}).get("acc")
                                    for k, m in models.items()}
