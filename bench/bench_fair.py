@@ -9,7 +9,8 @@ with fair share (the default: people take turns leading batches, a batch holds a
 bo's one client (bench/load_client.py, its own process) posts `--jobs` single-image generate jobs
 with ?wait=true one after another, first alone, then while ana's `--heavy` clients post
 `--images`-image generate jobs back to back. Printed for each run: bo's p50 and p95 latency alone
-and beside ana, the mean images per batch beside ana, and one of ana's jobs alone (p50 of 3); then
+and beside ana (and the p95 of the later half of bo's jobs beside ana: fair share's steady state once
+his run outlasts its memory), the mean images per batch beside ana, and one of ana's jobs alone (p50 of 3); then
 every round pooled: bo's p95 beside ana on each server against bo's p95 alone (both servers: with
 one person they serve alike), and bo's floor: no scheduler that lets a started batch finish keeps
 bo below (ana's job + bo's p95 alone) / bo's p95 alone, since bo's job may come just after one of
@@ -98,7 +99,7 @@ def bo_latencies(url: str, tokens: dict, args, loaded: bool, window: list | None
         (latencies,) = results()
         window.append(time.monotonic())
     drained(url)
-    return sorted(latencies)
+    return latencies
 
 
 def ana_rate(sizes: list[tuple], window: list[float]) -> float:
@@ -109,7 +110,9 @@ def ana_rate(sizes: list[tuple], window: list[float]) -> float:
 
 
 def p(latencies: list[float], q: float) -> float:
-    return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+    """The q-quantile in ms."""
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main(argv=None) -> None:
@@ -119,6 +122,10 @@ def main(argv=None) -> None:
     parser.add_argument("--device", help="default: cuda when available")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=30, help="bo's jobs per run")
+    parser.add_argument("--baseline-jobs", dest="baseline_jobs", type=int,
+                        help="bo's jobs per run on the first-come server (default --jobs): it keeps no memory of "
+                             "who used the device, so a shorter run measures it alike, where fair share needs "
+                             "a run longer than its memory (rules.USAGE_HALF_LIFE_S) to reach its steady state")
     parser.add_argument("--heavy", type=int, default=8, help="ana's clients")
     parser.add_argument("--images", type=int, default=16, help="images in each of ana's jobs")
     parser.add_argument("--rounds", type=int, default=1)
@@ -142,23 +149,26 @@ def main(argv=None) -> None:
             url = stack.enter_context(serve(create_app(settings, models={model.meta.id: model}, solver=solver)))
             bo_latencies(url, tokens, argparse.Namespace(**{**vars(args), "jobs": 2}), loaded=False)   # warm-up
             servers[mode] = (url, tokens, sizes)
-        print(f"{'server':>11} {'bo alone p50':>12} {'p95':>6} {'beside ana p50':>14} {'p95':>6} {'batch images':>12} "
-              f"{'ana images/s':>12} {'ana alone':>9}")
+        print(f"{'server':>11} {'bo alone p50':>12} {'p95':>6} {'beside ana p50':>14} {'p95':>6} {'later half p95':>14} "
+              f"{'batch images':>12} {'ana images/s':>12} {'ana alone':>9}")
         alone, loaded, heavy, rates = [], {mode: [] for mode in servers}, [], {mode: [] for mode in servers}
         for round_ in range(args.rounds):
             order = list(servers.items())
             for mode, (url, tokens, sizes) in order[::-1] if round_ % 2 else order:
-                bo_alone = bo_latencies(url, tokens, args, loaded=False)
+                run = args if MODES[mode] or not args.baseline_jobs else argparse.Namespace(
+                    **{**vars(args), "jobs": args.baseline_jobs})
+                bo_alone = bo_latencies(url, tokens, run, loaded=False)
                 before, window = len(sizes), []
-                bo_loaded = bo_latencies(url, tokens, args, loaded=True, window=window)
+                bo_loaded = bo_latencies(url, tokens, run, loaded=True, window=window)
                 batch = statistics.mean(n for _, n in sizes[before:]) if sizes[before:] else float("nan")
                 rates[mode].append(ana_rate(sizes[before:], window))
                 heavy.append(1000 * ana_alone(url, tokens, args))
                 print(f"{mode:>11} {p(bo_alone, 0.5):>10.0f}ms {p(bo_alone, 0.95):>6.0f} {p(bo_loaded, 0.5):>12.0f}ms "
-                      f"{p(bo_loaded, 0.95):>6.0f} {batch:>12.1f} {rates[mode][-1]:>12.1f} {heavy[-1]:>7.0f}ms", flush=True)
+                      f"{p(bo_loaded, 0.95):>6.0f} {p(bo_loaded[len(bo_loaded) // 2:], 0.95):>14.0f} {batch:>12.1f} "
+                      f"{rates[mode][-1]:>12.1f} {heavy[-1]:>7.0f}ms", flush=True)
                 alone += bo_alone
                 loaded[mode] += bo_loaded
-        summary(sorted(alone), {mode: sorted(x) for mode, x in loaded.items()}, statistics.median(heavy), rates)
+        summary(alone, loaded, statistics.median(heavy), rates)
 
 
 def summary(alone: list[float], loaded: dict[str, list[float]], heavy_ms: float, rates: dict) -> None:
