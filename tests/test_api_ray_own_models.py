@@ -157,8 +157,14 @@ def test_trainings_queue_then_429_and_cancel_stops_the_cluster_s_training(client
     assert client.post(f"/api/trainings/{second.json()['id']}/cancel").json()["status"] == "cancelled"
     # Running on the cluster: its steps come back to the front end.
     url = f"/api/trainings/{first['id']}"
-    view = past_step(client, url, 0)
+    view = past_step(client, url, 0, timeout=300)   # the trainer starts in its own process (slow on a busy machine)
     assert view["status"] == "running" and view["stage"] == "training", view
+    # Each finished epoch's checkpoint comes back to the front end's staging folder (for a resume).
+    checkpoint = data / "models" / ".training" / "long" / "checkpoint.pt"
+    deadline = time.monotonic() + 60
+    while not checkpoint.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert checkpoint.is_file(), client.get(url).json()
     assert client.post(f"{url}/cancel").status_code == 200
     ended = wait_status(client, url, ("done", "failed", "cancelled"), 30, every=0.1)
     assert ended["status"] == "cancelled" and ended["epoch"] < 100, ended
