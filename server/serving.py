@@ -5,16 +5,21 @@ import functools
 from .settings import Settings
 from .store.files import default_data_dir
 from .store.sqlite import ResultStore
-from .synthesis.models.loading import Card, load_model, read_card, served_model_ids
+from .synthesis.models.loading import (Card, load_model, own_model_ids, read_card, resolve_model_path,
+                                       served_model_ids)
 from .synthesis.models.robust_model import RobustModel
 
 
 def load_served(settings: Settings) -> dict[str, RobustModel | Card]:
     """What the front end holds of each model to serve, by card id (the first is the default): the
-    model itself, or with Ray only its card (the workers load the weights)."""
+    model itself, or with Ray only its card (the workers load the weights: a person's model, in the
+    data dir, from its file's path, which a worker's node may lack: ray/manager.py sends its files)."""
     load = read_card if settings.ray else functools.partial(load_model, device=settings.device)
+    own = set(own_model_ids(settings.data_dir))
     loaded = {}
     for name in settings.model_ids or served_model_ids(settings.data_dir):   # own models: in the data dir
+        if settings.ray and name in own:
+            name = str(resolve_model_path(name, settings.data_dir))
         model = load(name, data_dir=settings.data_dir)
         if model.meta.id in loaded:
             raise ValueError(f"two models share the id {model.meta.id!r}")

@@ -58,6 +58,7 @@ class Settings(BaseModel):
     ray_workers: int | None = Field(None, gt=0)      # None: one per GPU, else one per ray_cpus_per_worker cores
     ray_cpus_per_worker: int = Field(1, gt=0)        # CPU cores of a worker on a node without GPUs
     ray_stall_s: float = Field(60.0, gt=0)           # a worker whose job shows no step for this long is killed
+    ray_training_cpus: float = Field(1.0, gt=0)      # CPU cores (and torch threads) of a training on the cluster
     ray_namespace: str = "robust-canvas"      # front ends with the same namespace share one job store
 
     @classmethod

@@ -4,14 +4,11 @@ used by translate, and DELETE /api/models/{id}. A tiny base model (a file) and a
 per class, one or two epochs."""
 import base64
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 import pytest
-from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from server.api.app import create_app
-from server.api.routes import trainings as trainings_routes
 from server.settings import Settings
 from server.synthesis.own_models import STAGES
 from tests.api_support import field_of, picture, read_events, wait_for, wait_status
@@ -155,15 +152,12 @@ def test_trainings_run_one_at_a_time_queue_then_429_cancel_and_jobs_go_on(base_p
         assert client.get("/api/trainings/nope").status_code == 404
 
 
-def test_without_a_store_or_on_ray_trainings_say_why_they_cannot_run(base_path, tmp_path):
+def test_without_a_store_trainings_say_why_they_cannot_run(base_path, tmp_path):
+    """(On Ray they run: tests/test_api_ray_own_models.py.)"""
     with own_client(base_path, tmp_path / "data", store=False) as client:
         r = client.post("/api/uploads")
         assert r.status_code == 404 and "--no-store" in r.json()["detail"]
         assert client.post("/api/trainings", json={"upload": "x", "name": "y"}).status_code == 404
-    on_ray = SimpleNamespace(settings=Settings(ray="auto"), trainings=None)
-    with pytest.raises(HTTPException) as refused:
-        trainings_routes._runner(on_ray)
-    assert refused.value.status_code == 501 and "embedded server" in refused.value.detail
 
 
 @contextmanager

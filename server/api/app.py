@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ..jobs.factory import make_manager
+from ..jobs.factory import make_manager, make_training
 from ..jobs.manager import Solver
 from ..jobs.rules import QueueFull
 from ..jobs.trainings import TrainingRunner
@@ -22,7 +22,7 @@ from ..store.sqlite import StoreError
 from ..store.trainings import TrainingStore
 from ..store.uploads import UploadSets
 from ..synthesis.errors import FieldError
-from ..synthesis.models.loading import Card, load_model
+from ..synthesis.models.loading import Card, load_model, read_card, resolve_model_path
 from ..synthesis.models.robust_model import RobustModel
 from ..synthesis.precision import MIN_BATCH, use_bf16
 from .deps import AppState, current_person
@@ -32,13 +32,14 @@ from .routes import tasks as task_routes, trainings as training_routes
 
 
 def open_trainings(settings: Settings, on_model) -> TrainingRunner | None:
-    """Own models' uploads and trainings (docs/API.md, "Your own model"): on the embedded server with
-    a data dir; None otherwise. `on_model(model_id)` serves each model made."""
-    if settings.ray or not settings.store:
+    """Own models' uploads and trainings (docs/API.md, "Your own model"), kept in the data dir (None
+    without one: --no-store); with Ray the trainings run on the cluster. `on_model(model_id)` serves
+    each model made."""
+    if not settings.store:
         return None
     uploads = UploadSets(settings.data_dir, max_files=settings.max_upload_files, max_bytes=settings.max_upload_bytes,
                          max_pixels=settings.max_upload_pixels)
-    return TrainingRunner(settings, TrainingStore(settings.data_dir), uploads, on_model)
+    return TrainingRunner(settings, TrainingStore(settings.data_dir), uploads, on_model, make_training(settings))
 
 
 def _ready_to_serve(model: RobustModel) -> RobustModel:
@@ -47,8 +48,11 @@ def _ready_to_serve(model: RobustModel) -> RobustModel:
 
 
 def _serve_made(app: FastAPI, settings: Settings, model_id: str) -> None:
-    """A model a training has made, served from now on, beside the others (no restart)."""
-    model = _ready_to_serve(load_model(model_id, device=settings.device, data_dir=settings.data_dir))
+    """A model a training has made, served from now on, beside the others (no restart): the job
+    manager first (with Ray every worker loads it, from its file or a copy of it), then the routes."""
+    weights = str(resolve_model_path(model_id, settings.data_dir))   # with Ray, the card's source: a file
+    model = read_card(weights) if settings.ray else _ready_to_serve(load_model(weights, device=settings.device))
+    app.state.core.manager.add_model(model_id, model)
     app.state.core.add_model(model_id, model)
 
 

@@ -25,7 +25,7 @@ class AppState:
     store: object | None = None         # store.sqlite.ResultStore: the history; None with --no-store
     stopping: threading.Event = field(default_factory=threading.Event)  # set at shutdown: palettes stop
     palette_entries: Callable | None = None   # computes palettes where the models are (None: here; palettes.py)
-    trainings: object | None = None     # jobs.trainings.TrainingRunner (own models, their uploads); None with Ray or --no-store
+    trainings: object | None = None     # jobs.trainings.TrainingRunner (own models, their uploads); None with --no-store
     palettes: Palettes = field(init=False)
     tickets: Tickets = field(init=False)   # event-stream tickets, signed with the data dir's key
     _models_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -47,7 +47,7 @@ class AppState:
         self.palettes.forget(model_id)   # a deleted model's of the same id
 
     def model_owners(self) -> dict[str, str | None]:
-        """Whose each model made by a training is ({} without trainings: on Ray, or with --no-store).
+        """Whose each model made by a training is ({} without trainings: with --no-store).
         A model not in it (shipped, served from a file, made with `robust-canvas train`) is everyone's."""
         return self.trainings.store.model_owners() if self.trainings is not None else {}
 

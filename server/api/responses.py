@@ -13,7 +13,6 @@ _ERRORS = {
                  "max_upload_files or max_upload_bytes"),
     422: (ValidationErrors, "a field is invalid; `detail[0].loc` names it"),
     429: (Error, "the job queue (or the training queue) is full; retry after the Retry-After header's seconds"),
-    501: (Error, "training needs the embedded server for now (this one runs on Ray)"),
     503: (Error, "the server is still loading its models, or shutting down, or its result store failed"),
 }
 

@@ -69,6 +69,14 @@ class EmbeddedJobManager:
         if self._store:
             self._recover()
 
+    def add_model(self, model_id: str, model) -> None:
+        with self._cond:
+            self._models = {**self._models, model_id: model}
+
+    def remove_model(self, model_id: str) -> None:
+        with self._cond:
+            self._models = {i: m for i, m in self._models.items() if i != model_id}
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers. The open jobs stay open in the store: the next start on the data dir runs them."""
         with self._cond:

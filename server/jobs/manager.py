@@ -28,6 +28,14 @@ class JobManager(Protocol):
         built problem and its model; the Ray one a recipe checked against the model's card
         (`tasks.check`) with the card, and its workers build the problem."""
 
+    def add_model(self, model_id: str, model) -> None:
+        """Serve a model made while the server runs (a person's training): the embedded manager takes
+        the model (to rebuild its jobs after a restart), the Ray one its card (`loading.Card`, whose
+        source is a file of this node), whose files every worker then loads."""
+
+    def remove_model(self, model_id: str) -> None:
+        """A model added by `add_model`, deleted: served no more (jobs running on it finish)."""
+
     def get(self, job_id: str) -> Job | None:
         """The job, or None: unknown, or ended more than `job_ttl_s` ago."""
 

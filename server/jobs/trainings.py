@@ -1,9 +1,12 @@
-"""`TrainingRunner`: a person's own models, trained from their upload sets one at a time in a thread
-of the server (the embedded server; docs/API.md, "Your own model").
+"""`TrainingRunner`: a person's own models, trained from their upload sets one at a time
+(docs/API.md, "Your own model").
 
-One thread trains, with a few torch threads (`training_threads`, default half the cores) at a
-lower CPU priority (nice 10, Linux: per thread), so that the synthesis jobs' worker keeps being
-served meanwhile. `max_trainings_queued` wait behind it; one more is refused (QueueFull: 429).
+One thread of the server runs the trainings, one after the other. Where a training itself runs is
+the runner's `make`: by default (`make_here`) in that thread, with a few torch threads
+(`training_threads`, default half the cores) at a lower CPU priority (nice 10, Linux: per thread),
+so that the synthesis jobs' worker keeps being served meanwhile; on a Ray server in an actor of the
+cluster with cores of its own (jobs/ray/training.py), the thread relaying its progress.
+`max_trainings_queued` wait behind it; one more is refused (QueueFull: 429).
 A training's state is in the data dir's database (store/trainings.py): a server killed mid-training
 leaves no half model (make_own_model publishes a model in one rename), and the next start on the
 data dir continues the training from its last epoch's checkpoint (`resume`), at most ATTEMPTS
@@ -34,6 +37,12 @@ from ..synthesis.training import TrainingStopped, TrainProgress
 from .rules import ATTEMPTS, QueueFull
 
 NICE = 10   # the training thread's CPU priority: below the synthesis jobs' (0)
+
+
+def make_here(cfg, data_dir: Path, *, resume: bool, progress: Callable, stage: Callable,
+              stopped: Callable[[], bool]) -> None:
+    """Where a training runs by default: in the runner's thread (`progress` and `stage` see `stopped`)."""
+    make_own_model(cfg, data_dir, resume=resume, progress=progress, stage=stage, keep_photos=True)
 
 
 @dataclass
@@ -83,10 +92,13 @@ class Training:
 
 class TrainingRunner:
     """Every method is safe from any thread. `on_model(model_id)` is called once a model is made
-    (the app serves it); `make` builds it (default `make_own_model`; tests may pass another)."""
+    (the app serves it). `make(cfg, data_dir, resume=, progress=, stage=, stopped=)` trains `cfg`
+    and publishes the model in `data_dir` (`own_models.publish`), calling `progress` and `stage` as
+    `make_own_model` does; TrainingStopped once `stopped()`: `make_here` (default) in this process,
+    or `RayTraining` on a Ray cluster."""
 
     def __init__(self, settings: Settings, store: TrainingStore, uploads: UploadSets,
-                 on_model: Callable[[str], None], make: Callable = make_own_model):
+                 on_model: Callable[[str], None], make: Callable = make_here):
         self.settings, self.store, self.uploads, self._on_model, self._make = settings, store, uploads, on_model, make
         self.data_dir = Path(settings.data_dir)
         self._owner = Owner(self.data_dir)
@@ -241,7 +253,7 @@ class TrainingRunner:
             cfg.command = f"POST /api/trainings {{upload: {t.upload}, name: {t.model}, base: {t.base}}}"
             # A second attempt (the server died during the first) continues from the last epoch's checkpoint.
             self._make(cfg, self.data_dir, resume=t.attempts > 1, progress=lambda p: self._progress(t, p),
-                       stage=lambda name: self._stage(t, name), keep_photos=True)
+                       stage=lambda name: self._stage(t, name), stopped=lambda: self._stopped(t))
         except TrainingStopped:
             if self._stopping:   # left open in the store: the next start continues it
                 return

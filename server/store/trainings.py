@@ -31,13 +31,14 @@ class TrainingStore:
         self.path = Path(data_dir) / DB_NAME
         self._lock = threading.Lock()
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)   # a Ray front end's: nothing else made it
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             with self._db:
                 self._db.executescript(SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError(f"the training records in {self.path} cannot be used: {e}") from None
 
     def close(self) -> None:

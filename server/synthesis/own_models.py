@@ -124,7 +124,7 @@ def make_own_model(cfg: TrainConfig, data_dir: Path | None = None, *, folders: P
     if keep_photos:
         shutil.move(cfg.data_dir, staging / "photos")
     stage.record(weights.with_suffix(".json"))
-    final = _publish(staging, cfg.model_id, data_dir)
+    final = publish(staging, cfg.model_id, data_dir)
     return OwnModel(cfg.model_id, final / weights.name, ModelMeta.load(final / f"{cfg.model_id}.json"), folders)
 
 
@@ -212,7 +212,8 @@ def _name_features(model, folders: PhotoFolders, weights: Path, stage) -> None:
     names.save(names_path(weights), swatch_sheet(names, swatches, crops, min(56, model.meta.input_size)))
 
 
-def _publish(staging: Path, model_id: str, data_dir: Path | None) -> Path:
+def publish(staging: Path, model_id: str, data_dir: Path | None) -> Path:
+    """The whole model built in `staging` moved to `<data dir>/models/<id>/`, in one rename."""
     (staging / "checkpoint.pt").unlink(missing_ok=True)
     final = own_models_dir(data_dir) / model_id
     if final.exists():

@@ -39,7 +39,7 @@ def models(state: StateDep, person: PersonDep) -> list[ModelCard]:
     return [model_card(i, m, i == state.default_model_id, i in own) for i, m in served.items()]
 
 
-@router.delete("/models/{model_id}", status_code=204, response_class=Response, responses=errors(403, 404, 501, 503))
+@router.delete("/models/{model_id}", status_code=204, response_class=Response, responses=errors(403, 404, 503))
 async def delete_model(model_id: str, state: StateDep, person: PersonDep) -> Response:
     """Delete a model a person made, with its photos: it leaves the list at once (jobs on it finish).
     Shipped models and models served from a file are not a person's: 403; another person's: 404."""
@@ -54,12 +54,10 @@ async def delete_model(model_id: str, state: StateDep, person: PersonDep) -> Res
     if not may_change(person, owner_of(owners.get(model_id))):
         raise HTTPException(403, f"{model_id!r} was made on the server (`robust-canvas train`), not by you: only "
                                  "an admin may delete it")
-    if state.settings.ray:
-        raise HTTPException(501, "deleting a model needs the embedded server for now: this one runs on Ray "
-                                 f"(use `robust-canvas models delete {model_id}`)")
     if model_id == state.default_model_id:
         raise HTTPException(403, f"{model_id!r} is this server's default model: it cannot be deleted while served")
     state.drop_model(model_id)
+    await run_in_threadpool(state.manager.remove_model, model_id)   # with Ray: the workers drop it
     try:
         await run_in_threadpool(delete_own_model, model_id, state.settings.data_dir)
     except LookupError as e:   # deleted meanwhile by another request or process

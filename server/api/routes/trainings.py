@@ -1,6 +1,7 @@
 """A person's own model from the browser: upload sets of photos (POST /api/uploads, then their
 photos a class and a request at a time) and trainings of them (POST /api/trainings, its state, its
-event stream, cancel). The embedded server only: with Ray, 501; with --no-store, 404 (nothing is kept).
+event stream, cancel). With Ray the same routes, the training running on the cluster
+(jobs/ray/training.py); with --no-store, 404 (nothing is kept).
 An upload set and a training are their person's (and an admin's): to anyone else their ids answer
 404, as unknown ones.
 """
@@ -33,9 +34,6 @@ KEEPALIVE_S = 15.0
 
 
 def _runner(state: AppState):
-    if state.settings.ray:
-        raise HTTPException(501, "training a model needs the embedded server for now: this one runs its jobs on "
-                                 "Ray (start it without --ray, or train with `robust-canvas train FOLDER --init BASE`)")
     if state.trainings is None:
         raise HTTPException(404, "this server keeps nothing (it was started with --no-store): uploads and "
                                  "trainings need its data dir")
@@ -66,7 +64,7 @@ def _upload_view(state: AppState, upload_id: str) -> dict:
             "max_bytes": uploads.max_bytes}
 
 
-@router.post("/uploads", status_code=201, response_model=UploadCreated, responses=errors(401, 404, 501, 503))
+@router.post("/uploads", status_code=201, response_model=UploadCreated, responses=errors(401, 404, 503))
 async def create_upload(state: StateDep, request: Request, person: PersonDep) -> UploadCreated:
     """A new, empty upload set: send it photos, a class at a time, then train a model of it."""
     uploads = _uploads(state)
@@ -75,13 +73,13 @@ async def create_upload(state: StateDep, request: Request, person: PersonDep) ->
     return UploadCreated(id=upload_id, url=str(request.url_for("get_upload", upload_id=upload_id).path))
 
 
-@router.get("/uploads/{upload_id}", response_model=UploadView, responses=errors(401, 404, 501, 503))
+@router.get("/uploads/{upload_id}", response_model=UploadView, responses=errors(401, 404, 503))
 async def get_upload(upload_id: str, state: StateDep, person: PersonDep) -> dict:
     await run_in_threadpool(_uploads, state, upload_id, person)
     return await run_in_threadpool(_upload_view, state, upload_id)
 
 
-@router.post("/uploads/{upload_id}/photos", response_model=UploadView, responses=errors(401, 404, 413, 422, 501, 503))
+@router.post("/uploads/{upload_id}/photos", response_model=UploadView, responses=errors(401, 404, 413, 422, 503))
 async def add_photos(upload_id: str, body: PhotoBatch, state: StateDep, person: PersonDep) -> dict:
     """Photos of one class: each checked (an image, whole, within max_upload_pixels), all kept or none."""
     uploads = await run_in_threadpool(_uploads, state, upload_id, person)
@@ -96,7 +94,7 @@ async def add_photos(upload_id: str, body: PhotoBatch, state: StateDep, person: 
 
 
 @router.delete("/uploads/{upload_id}", status_code=204, response_class=Response,
-               responses=errors(401, 404, 409, 501, 503))
+               responses=errors(401, 404, 409, 503))
 async def delete_upload(upload_id: str, state: StateDep, person: PersonDep) -> Response:
     """Delete the set and its photos (a set being trained on: 409)."""
     uploads, runner = await run_in_threadpool(_uploads, state, upload_id, person), state.trainings
@@ -114,7 +112,7 @@ def _view(request: Request, view: dict) -> dict:
     return {**view, "events_url": str(request.url_for("training_events", training_id=view["id"]).path)}
 
 
-@router.post("/trainings", status_code=202, response_model=TrainingView, responses=errors(401, 404, 422, 429, 501, 503))
+@router.post("/trainings", status_code=202, response_model=TrainingView, responses=errors(401, 404, 422, 429, 503))
 async def start_training(body: TrainingRequest, state: StateDep, request: Request, person: PersonDep) -> dict:
     """Train a model of the upload's classes from `base` (one the person may use): queued behind the
     trainings under way; the model made is theirs."""
@@ -153,12 +151,12 @@ def _training(state: AppState, training_id: str, person: Person) -> dict:
     return view
 
 
-@router.get("/trainings/{training_id}", response_model=TrainingView, responses=errors(401, 404, 501, 503))
+@router.get("/trainings/{training_id}", response_model=TrainingView, responses=errors(401, 404, 503))
 async def get_training(training_id: str, state: StateDep, request: Request, person: PersonDep) -> dict:
     return _view(request, await run_in_threadpool(_training, state, training_id, person))
 
 
-@router.post("/trainings/{training_id}/cancel", response_model=TrainingView, responses=errors(401, 404, 501, 503))
+@router.post("/trainings/{training_id}/cancel", response_model=TrainingView, responses=errors(401, 404, 503))
 async def cancel_training(training_id: str, state: StateDep, request: Request, person: PersonDep) -> dict:
     """A queued training is cancelled at once, a running one within a training step (its photos stay
     in their upload set); an ended one is left as it is."""
@@ -170,7 +168,7 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-@router.post("/trainings/{training_id}/ticket", response_model=Ticket, responses=errors(401, 404, 501, 503))
+@router.post("/trainings/{training_id}/ticket", response_model=Ticket, responses=errors(401, 404, 503))
 async def training_ticket(training_id: str, state: StateDep, person: PersonDep) -> Ticket:
     """A ticket to follow this training's events (`?ticket=` of its event stream) where no header can
     be sent (a browser's EventSource): good for this training only, for a minute."""
@@ -199,7 +197,7 @@ async def training_events(state: AppState, request: Request, training_id: str, p
 @router.get("/trainings/{training_id}/events", response_class=StreamingResponse, name="training_events",
             responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
                              "description": "progress (the training), then done / failed / cancelled with it"},
-                       **errors(401, 404, 501, 503)})
+                       **errors(401, 404, 503)})
 async def training_event_stream(training_id: str, state: StateDep, request: Request,
                                 person: Annotated[Person, Depends(training_stream_person)]) -> StreamingResponse:
     await run_in_threadpool(_training, state, training_id, person)

@@ -19,6 +19,8 @@ server process). Three parts:
   ends read the history through it (`StoreHistory`), from any node.
 - No single point of failure: the served models travel by value (a card names a file that each
   worker loads on its node), so no process holds the weights for the others (store.py).
+- Models made at run time (a person's training, run on the cluster by ray/training.py) are added
+  to the store with their files (`add_model`), which every worker loads, and removed (`remove_model`).
 
 This module is the front end's side. It holds the models' cards, not the models: a request is
 checked against the card (`tasks.check`) and queued as a recipe with its batch key
@@ -30,6 +32,7 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
@@ -37,8 +40,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ...logs import log
 from ...settings import Settings
+from ...synthesis.errors import FieldError
 from ...synthesis.features.entries import palette_entries
-from ...synthesis.models.loading import Card, load_model
+from ...synthesis.models.loading import Card, load_model, own_model_ids
 from ...synthesis.models.robust_model import RobustModel
 from ...synthesis.palette import PaletteCancelled
 from ...synthesis.recipes import Recipe
@@ -46,7 +50,8 @@ from ...synthesis.tasks import batch_key, solve_batch
 from ..manager import Solver
 from ..record import Job
 from ..rules import QueueFull
-from .store import HISTORY, STORE_NAME, JobStore
+from .files import loadable, model_files
+from .store import HISTORY, STORE_NAME, UNKNOWN_MODEL, JobStore
 
 HEALTH_TIMEOUT_S = 2.0   # /api/health waits this long for the job store (it may be restarting)
 
@@ -62,6 +67,7 @@ class RayJobManager:
     def __init__(self, settings: Settings, models: dict[str, Card | RobustModel], solver: Solver = solve_batch):
         self.settings, self.models, self.solver = settings, models, solver
         self.store, self.owner, self.started_ray = None, False, False
+        self.files: dict[str, ray.ObjectRef] = {}   # a person's model (data dir) -> a reference to its files
         self.in_memory = None   # [a reference to the models given in memory], while this front end lives
 
     def start(self, devices: list[str]) -> None:
@@ -79,13 +85,17 @@ class RayJobManager:
         # meanwhile wait for the new one.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         namespace, lifetime = self.settings.ray_namespace, "detached" if detached else None
+        # People's models travel with their files: a node may lack this one's data dir.
+        own = set(own_model_ids(self.settings.data_dir)) if self.settings.store else set()
+        self.files = {i: ray.put(model_files(Path(m.source))) for i, m in self.models.items()
+                      if i in own and isinstance(m, Card) and m.source and Path(m.source).is_file()}
         try:
             self.store = ray.get_actor(STORE_NAME, namespace=namespace)   # joined: its models are there
         except ValueError:
             cards, self.in_memory = self._models_for_the_store()
             self.store = JobStore.options(name=STORE_NAME, namespace=namespace, get_if_exists=True, lifetime=lifetime,
                                           max_restarts=-1, max_task_retries=-1, scheduling_strategy=here).remote(
-                self.settings, cards, self.in_memory, *self._placement(), token, self.solver)
+                self.settings, cards, self.in_memory, self.files, *self._placement(), token, self.solver)
         created = ray.get(self.store.start.remote(token)) == token
         self.owner = created and not detached
         log("ray_jobs", store="created" if created else "joined", namespace=self.settings.ray_namespace,
@@ -122,17 +132,41 @@ class RayJobManager:
     def submit(self, task: str, model_id: str, model: Card, problem: Recipe, person: str = "local") -> Job:
         """Queue a recipe checked against the model's card (`tasks.check`); a worker builds its problem."""
         job = Job.checked(task, model_id, problem, batch_key(model, problem), person)
-        retry_after = ray.get(self.store.submit.remote(job, problem))
-        if retry_after is not None:
-            raise QueueFull(retry_after)
+        answer = ray.get(self.store.submit.remote(job, problem))
+        if answer == UNKNOWN_MODEL and model_id in self.files:   # added before the store restarted: again
+            self._add(model_id)
+            answer = ray.get(self.store.submit.remote(job, problem))
+        if answer == UNKNOWN_MODEL:
+            raise FieldError("model", f"model: {model_id!r} is not served by this cluster's job store (the "
+                                      "models of the front end that created it are)")
+        if answer is not None:
+            raise QueueFull(answer)
         log("job_queued", id=job.id, task=task, model=model_id, steps=job.total)
         return job
+
+    def add_model(self, model_id: str, model: Card) -> None:
+        """Serve a model made at run time (its card's `source`, a file of this node): its files go to
+        the object store, for the workers on nodes without that file; every worker loads it before it
+        takes a job of it."""
+        self.models = {**self.models, model_id: model}
+        self.files[model_id] = ray.put(model_files(Path(model.source)))
+        self._add(model_id)
+
+    def _add(self, model_id: str) -> None:
+        card = replace(self.models[model_id], feature_names=None)   # a worker reads them with the weights
+        ray.get(self.store.add_model.remote(model_id, card, [self.files[model_id]]))
+
+    def remove_model(self, model_id: str) -> None:
+        """A model added at run time, deleted: the workers drop it; its queued jobs fail."""
+        ray.get(self.store.remove_model.remote(model_id))
+        self.models = {i: m for i, m in self.models.items() if i != model_id}
+        self.files.pop(model_id, None)
 
     def palette(self, model_id: str, model: Card, size: int, stop: threading.Event, progress=None) -> list[dict]:
         """The model's palette entries (names, swatches, crops: `palette_entries`), made by a Ray task
         that loads the model: on a CPU (the workers hold the GPUs), computed swatches cached on disk
         where that task runs. Setting `stop` cancels it (PaletteCancelled); `progress` is not reported."""
-        done = _palette.remote(self.models[model_id], size)
+        done = _palette.remote(self.models.get(model_id, model), size, [self.files.get(model_id)])
         while not ray.wait([done], timeout=0.2)[0]:
             if stop.is_set():
                 ray.cancel(done, force=True)
@@ -212,6 +246,9 @@ class StoreHistory:
 
 
 @ray.remote(num_cpus=0)   # beside the workers, which hold every GPU (or their share of the cores)
-def _palette(source: Card | RobustModel, size: int) -> list[dict]:
-    model = load_model(source.source, device="cpu") if isinstance(source, Card) else source
-    return palette_entries(model.for_serving(), size)
+def _palette(source: Card | RobustModel, size: int, files: list) -> list[dict]:
+    """`files`: [a reference to the files of a person's model, for a node without them, or None]."""
+    if not isinstance(source, Card):
+        return palette_entries(source.for_serving(), size)
+    with loadable(source.source, (lambda: ray.get(files[0])) if files[0] is not None else None) as path:
+        return palette_entries(load_model(path, device="cpu").for_serving(), size)

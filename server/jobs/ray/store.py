@@ -19,6 +19,13 @@ loads the weights from the file on its own node; the cards travel by value, in t
 arguments (which Ray keeps for its restarts) and in each worker's. Models given in memory (tests, a
 Python caller) are the exception: the front end that created the store holds them for its restarts.
 
+Models made at run time (a person's trainings) are added by the front end that made them
+(`add_model`: the card and a reference to its files, for nodes without them) and removed when
+deleted (`remove_model`); each worker hears of them in its next `take`, before any batch of theirs.
+A restarted store has only its creation's models: the jobs it reloads for another model wait
+(a queue of their own) until a front end adds it again, which one does at its next job for it
+(`submit` answers UNKNOWN_MODEL), and fail after `job_timeout_s` otherwise.
+
 Nothing spins: a worker that dies before it takes its first batch (it could not load its models,
 say) is started again after a growing pause (`_backoff`), and `health` says why. Jobs never wait
 without an end: while no worker is up, a queued job fails after `job_timeout_s` saying so.
@@ -27,6 +34,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 
 import ray
 
@@ -45,19 +53,24 @@ LONG_POLL_S = 1.0      # a call waiting for work (a worker) or for a job's end (
 MAX_BACKOFF_S = 60.0   # the longest pause before starting again a worker that died while starting
 # What front ends may read or delete of the history through the store (`history`).
 HISTORY = ("results", "result", "png", "job", "delete", "share", "person", "has_people", "secret")
+UNKNOWN_MODEL = "unknown model"   # `submit`'s answer for a job of a model this store does not serve
+WAITING = "waiting for model "   # + a model id: the queue of reloaded jobs whose model is not served yet
 
 
 @ray.remote(num_cpus=0)
 class JobStore:
     """Every job and the queue; async, so a worker waiting for work blocks nobody."""
 
-    def __init__(self, settings: Settings, cards: dict, in_memory: list, workers: int, worker_options: dict,
-                 device: str, owner: str, solver: Solver):
+    def __init__(self, settings: Settings, cards: dict, in_memory: list, files: dict, workers: int,
+                 worker_options: dict, device: str, owner: str, solver: Solver):
         """`cards`: id -> a card (`loading.Card`: each worker loads its file); `in_memory`: [a reference
-        to {id: a model}, or None]."""
+        to {id: a model}, or None]; `files`: id -> a reference to the files of a person's model (in the
+        front end's data dir), for the nodes without them."""
         logging.basicConfig(level=logging.INFO, format="%(message)s")   # job events, in Ray's logs of this actor
         self.settings, self.owner, self.solver = settings, owner, solver
         self.models = {**cards, **(ray.get(in_memory[0]) if in_memory[0] else {})}
+        self.files: dict[str, object] = dict(files)   # a person's model -> a reference to its files
+        self.known: dict[str, dict] = {}       # worker -> the models it has been given (id -> card)
         self.wanted, self.worker_options, self.device = workers, worker_options, device
         self.db = ResultStore(settings.data_dir, retain_count=settings.retain_count, retain_days=settings.retain_days,
                               retain_bytes=settings.retain_bytes) if settings.store else None
@@ -74,6 +87,7 @@ class JobStore:
         self.watchdog: asyncio.Task | None = None   # stalled workers, jobs nothing can run (`_watchdog`)
         self.count, self.stopping = 0, False
         self.changed, self.ended = asyncio.Event(), asyncio.Event()   # pulsed: a job was queued / ended
+        self.born = time.monotonic()
         # Restarted by Ray after a death: nobody calls `start`; the first call starts the workers again.
         self.revive = ray.get_runtime_context().was_current_actor_reconstructed
         if self.db:
@@ -101,13 +115,14 @@ class JobStore:
                 if row["status"] == "running" and job.attempts >= ATTEMPTS:
                     raise RuntimeError(f"its run was cut short on each of its {ATTEMPTS} attempts")
                 recipe = Recipe.from_json(row["recipe"], unpack_inputs(row["inputs"]) if row["inputs"] else {})
-                job.key = (job.task, job.model, tasks.batch_key(models[job.model], recipe))   # a card will do
+                if job.model in models:   # else a model made at run time: it waits to be added again
+                    job.key = (job.task, job.model, tasks.batch_key(models[job.model], recipe))   # a card will do
                 job.images = images_of(recipe)
             except Exception as e:  # noqa: BLE001 -- one bad record must not stop the store
                 job.status, job.error = "failed", f"the job could not run again after a restart: {e}"
                 self.db.ended(job)
                 continue
-            self.table.add(job, limit=False)
+            self.table.add(job, queue="" if job.model in models else WAITING + job.model, limit=False)
             self.recipes[job.id] = recipe
             log("job_recovered", id=job.id, task=job.task, model=job.model, attempts=job.attempts)
         self.db.flush()
@@ -125,12 +140,15 @@ class JobStore:
 
     # ---- front ends ---------------------------------------------------------------------------
 
-    async def submit(self, job: Job, recipe: Recipe) -> int | None:
-        """Queue a job (recorded first); the Retry-After seconds instead when the queue is full.
-        Idempotent: a call that Ray retries after a restart finds its job there."""
+    async def submit(self, job: Job, recipe: Recipe) -> int | str | None:
+        """Queue a job (recorded first); the Retry-After seconds instead when the queue is full, or
+        UNKNOWN_MODEL for a model it does not serve (made at run time, before a restart: the front end
+        adds it again). Idempotent: a call that Ray retries after a restart finds its job there."""
         self._alive()
         if job.id in self.table.jobs or (self.db and self.db.job(job.id)):
             return None
+        if job.model not in self.models:
+            return UNKNOWN_MODEL
         try:
             self.table.check_room(job.person)
         except QueueFull as e:
@@ -151,6 +169,31 @@ class JobStore:
     async def get(self, job_id: str) -> Job | None:
         self._alive()
         return self.table.get(job_id)
+
+    async def add_model(self, model_id: str, card, files: list) -> None:
+        """Serve a model made at run time: `card` (its `source`, the weights' path where it was made)
+        and [a reference to its files (`files.model_files`), for a node without that path]. Every
+        worker loads it at its next `take`, before a batch of it; later workers are created with it.
+        Its jobs reloaded after a restart queue now."""
+        self._alive()
+        self.models[model_id], self.files[model_id] = card, files[0]
+        waiting = self.table.queues.pop(WAITING + model_id, None) or []
+        for job in waiting:
+            recipe = self.recipes[job.id]
+            job.key = (job.task, job.model, tasks.batch_key(card, recipe))
+            self.table.queues.setdefault("", deque()).append(job)
+        log("model_added", model=model_id, workers=len(self.workers), waiting=len(waiting))
+        _pulse(self.changed)
+
+    async def remove_model(self, model_id: str) -> None:
+        """A model made at run time, deleted: no worker serves it from its next `take`; its queued jobs
+        fail (its running ones finish)."""
+        self.models.pop(model_id, None)
+        self.files.pop(model_id, None)
+        for job in [j for j in self.table.jobs.values() if j.status == "queued" and j.model == model_id]:
+            self.table.fail_queued(job, f"the job failed: its model {model_id!r} was deleted")
+        log("model_removed", model=model_id)
+        _pulse(self.changed)
 
     async def cancel(self, job_id: str) -> Job | None:
         """A queued job is cancelled now; a running one at its next optimizer step."""
@@ -196,9 +239,10 @@ class JobStore:
 
     # ---- workers ------------------------------------------------------------------------------
 
-    async def take(self, worker: str, pid: int) -> list[tuple[str, str, Recipe]] | None:
-        """The next batch for this worker, as (job id, model id, recipe) ([] when none came within
-        LONG_POLL_S; None: stop)."""
+    async def take(self, worker: str, pid: int) -> tuple[dict, list[tuple[str, str, Recipe]]] | None:
+        """(the models added or removed since this worker's last answer, the next batch for it, as
+        (job id, model id, recipe)): the models as id -> (card, reference to its files), or None for
+        one removed; the batch [] when none came within LONG_POLL_S. None: stop."""
         if worker in self.workers and worker not in self.ready:   # its models are loaded
             self.ready.add(worker)
             self.ready_pids[worker] = pid
@@ -206,15 +250,27 @@ class JobStore:
         deadline = time.monotonic() + LONG_POLL_S
         while not self.stopping:
             batch = self.table.take_batch("", worker, pid)
-            if batch or time.monotonic() >= deadline:
-                return [(job.id, job.model, self.recipes[job.id]) for job in batch]
+            changes = self._changes(worker)
+            if batch or changes or time.monotonic() >= deadline:
+                return changes, [(job.id, job.model, self.recipes[job.id]) for job in batch]
             await _until(self.changed, deadline)
         return None
 
-    async def progress(self, worker: str, job_ids: list[str], step: int, nested: int = 0) -> tuple[list[str], list]:
+    def _changes(self, worker: str) -> dict:
+        """The models added (or replaced) and removed since the worker last heard, now told."""
+        known = self.known.setdefault(worker, {})
+        changes = {i: (card, self.files.get(i)) for i, card in self.models.items() if known.get(i) is not card}
+        changes.update({i: None for i in known if i not in self.models})
+        self.known[worker] = dict(self.models)
+        return changes
+
+    async def progress(self, worker: str, job_ids: list[str], step: int,
+                       nested: int = 0) -> tuple[list[str], list, dict]:
         """Record a step of these jobs (a batch `nested` in paused ones on the worker): the ones
         that must stop now (cancelled, timed out, lost), and another person's turn to solve now as
-        (job id, model id, recipe), the batch paused until `resume` ([]: none; rules.take_turn)."""
+        (job id, model id, recipe), the batch paused until `resume` ([]: none; rules.take_turn),
+        with the models changed since the worker last heard (as `take` tells them): a turn may be
+        of a model added since."""
         jobs = [job for job_id in job_ids if (job := self._running_on(worker, job_id))]
         if jobs:   # the device time since the batch's last report is its people's
             self.table.charge(jobs, time.monotonic() - max(job.last_step for job in jobs))
@@ -225,7 +281,7 @@ class JobStore:
             if active and nested < MAX_NESTED else []
         if turn:
             self.table.pause(active)
-        return stop, [(job.id, job.model, self.recipes[job.id]) for job in turn]
+        return stop, [(job.id, job.model, self.recipes[job.id]) for job in turn], self._changes(worker) if turn else {}
 
     async def resume(self, worker: str, job_ids: list[str]) -> None:
         """The worker goes on with a batch that a turn paused."""
@@ -263,9 +319,10 @@ class JobStore:
         self.count += 1
         name = f"worker-{self.count}"
         me = ray.get_runtime_context().current_actor
-        handle = ModelWorker.options(**self.worker_options).remote(name, me, self.models, self.settings,
+        handle = ModelWorker.options(**self.worker_options).remote(name, me, self.models, self.files, self.settings,
                                                                    self.device, self.solver)
         self.workers[name] = handle
+        self.known[name] = dict(self.models)
         watch = asyncio.get_running_loop().create_task(self._watch(name, handle.run.remote()))
         self.watches.add(watch)   # held: the loop keeps only weak references to its tasks
         watch.add_done_callback(self.watches.discard)
@@ -293,6 +350,7 @@ class JobStore:
                     ray.kill(self.workers[name])
             if self.idle_since is not None:
                 self._fail_unrunnable(now)
+            self._fail_waiting(now)
 
     def _fail_unrunnable(self, now: float) -> None:
         """Fail the queued jobs that no worker could take for `job_timeout_s`: a client gets an answer."""
@@ -303,8 +361,19 @@ class JobStore:
             if max(job.created, self.idle_since) < since:
                 self.table.fail_queued(job, f"no model worker could run the job for {limit:g} s{why}")
 
+    def _fail_waiting(self, now: float) -> None:
+        """Fail the reloaded jobs whose model no front end added again within `job_timeout_s`."""
+        limit = self.settings.job_timeout_s
+        if now - self.born < limit:
+            return
+        for name in [q for q in self.table.queues if q.startswith(WAITING)]:
+            for job in list(self.table.queues[name]):
+                self.table.fail_queued(job, f"the job could not run again after a restart: its model "
+                                            f"{job.model!r} was not served again within {limit:g} s")
+
     def _worker_died(self, name: str, reason: str) -> None:
         self.workers.pop(name, None)
+        self.known.pop(name, None)
         if self.stopping:   # killed by `shutdown`
             return
         started = name in self.ready

@@ -10,37 +10,67 @@ from ...synthesis import tasks
 from ...synthesis.models.loading import Card, load_model
 from ..manager import Solver
 from ..views import preview_view, result_view
+from .files import loadable
 
 
 @ray.remote
 class ModelWorker:
     """The served models on one device, solving batches that it pulls from the store."""
 
-    def __init__(self, name: str, store, models: dict, settings: Settings, device: str, solver: Solver):
+    def __init__(self, name: str, store, models: dict, files: dict, settings: Settings, device: str, solver: Solver):
         """`models`: id -> a card (`loading.Card`: the weights are loaded from its file, on this node),
-        or a model in memory."""
+        or a model in memory. `files`: id -> a reference to the files of a model made at run time
+        (`files.model_files`), for a node without its card's file; such a model that cannot be loaded
+        is left out (its jobs fail saying why), where any other one stops the worker."""
         self.name, self.store, self.settings, self.solver = name, store, settings, solver
-        self.models = {model_id: _load(m, device) for model_id, m in models.items()}
+        self.device, self.models, self.missing = device, {}, {}
+        for model_id, model in models.items():
+            if model_id in files:
+                self._add(model_id, model, files[model_id])
+            else:
+                self.models[model_id] = _load(model, device)
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             torch.set_num_threads(max(1, int(cpus)))
 
     def run(self) -> None:
-        """Pull and solve batches until the store stops; returns only then."""
+        """Pull and solve batches until the store stops; returns only then. Each answer first brings
+        the models added (or removed) since the last one, so a batch never names a model it lacks."""
         while True:
-            batch = ray.get(self.store.take.remote(self.name, os.getpid()))
-            if batch is None:
+            answer = ray.get(self.store.take.remote(self.name, os.getpid()))
+            if answer is None:
                 return
+            changes, batch = answer
+            self._apply(changes)
             if batch:
                 self._solve(batch)
+
+    def _apply(self, changes: dict) -> None:
+        """The store's news of the models: id -> (card, reference to its files) added, or None removed."""
+        for model_id, change in changes.items():
+            if change is None:
+                self.models.pop(model_id, None)
+                self.missing.pop(model_id, None)
+            else:
+                self._add(model_id, *change)
+
+    def _add(self, model_id: str, card: Card, files) -> None:
+        """A model made at run time (`files`: a reference to its files); one that cannot be loaded here
+        is remembered with why, for its jobs' errors."""
+        self.models.pop(model_id, None)
+        try:
+            self.models[model_id] = _load(card, self.device, files)
+            self.missing.pop(model_id, None)
+        except Exception as e:  # noqa: BLE001 -- the other models are served still
+            self.missing[model_id] = f"{type(e).__name__}: {e}"
 
     def _solve(self, batch: list[tuple], nested: int = 0) -> None:
         """Solve (job id, model id, recipe) triples that share a key, in one call (`solve_by_key`);
         `nested`: in that many batches paused for it (another person's turn, see `_callbacks`)."""
         started = time.monotonic()
         ids = [job_id for job_id, _, _ in batch]
-        model = self.models[batch[0][1]]
         try:
+            model = self._model(batch[0][1])
             problems = [tasks.rebuild(model, recipe) for _, _, recipe in batch]   # the jobs' problems again
             results = solve_by_key(self.solver, model, problems, self._callbacks(ids, nested))
             done = [(job_id, result_view(model, p, r), r.steps_done)
@@ -50,6 +80,12 @@ class ModelWorker:
             return
         ray.get([self.store.finish.remote(self.name, *d) for d in done])
         self.store.batch_done.remote(time.monotonic() - started, len(batch))
+
+    def _model(self, model_id: str):
+        if model_id in self.models:
+            return self.models[model_id]
+        why = self.missing.get(model_id, "it is not served (deleted?)")
+        raise LookupError(f"model {model_id!r} could not be loaded on this worker: {why}")
 
     def _callbacks(self, ids: list[str], nested: int) -> list:
         """One callback per job; the first to see a step reports it for the batch in one call.
@@ -67,10 +103,11 @@ class ModelWorker:
         def report(step: int) -> None:
             answer = seen["answer"]
             if answer is not None and ray.wait([answer], timeout=0)[0]:
-                stop, turn = ray.get(answer)
+                stop, turn, changes = ray.get(answer)
                 stopped.update(stop)
                 answer = None
                 if turn:
+                    self._apply(changes)
                     self._solve(turn, nested + 1)
                     ray.get(self.store.resume.remote(self.name, [i for i in ids if i not in stopped]))
             if answer is None:
@@ -90,10 +127,13 @@ class ModelWorker:
         return [callback(i) for i in ids]
 
 
-def _load(source, device: str):
-    """A served model on this worker's device: loaded from its card's source, or the model given."""
-    model = load_model(source.source, device=device) if isinstance(source, Card) else source.to(device)
-    return model.for_serving()
+def _load(source, device: str, files=None):
+    """A served model on this worker's device: loaded from its card's source (or, where that file is
+    not on this node, from `files`, a reference to its files), or the model given."""
+    if not isinstance(source, Card):
+        return source.to(device).for_serving()
+    with loadable(source.source, (lambda: ray.get(files)) if files is not None else None) as path:
+        return load_model(path, device=device).for_serving()
 
 
 def solve_by_key(solver: Solver, model, problems: list, callbacks: list) -> list:
