@@ -209,3 +209,15 @@ def test_settings_come_from_the_environment_then_overrides():
 def test_serve_with_an_unknown_model_is_a_usage_error(capsys):
     assert main(["serve", "--model", "no-such-model"]) == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_a_body_that_is_not_json_is_a_documented_400_on_every_route_that_takes_one(client):
+    """Schemathesis found undocumented 400s (the body unreadable) on the upload and training routes."""
+    schema = client.get("/openapi.json").json()
+    takes_json = [(path, method) for path, ops in schema["paths"].items() for method, op in ops.items()
+                  if "application/json" in op.get("requestBody", {}).get("content", {})]
+    assert ("/api/trainings", "post") in takes_json
+    assert [(path, method) for path, method in takes_json
+            if "400" not in schema["paths"][path][method]["responses"]] == []
+    response = client.post("/api/trainings", content=b"\xff\xfe{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["detail"]

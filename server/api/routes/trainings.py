@@ -79,7 +79,7 @@ async def get_upload(upload_id: str, state: StateDep, person: PersonDep) -> dict
     return await run_in_threadpool(_upload_view, state, upload_id)
 
 
-@router.post("/uploads/{upload_id}/photos", response_model=UploadView, responses=errors(401, 404, 413, 422, 503))
+@router.post("/uploads/{upload_id}/photos", response_model=UploadView, responses=errors(400, 401, 404, 413, 422, 503))
 async def add_photos(upload_id: str, body: PhotoBatch, state: StateDep, person: PersonDep) -> dict:
     """Photos of one class: each checked (an image, whole, within max_upload_pixels), all kept or none."""
     uploads = await run_in_threadpool(_uploads, state, upload_id, person)
@@ -112,7 +112,7 @@ def _view(request: Request, view: dict) -> dict:
     return {**view, "events_url": str(request.url_for("training_events", training_id=view["id"]).path)}
 
 
-@router.post("/trainings", status_code=202, response_model=TrainingView, responses=errors(401, 404, 422, 429, 503))
+@router.post("/trainings", status_code=202, response_model=TrainingView, responses=errors(400, 401, 404, 422, 429, 503))
 async def start_training(body: TrainingRequest, state: StateDep, request: Request, person: PersonDep) -> dict:
     """Train a model of the upload's classes from `base` (one the person may use): queued behind the
     trainings under way; the model made is theirs."""
