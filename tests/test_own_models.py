@@ -197,3 +197,26 @@ def test_an_own_model_in_another_data_dir_is_a_base_too(photos, base, tmp_path):
                      "--epochs", "1", *TINY]) == 0
     card = json.loads((elsewhere / "models" / "second" / "second.json").read_text())
     assert card["training"]["base"]["id"] == "first" and own_model_ids() == []   # none in the default data dir
+
+
+def test_a_run_cut_short_after_keeping_its_photos_resumes_to_a_whole_model(photos, base, tmp_path, monkeypatch):
+    """An upload's photos move into the model's folder just before it is published; a run killed in
+    between finds them there when it resumes, and publishes the model with them."""
+    from server.synthesis import own_models
+    data_dir = tmp_path / "data"
+    cfg = own_models.fine_tune_config(photos, "colours", str(base), data_dir, epochs=1, batch_size=8, eps=0.25,
+                                      amp=False)
+    publish = own_models.publish
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("the server was killed")
+
+    monkeypatch.setattr(own_models, "publish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        own_models.make_own_model(cfg, data_dir, keep_photos=True)
+    assert not photos.exists() and own_model_ids(data_dir) == []
+    monkeypatch.setattr(own_models, "publish", publish)
+    made = own_models.make_own_model(cfg, data_dir, keep_photos=True, resume=True)
+    folder = made.weights.parent
+    assert {p.name for p in (folder / "photos").iterdir()} == set(COLOURS)
+    assert own_model_ids(data_dir) == ["colours"] and not own_models.staging_dir("colours", data_dir).exists()

@@ -111,6 +111,8 @@ def make_own_model(cfg: TrainConfig, data_dir: Path | None = None, *, folders: P
     staging = Path(cfg.out_dir)
     if not resume and staging.exists():
         shutil.rmtree(staging)   # an abandoned run of the same id: started again, as asked
+    if resume and (staging / "photos").is_dir() and not Path(cfg.data_dir).exists():
+        shutil.move(staging / "photos", cfg.data_dir)   # cut short between keeping the photos and publishing
     stage("reading photos")
     folders = folders or read_photo_folders(Path(cfg.data_dir), cfg.input_size, holdout=cfg.holdout, seed=cfg.seed)
     stage("training")
